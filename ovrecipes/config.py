@@ -1,0 +1,64 @@
+"""Recipe configs: the packaged YAML per family and technique, a user's file, and CLI overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+import recipes
+
+CONFIG_DIR = Path(recipes.__file__).parent / "configs"
+M = TypeVar("M", bound=BaseModel)
+
+
+def default_config_path(family: str, recipe: str) -> Path:
+    return CONFIG_DIR / f"{family}-{recipe}.yaml"
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ValueError(f"config file {path} is not valid YAML: {str(err).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"config file {path} must hold a mapping of options, got {type(data).__name__}")
+    return data
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def validate(model: type[M], data: dict, where: str) -> M:
+    """Pydantic validation with the first problem as one readable line."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        got = first.get("input")
+        raise ValueError(f"{where}: {loc}: {first['msg']} (got {got!r})") from None
+
+
+def load_config(model: type[M], family: str, recipe: str, path: Path | None, overrides: dict) -> M:
+    """The packaged default for the family, then the user's file, then command-line flags."""
+    default = default_config_path(family, recipe)
+    data = read_yaml(default) if default.exists() else {}
+    where = str(default)
+    if path is not None:
+        data = deep_merge(data, read_yaml(path))
+        where = str(path)
+    data = deep_merge(data, overrides)
+    return validate(model, data, where if not overrides else f"{where} with command-line options")

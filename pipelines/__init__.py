@@ -1,0 +1,1 @@
+"""Model families: everything that knows a model's inputs, data and metric."""

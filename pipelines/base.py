@@ -1,0 +1,135 @@
+"""The contract between a recipe and a model family.
+
+A recipe only talks to a :class:`FamilyPipeline`; it never knows which family it holds. A family
+knows its model inputs, data and metric, and nothing about compression techniques.
+"""
+
+from __future__ import annotations
+
+import shutil
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Iterable
+
+import numpy as np
+
+OV_MODEL_SUFFIX = ".xml"
+
+
+@dataclass(frozen=True)
+class Submodel:
+    """One IR file of a family's OpenVINO directory that a recipe may compress."""
+
+    name: str  # e.g. "model", "encoder", "decoder_with_past"
+    filename: str  # e.g. "openvino_model.xml"
+    model_type: str | None = None  # NNCF ModelType value ("transformer") or None
+    quantize_by_default: bool = True
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A family's quality number on one split, e.g. accuracy 86.5 (%) on 2,000 sentences."""
+
+    name: str
+    value: float
+    samples: int
+    higher_is_better: bool = True
+    unit: str = "%"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def drop_from(self, reference: "Metric") -> float:
+        """Points lost against a reference (positive = worse), whatever the metric's direction."""
+        diff = reference.value - self.value
+        return diff if self.higher_is_better else -diff
+
+
+@dataclass
+class ValidationSet:
+    """What NNCF's accuracy control needs for one submodel: items and a metric over them."""
+
+    items: list[Any]
+    transform: Callable[[Any], Any]  # item -> model inputs (for calibration from the same items)
+    metric: Callable[[Any, Iterable[Any]], float]  # (compiled model, items) -> metric value
+
+
+def is_openvino_dir(path: str | Path) -> bool:
+    path = Path(path)
+    return path.is_dir() and any(p.suffix == OV_MODEL_SUFFIX for p in path.iterdir())
+
+
+def copy_model_dir(src: Path, dst: Path, skip: Iterable[str] = ()) -> None:
+    """Copy a model directory's top-level files (configs, tokenizer, IRs) except ``skip``.
+
+    Subdirectories (a reference FP32 copy, plots) are not part of the model and are left out.
+    """
+    skip = set(skip)
+    dst.mkdir(parents=True, exist_ok=True)
+    for item in src.iterdir():
+        if item.is_file() and item.name not in skip:
+            shutil.copy2(item, dst / item.name)
+
+
+class FamilyPipeline(ABC):
+    """One model family for one model source and one data source.
+
+    Model paths handed to :meth:`evaluate` and :meth:`benchmark` can be an OpenVINO directory (HF
+    layout, as written by :meth:`export` or a recipe) or a PyTorch/HF directory.
+    """
+
+    family: ClassVar[str]
+    metric_name: ClassVar[str]
+
+    @abstractmethod
+    def describe(self) -> dict:
+        """Model source, data source and split sizes, for reports."""
+
+    @abstractmethod
+    def export(self, out_dir: Path) -> Path:
+        """Write the FP32 OpenVINO IR directory (HF layout) and return it."""
+
+    @abstractmethod
+    def submodels(self) -> list[Submodel]:
+        """The IR files of an exported directory, with their NNCF model type."""
+
+    @abstractmethod
+    def calibration_data(self, model_dir: Path, n: int) -> dict[str, Any]:
+        """An ``nncf.Dataset`` per submodel name, from the calibration split."""
+
+    @abstractmethod
+    def evaluate(self, model_dir: Path, split: str = "test", limit: int | None = None) -> Metric:
+        """The family's metric on a split for an OpenVINO or PyTorch model directory."""
+
+    @abstractmethod
+    def benchmark_inputs(self) -> dict[str, dict[str, np.ndarray]]:
+        """Realistic inputs (one batch) per submodel for throughput/latency runs."""
+
+    @abstractmethod
+    def torch_model(self, model_dir: Path | None = None) -> tuple[Any, dict[str, Any]]:
+        """The PyTorch baseline module and one batch of inputs for it."""
+
+    @abstractmethod
+    def torch_source(self) -> Path:
+        """A local PyTorch/HF directory of the pipeline's model (for side-by-side comparisons)."""
+
+    def validation_set(self, submodel: str, n: int) -> ValidationSet:
+        """Items and metric for NNCF accuracy control on one submodel; not every family has one."""
+        raise ValueError(
+            f"accuracy control (--max-drop) is not available for the {self.family} family: its metric "
+            "needs the whole pipeline, not one submodel"
+        )
+
+    def benchmark(self, model_dir: Path, **bench_args: Any):
+        """Throughput/latency of a model directory on :meth:`benchmark_inputs` (first submodel)."""
+        from pipelines import runtime
+
+        model_dir = Path(model_dir)
+        if is_openvino_dir(model_dir):
+            sub = self.submodels()[0]
+            inputs = self.benchmark_inputs()[sub.name]
+            shape = {k: list(v.shape) for k, v in inputs.items()}
+            return runtime.benchmark_openvino(model_dir / sub.filename, inputs, shape=shape, **bench_args)
+        module, inputs = self.torch_model(model_dir)
+        return runtime.bench_pytorch(module, inputs, time_s=bench_args.get("time_s", 10.0))

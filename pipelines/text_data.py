@@ -1,0 +1,199 @@
+"""Labelled text for classification: the embedded Rotten Tomatoes snippets, local files, or a hub dataset.
+
+The embedded set comes from the vaderSentiment 3.3.2 *source* archive on PyPI (MIT licence; the wheel
+lacks it): ``additional_resources/hutto_ICWSM_2014.tar.gz`` holds
+``movieReviewSnippets_GroundTruth.txt``, 10,605 snippets rated in [-4, 4] by humans, the same source
+sentences as SST-2. Labels are ``rating > 0``; snippets with ``|rating| < 0.5`` are dropped as neutral.
+
+Every source is cut into the same four disjoint splits (train / validation / calibration / test) by
+a fixed seeded permutation, so numbers in reports are reproducible; see :data:`EMBEDDED_SPLITS`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pipelines.cache import cache_path
+
+VADER_VERSION = "3.3.2"
+VADER_ARCHIVE = f"vaderSentiment-{VADER_VERSION}.tar.gz"
+VADER_SHA256 = "5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9"
+SNIPPETS_MEMBER = "hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt"
+NEUTRAL_BAND = 0.5
+SPLIT_SEED = 20240531
+#: Sizes of the fixed splits of the embedded set; train gets the remainder (about 7,270 sentences).
+EMBEDDED_SPLITS = {"test": 2000, "validation": 500, "calibration": 300}
+SPLITS = ("train", "validation", "calibration", "test")
+LABELS = ("negative", "positive")
+
+
+@dataclass(frozen=True)
+class TextExample:
+    text: str
+    label: int
+
+
+def vader_archive() -> Path:
+    """The vaderSentiment source archive, downloaded once from PyPI with pip into the cache."""
+    target = cache_path("data", VADER_ARCHIVE)
+    if target.exists():
+        return target
+    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
+           f"vaderSentiment=={VADER_VERSION}", "-d", str(target.parent)]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0 or not target.exists():
+        raise RuntimeError(
+            f"could not download {VADER_ARCHIVE} from PyPI (needed for the embedded sentiment data); "
+            f"run 'bash scripts/setup.sh' with PyPI reachable, or pass --dataset. pip said: "
+            f"{result.stderr.strip().splitlines()[-1] if result.stderr.strip() else result.returncode}"
+        )
+    return target
+
+
+def _check_sha256(path: Path) -> None:
+    import hashlib
+
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != VADER_SHA256:
+        raise RuntimeError(f"{path} has sha256 {digest}, expected {VADER_SHA256}; delete it and retry")
+
+
+def read_snippets(archive: Path | None = None) -> list[tuple[int, float, str]]:
+    """(id, mean rating, text) rows of the movie-review snippets, read straight from the archive."""
+    archive = archive or vader_archive()
+    _check_sha256(archive)
+    inner_name = f"vaderSentiment-{VADER_VERSION}/additional_resources/hutto_ICWSM_2014.tar.gz"
+    with tarfile.open(archive) as outer:
+        inner_bytes = outer.extractfile(inner_name).read()
+    with tarfile.open(fileobj=io.BytesIO(inner_bytes)) as inner:
+        raw = inner.extractfile(SNIPPETS_MEMBER).read().decode("utf-8", errors="replace")
+    rows = []
+    for line in raw.splitlines():
+        parts = line.strip().split("\t")
+        if len(parts) == 3:
+            rows.append((int(parts[0]), float(parts[1]), parts[2].strip()))
+    return rows
+
+
+def embedded_examples() -> list[TextExample]:
+    """Binary sentiment examples from the snippets, in file order."""
+    return [
+        TextExample(text, int(rating > 0))
+        for _, rating, text in read_snippets()
+        if abs(rating) >= NEUTRAL_BAND
+    ]
+
+
+def split_examples(
+    examples: list[TextExample], sizes: dict[str, int] = EMBEDDED_SPLITS, seed: int = SPLIT_SEED
+) -> dict[str, list[TextExample]]:
+    """Cut examples into disjoint splits by a seeded permutation; train takes what is left.
+
+    Small sets (a user's CSV) shrink the fixed sizes proportionally so every split is non-empty.
+    """
+    n = len(examples)
+    if n < 8:
+        raise ValueError(f"need at least 8 labelled examples to make splits, got {n}")
+    wanted = sum(sizes.values())
+    scale = min(1.0, 0.5 * n / wanted)
+    order = np.random.RandomState(seed).permutation(n)
+    splits: dict[str, list[TextExample]] = {}
+    start = 0
+    for name in ("test", "validation", "calibration"):
+        count = max(1, int(sizes[name] * scale))
+        splits[name] = [examples[i] for i in order[start : start + count]]
+        start += count
+    splits["train"] = [examples[i] for i in order[start:]]
+    return splits
+
+
+@dataclass(frozen=True)
+class TextDataSpec:
+    """Where labelled text comes from.
+
+    ``source``: ``embedded``; a local ``.csv``/``.tsv``/``.json``/``.jsonl`` file; or a
+    ``datasets`` name (hub users), with ``config`` and ``split`` (evaluation split, e.g.
+    ``validation``) and ``train_split`` (calibration/validation are drawn from it).
+    """
+
+    source: str = "embedded"
+    config: str | None = None
+    split: str | None = None
+    train_split: str = "train"
+    text_column: str = "text"
+    label_column: str = "label"
+
+    def describe(self) -> str:
+        if self.source == "embedded":
+            return (f"embedded: Rotten Tomatoes snippets from vaderSentiment {VADER_VERSION} source archive, "
+                    f"|rating|>={NEUTRAL_BAND}, seed {SPLIT_SEED}")
+        extra = f" ({self.config})" if self.config else ""
+        return f"{self.source}{extra} text={self.text_column} label={self.label_column}"
+
+
+def _rows_to_examples(rows: list[dict], spec: TextDataSpec, where: str) -> list[TextExample]:
+    if not rows:
+        raise ValueError(f"{where} holds no rows")
+    missing = [c for c in (spec.text_column, spec.label_column) if c not in rows[0]]
+    if missing:
+        raise ValueError(
+            f"{where} has no column {missing[0]!r}; columns are {', '.join(map(str, rows[0]))} "
+            "(choose with --text-column/--label-column)"
+        )
+    examples = []
+    for i, row in enumerate(rows):
+        try:
+            examples.append(TextExample(str(row[spec.text_column]), int(row[spec.label_column])))
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"{where} row {i + 1}: label {row[spec.label_column]!r} is not an integer class id"
+            ) from None
+    return examples
+
+
+def _read_local(path: Path, spec: TextDataSpec) -> list[TextExample]:
+    if not path.is_file():
+        raise ValueError(f"dataset file {path} does not exist")
+    suffix = path.suffix.lower()
+    text = path.read_text(encoding="utf-8")
+    if suffix in (".csv", ".tsv"):
+        rows = list(csv.DictReader(io.StringIO(text), delimiter="\t" if suffix == ".tsv" else ","))
+    elif suffix == ".jsonl":
+        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    elif suffix == ".json":
+        data = json.loads(text)
+        rows = data if isinstance(data, list) else data.get("data", [])
+    else:
+        raise ValueError(f"dataset file {path} must end in .csv, .tsv, .json or .jsonl")
+    return _rows_to_examples(rows, spec, str(path))
+
+
+def _read_hub(spec: TextDataSpec, split: str) -> list[TextExample]:
+    import datasets
+
+    ds = datasets.load_dataset(spec.source, spec.config, split=split)
+    return _rows_to_examples(list(ds), spec, f"dataset {spec.source}[{split}]")
+
+
+def load_splits(spec: TextDataSpec) -> dict[str, list[TextExample]]:
+    """The four splits for a data source (see the module docstring)."""
+    if spec.source == "embedded":
+        return split_examples(embedded_examples())
+    path = Path(spec.source)
+    if path.suffix.lower() in (".csv", ".tsv", ".json", ".jsonl") or path.exists():
+        return split_examples(_read_local(path, spec))
+    # A hub dataset: keep its own evaluation split as the test set.
+    test = _read_hub(spec, spec.split or "validation")
+    rest = split_examples(_read_hub(spec, spec.train_split), sizes={"test": 0, **{
+        k: v for k, v in EMBEDDED_SPLITS.items() if k != "test"}})
+    rest["test"] = test
+    return rest

@@ -1,0 +1,1 @@
+"""Compression techniques, generic over model families (nothing here names a family)."""

@@ -1,0 +1,152 @@
+"""Pick NNCF's ``overflow_fix`` from the deployment CPU's instruction set, and say why.
+
+Without VNNI (AVX-512 VNNI, AVX-VNNI) or AMX, OpenVINO's int8 dot products go through
+``vpmaddubsw``, which adds pairs of u8*s8 products into a *saturating* int16. With full 8-bit
+weights two large products can overflow it, so NNCF's ``enable`` (7-bit weights on every
+Convolution and MatMul) is the safe choice there. NNCF's own default (``first_layer_only``)
+touches only the first Convolution, which does nothing for transformers. With VNNI/AMX the
+accumulation is 32-bit, so ``disable`` keeps full 8-bit precision.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import asdict, dataclass, field
+
+VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+AMX_FLAGS = ("amx_int8", "amx_bf16", "amx_tile")
+REPORTED_FLAGS = (
+    "avx2",
+    "avx512f",
+    "avx512bw",
+    "avx512vl",
+    "avx512_vnni",
+    "avx_vnni",
+    "avx512_bf16",
+    "amx_tile",
+    "amx_int8",
+    "amx_bf16",
+)
+OVERFLOW_FIX_CHOICES = ("auto", "enable", "disable", "first_layer_only")
+#: Named deployment targets for ``--target-cpu``: quantize here for a CPU you deploy elsewhere.
+TARGET_CPUS: dict[str, tuple[str, ...]] = {
+    "avx2": ("avx2",),
+    "vnni": ("avx2", "avx512f", "avx512_vnni"),
+    "amx": ("avx2", "avx512f", "avx512_vnni", "amx_tile", "amx_int8", "amx_bf16"),
+}
+
+
+@dataclass(frozen=True)
+class CpuInfo:
+    """The facts about a CPU that decide int8 behaviour."""
+
+    brand: str
+    flags: frozenset[str]
+    source: str = "this machine"
+
+    @property
+    def has_vnni(self) -> bool:
+        return any(f in self.flags for f in VNNI_FLAGS)
+
+    @property
+    def has_amx(self) -> bool:
+        return "amx_int8" in self.flags or "amx_tile" in self.flags
+
+    @property
+    def int8_can_saturate(self) -> bool:
+        return not self.has_vnni
+
+    def to_dict(self) -> dict:
+        return {
+            "brand": self.brand,
+            "source": self.source,
+            "flags": {f: f in self.flags for f in REPORTED_FLAGS},
+            "vnni": self.has_vnni,
+            "amx": self.has_amx,
+            "int8_can_saturate": self.int8_can_saturate,
+        }
+
+
+@functools.lru_cache(maxsize=1)
+def host_cpu() -> CpuInfo:
+    """This machine's CPU, read once with py-cpuinfo (it takes about a second)."""
+    import cpuinfo
+
+    info = cpuinfo.get_cpu_info()
+    return CpuInfo(brand=info.get("brand_raw", "unknown"), flags=frozenset(info.get("flags", [])))
+
+
+def target_cpu(name: str | None) -> CpuInfo:
+    """The CPU to decide for: this machine, or a named deployment target."""
+    if name is None:
+        return host_cpu()
+    if name not in TARGET_CPUS:
+        raise ValueError(f"target CPU must be one of {', '.join(TARGET_CPUS)}: got {name!r}")
+    return CpuInfo(brand=f"target '{name}'", flags=frozenset(TARGET_CPUS[name]), source="--target-cpu")
+
+
+@dataclass(frozen=True)
+class OverflowDecision:
+    """The overflow_fix value handed to NNCF, with the reason a user can read."""
+
+    value: str  # enable | disable | first_layer_only
+    requested: str
+    reason: str
+    cpu: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def nncf_value(self):
+        """The ``nncf.OverflowFix`` member for this decision."""
+        from nncf.quantization.advanced_parameters import OverflowFix
+
+        return OverflowFix(self.value)
+
+
+def choose_overflow_fix(requested: str = "auto", cpu: CpuInfo | None = None) -> OverflowDecision:
+    """Resolve ``auto`` from the CPU flags; explicit values are kept but still explained."""
+    if requested not in OVERFLOW_FIX_CHOICES:
+        raise ValueError(f"overflow_fix must be one of {', '.join(OVERFLOW_FIX_CHOICES)}: got {requested!r}")
+    cpu = cpu or host_cpu()
+    where = f"{cpu.brand} ({cpu.source})"
+    vnni_names = [f for f in VNNI_FLAGS if f in cpu.flags]
+    if requested == "auto":
+        if cpu.has_vnni:
+            value = "disable"
+            reason = (
+                f"{where} has {', '.join(vnni_names)}: int8 dot products accumulate in 32 bits and cannot "
+                "saturate, so full 8-bit weights are kept (overflow_fix=disable)."
+            )
+        else:
+            value = "enable"
+            reason = (
+                f"{where} has no VNNI or AMX: int8 dot products use a saturating 16-bit intermediate "
+                "(vpmaddubsw), so weights of every Convolution and MatMul are quantized to 7 bits "
+                "(overflow_fix=enable). NNCF's default, first_layer_only, would only touch the first "
+                "Convolution and leave transformer MatMuls exposed."
+            )
+    else:
+        value = requested
+        fits = {
+            "enable": "safe on any CPU; costs one bit of weight precision"
+            + (" that this VNNI/AMX CPU does not need" if cpu.has_vnni else ""),
+            "disable": "full 8-bit weights"
+            + ("; matches this CPU" if cpu.has_vnni else "; WARNING: this CPU has no VNNI/AMX, int8 "
+               "accumulation can saturate and cost accuracy"),
+            "first_layer_only": "NNCF's default: only the first Convolution gets 7-bit weights"
+            + ("" if cpu.has_vnni else "; MatMul-heavy models stay exposed to saturation on this CPU"),
+        }[value]
+        reason = f"overflow_fix={value} was requested for {where}: {fits}."
+    return OverflowDecision(value=value, requested=requested, reason=reason, cpu=cpu.to_dict())
+
+
+def sparse_kernel_support(cpu: CpuInfo | None = None) -> tuple[bool, str]:
+    """Whether OpenVINO's CPU plugin can use sparse int8 weight decompression here."""
+    cpu = cpu or host_cpu()
+    if cpu.has_amx:
+        return True, f"{cpu.brand} has AMX: CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE can take effect."
+    return False, (
+        f"{cpu.brand} has no AMX: OpenVINO uses sparse weight decompression only on AMX CPUs, so "
+        "CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE is accepted but has no effect here."
+    )

@@ -1,0 +1,335 @@
+"""Post-training quantization with NNCF, generic over model families.
+
+For every submodel a family declares, calibrate on the family's data and quantize with: ignored
+scopes (names, regex patterns, op types; checked before NNCF sees them, with the closest real names
+in the error), SmoothQuant alphas per submodel (or ``auto``: a grid search scored by the family's
+metric), NNCF accuracy control (``max_drop``), and an overflow fix chosen from CPU flags.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from pipelines.base import FamilyPipeline, Submodel, copy_model_dir
+from recipes.overflow import OVERFLOW_FIX_CHOICES, TARGET_CPUS, OverflowDecision, choose_overflow_fix, target_cpu
+
+Alpha = Union[float, Literal["off", "auto"]]
+DEFAULT_GRID: list[Alpha] = ["off", 0.15, 0.3, 0.5, 0.7, 0.8, 0.95]
+
+
+class IgnoredScopeError(ValueError):
+    """An ignored name, pattern or type that matches nothing in a submodel."""
+
+
+class IgnoredScopeConfig(BaseModel):
+    """Ops to keep in floating point: exact names, ``re.match`` patterns, OpenVINO op types."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    names: list[str] = Field(default_factory=list)
+    patterns: list[str] = Field(default_factory=list)
+    types: list[str] = Field(default_factory=list)
+    validate_: bool = Field(True, alias="validate")
+
+    @field_validator("patterns")
+    @classmethod
+    def _compiles(cls, patterns: list[str]) -> list[str]:
+        for p in patterns:
+            try:
+                re.compile(p)
+            except re.error as err:
+                raise ValueError(f"ignored pattern {p!r} is not a valid regular expression: {err}") from None
+        return patterns
+
+    def is_empty(self) -> bool:
+        return not (self.names or self.patterns or self.types)
+
+    def to_nncf(self):
+        import nncf
+
+        return nncf.IgnoredScope(names=list(self.names), patterns=list(self.patterns),
+                                 types=list(self.types), validate=self.validate_)
+
+
+class SmoothQuantConfig(BaseModel):
+    """SmoothQuant migration strength for MatMul and Convolution; ``off`` disables, ``auto`` searches."""
+
+    model_config = ConfigDict(extra="forbid")
+    matmul: Alpha = 0.95
+    convolution: Alpha = "off"
+
+    @field_validator("matmul", "convolution")
+    @classmethod
+    def _range(cls, value: Alpha) -> Alpha:
+        if isinstance(value, float) and not 0.0 <= value <= 1.0:
+            raise ValueError(f"SmoothQuant alpha must be in [0, 1], 'off' or 'auto': got {value}")
+        return value
+
+
+class AccuracyControlConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_drop: float | None = None  # metric points (accuracy %), None = plain PTQ
+    drop_type: Literal["absolute", "relative"] = "absolute"
+    validation_size: int = Field(500, gt=0)
+    max_num_iterations: int = Field(50, gt=0)
+
+
+class PTQConfig(BaseModel):
+    """The PTQ recipe; ``recipes/configs/<family>-ptq.yaml`` holds one per family."""
+
+    model_config = ConfigDict(extra="forbid")
+    recipe: Literal["ptq"] = "ptq"
+    preset: Literal["performance", "mixed"] = "mixed"
+    subset_size: int = Field(300, gt=0)
+    fast_bias_correction: bool = True
+    target_device: Literal["ANY", "CPU", "CPU_SPR", "GPU", "NPU"] = "CPU"
+    overflow_fix: Literal[OVERFLOW_FIX_CHOICES] = "auto"  # type: ignore[valid-type]
+    target_cpu: Literal[tuple(TARGET_CPUS)] | None = None  # type: ignore[valid-type]
+    submodels: list[str] | None = None  # None = the family's default set
+    ignored_scope: IgnoredScopeConfig = Field(default_factory=IgnoredScopeConfig)
+    smooth_quant: dict[str, SmoothQuantConfig] = Field(default_factory=lambda: {"default": SmoothQuantConfig()})
+    alpha_grid: list[Alpha] = Field(default_factory=lambda: list(DEFAULT_GRID))
+    search_size: int = Field(300, gt=0)  # validation samples per grid point
+    accuracy_control: AccuracyControlConfig = Field(default_factory=AccuracyControlConfig)
+
+    def alphas_for(self, submodel: str) -> SmoothQuantConfig:
+        return self.smooth_quant.get(submodel) or self.smooth_quant.get("default") or SmoothQuantConfig()
+
+
+# -- graph inspection ------------------------------------------------------------------------------
+def op_index(model) -> list[tuple[str, str]]:
+    """(friendly name, type) of every op: the names NNCF's ignored scope is matched against."""
+    return [(op.get_friendly_name(), op.get_type_name()) for op in model.get_ops()]
+
+
+def check_ignored_scope(model, scope: IgnoredScopeConfig, submodel: str) -> dict[str, list[str]]:
+    """Nodes each rule matches; a rule that matches nothing raises one clear line (unless validate is off)."""
+    ops = op_index(model)
+    names = [n for n, _ in ops]
+    name_set = set(names)
+    types = sorted({t for _, t in ops})
+    matched: dict[str, list[str]] = {"names": [], "patterns": [], "types": []}
+
+    def fail(kind: str, value: str, pool: list[str]) -> None:
+        close = difflib.get_close_matches(value, pool, n=5, cutoff=0.3)
+        hint = f"; closest: {', '.join(close)}" if close else ""
+        raise IgnoredScopeError(
+            f"ignored {kind} {value!r} matches nothing in submodel '{submodel}'{hint} "
+            "(pass --ignored-scope-validate false to allow it)"
+        )
+
+    for name in scope.names:
+        if name in name_set:
+            matched["names"].append(name)
+        elif scope.validate_:
+            fail("name", name, names)
+    for pattern in scope.patterns:
+        hits = [n for n in names if re.match(pattern, n)]
+        matched["patterns"].extend(hits)
+        if not hits and scope.validate_:
+            fail("pattern", pattern, names)
+    for op_type in scope.types:
+        hits = [n for n, t in ops if t == op_type]
+        matched["types"].extend(hits)
+        if not hits and scope.validate_:
+            fail("type", op_type, types)
+    return matched
+
+
+def quantized_ops(model) -> list[tuple[str, str]]:
+    """(name, type) of ops fed by a FakeQuantize: what actually runs in int8 after PTQ."""
+    found = []
+    for op in model.get_ops():
+        if op.get_type_name() == "FakeQuantize":
+            continue
+        if any(inp.get_source_output().get_node().get_type_name() == "FakeQuantize" for inp in op.inputs()):
+            found.append((op.get_friendly_name(), op.get_type_name()))
+    return found
+
+
+def count_ops(model, op_type: str) -> int:
+    return sum(1 for op in model.get_ops() if op.get_type_name() == op_type)
+
+
+# -- quantization ----------------------------------------------------------------------------------
+def _alpha_value(alpha: Alpha) -> float:
+    return -1.0 if alpha == "off" else float(alpha)
+
+
+def _nncf_kwargs(config: PTQConfig, alphas: SmoothQuantConfig, overflow: OverflowDecision, ignored) -> dict:
+    import nncf
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, AdvancedSmoothQuantParameters
+
+    return {
+        "preset": nncf.QuantizationPreset(config.preset),
+        "target_device": nncf.TargetDevice(config.target_device),
+        "subset_size": config.subset_size,
+        "fast_bias_correction": config.fast_bias_correction,
+        "ignored_scope": ignored,
+        "advanced": AdvancedQuantizationParameters(
+            overflow_fix=overflow.nncf_value(),
+            smooth_quant_alphas=AdvancedSmoothQuantParameters(
+                matmul=_alpha_value(alphas.matmul), convolution=_alpha_value(alphas.convolution)
+            ),
+        ),
+    }
+
+
+def _quantize(model, dataset, model_type: str | None, kwargs: dict, validation=None, ac=None):
+    """One nncf.quantize (or quantize_with_accuracy_control) call, NNCF errors made one line."""
+    import nncf
+
+    common = dict(kwargs)
+    advanced = common.pop("advanced")
+    model_type_value = nncf.ModelType(model_type) if model_type else None
+    try:
+        if validation is None:
+            return nncf.quantize(model, dataset, model_type=model_type_value, advanced_parameters=advanced, **common)
+        from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
+
+        return nncf.quantize_with_accuracy_control(
+            model, dataset, nncf.Dataset(validation.items), validation.metric,
+            max_drop=ac.max_drop, drop_type=nncf.DropType(ac.drop_type), model_type=model_type_value,
+            advanced_quantization_parameters=advanced,
+            advanced_accuracy_restorer_parameters=AdvancedAccuracyRestorerParameters(
+                max_num_iterations=ac.max_num_iterations),
+            **common,
+        )
+    except nncf.ValidationError as err:
+        raise IgnoredScopeError(f"NNCF rejected the quantization settings: {str(err).splitlines()[0]}") from None
+
+
+def _resolve_overflow(config: PTQConfig) -> OverflowDecision:
+    return choose_overflow_fix(config.overflow_fix, target_cpu(config.target_cpu))
+
+
+def _selected(pipeline: FamilyPipeline, config: PTQConfig) -> list[Submodel]:
+    subs = pipeline.submodels()
+    if config.submodels is None:
+        return [s for s in subs if s.quantize_by_default]
+    known = {s.name: s for s in subs}
+    for name in config.submodels:
+        if name not in known:
+            raise ValueError(f"submodel must be one of {', '.join(known)}: got {name!r}")
+    return [known[n] for n in config.submodels]
+
+
+def _save(model, path: Path) -> None:
+    import openvino as ov
+
+    ov.save_model(model, str(path), compress_to_fp16=False)
+
+
+def _search_alpha(pipeline, fp32_dir: Path, sub: Submodel, dataset, config: PTQConfig,
+                  base: SmoothQuantConfig, which: str, overflow: OverflowDecision, ignored) -> tuple[Alpha, list[dict]]:
+    """Try each alpha of the grid for one submodel (others stay FP32), scored on the validation split."""
+    import openvino as ov
+
+    core = ov.Core()
+    points = []
+    for alpha in config.alpha_grid:
+        if alpha == "auto":
+            continue
+        trial = base.model_copy(update={which: alpha})
+        trial = trial.model_copy(update={k: 0.95 if k == "matmul" else "off"
+                                         for k in ("matmul", "convolution") if getattr(trial, k) == "auto"})
+        started = time.perf_counter()
+        model = _quantize(core.read_model(fp32_dir / sub.filename), dataset, sub.model_type,
+                          _nncf_kwargs(config, trial, overflow, ignored))
+        with tempfile.TemporaryDirectory(prefix="ovrecipes-alpha-") as tmp:
+            trial_dir = Path(tmp)
+            copy_model_dir(fp32_dir, trial_dir, skip=_ir_files(sub))
+            _save(model, trial_dir / sub.filename)
+            metric = pipeline.evaluate(trial_dir, split="validation", limit=config.search_size)
+        points.append({"submodel": sub.name, "op": which, "alpha": alpha, "metric": metric.value,
+                       "metric_name": metric.name, "samples": metric.samples,
+                       "seconds": round(time.perf_counter() - started, 1)})
+        print(f"  SmoothQuant {sub.name}.{which} alpha={alpha}: {metric.name} {metric.value:.2f} "
+              f"on {metric.samples} validation samples")
+    if not points:
+        raise ValueError("alpha_grid has no value to try (it holds only 'auto')")
+    sign = 1 if metric.higher_is_better else -1
+    best = max(points, key=lambda p: sign * p["metric"])
+    return best["alpha"], points
+
+
+def _ir_files(sub: Submodel) -> list[str]:
+    return [sub.filename, sub.filename[: -len(".xml")] + ".bin"]
+
+
+def quantize(pipeline: FamilyPipeline, fp32_dir: Path, out_dir: Path, config: PTQConfig) -> dict[str, Any]:
+    """Write the INT8 model directory (HF layout) into ``out_dir`` and return the recipe's report.
+
+    ``fp32_dir`` is the family's exported FP32 IR directory; files of submodels that are not
+    quantized (and configs, tokenizers) are copied unchanged.
+    """
+    import openvino as ov
+
+    fp32_dir, out_dir = Path(fp32_dir), Path(out_dir)
+    overflow = _resolve_overflow(config)
+    ac = config.accuracy_control
+    selected = _selected(pipeline, config)
+    core = ov.Core()
+    # Validate every submodel's ignored scope before any slow step runs.
+    matched = {s.name: check_ignored_scope(core.read_model(fp32_dir / s.filename), config.ignored_scope, s.name)
+               for s in selected}
+    calibration = pipeline.calibration_data(fp32_dir, config.subset_size)
+    copy_model_dir(fp32_dir, out_dir, skip=[f for s in selected for f in _ir_files(s)])
+    report: dict[str, Any] = {"overflow_fix": overflow.to_dict(), "submodels": {}, "alpha_search": []}
+    resolved_alphas: dict[str, dict] = {}
+    for sub in selected:
+        started = time.perf_counter()
+        ignored = config.ignored_scope.to_nncf() if not config.ignored_scope.is_empty() else None
+        alphas = config.alphas_for(sub.name)
+        for which in ("matmul", "convolution"):
+            if getattr(alphas, which) == "auto":
+                best, points = _search_alpha(pipeline, fp32_dir, sub, calibration[sub.name], config, alphas,
+                                             which, overflow, ignored)
+                alphas = alphas.model_copy(update={which: best})
+                report["alpha_search"].extend(points)
+        resolved_alphas[sub.name] = alphas.model_dump()
+        kwargs = _nncf_kwargs(config, alphas, overflow, ignored)
+        model = core.read_model(fp32_dir / sub.filename)
+        reverted: list[dict] | None = None
+        if ac.max_drop is not None:
+            validation = pipeline.validation_set(sub.name, ac.validation_size)
+            plain = {n for n, _ in quantized_ops(_quantize(model.clone(), calibration[sub.name], sub.model_type,
+                                                           kwargs))}
+            model = _quantize(model, calibration[sub.name], sub.model_type, kwargs, validation, ac)
+            now = {n for n, _ in quantized_ops(model)}
+            types = dict(op_index(model))
+            reverted = [{"name": n, "type": types.get(n, "?")} for n in sorted(plain - now)]
+        else:
+            model = _quantize(model, calibration[sub.name], sub.model_type, kwargs)
+        _save(model, out_dir / sub.filename)
+        ops = quantized_ops(model)
+        by_type: dict[str, int] = {}
+        for _, t in ops:
+            by_type[t] = by_type.get(t, 0) + 1
+        report["submodels"][sub.name] = {
+            "file": sub.filename,
+            "model_type": sub.model_type,
+            "smooth_quant": alphas.model_dump(),
+            "ignored_scope": config.ignored_scope.model_dump(by_alias=True),
+            "ignored_nodes": sorted({n for v in matched[sub.name].values() for n in v}),
+            "fake_quantize": count_ops(model, "FakeQuantize"),
+            "quantized_ops": by_type,
+            "reverted_by_accuracy_control": reverted,
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+    report["resolved"] = {"overflow_fix": overflow.value, "smooth_quant": resolved_alphas}
+    return report
+
+
+def resolved_config(config: PTQConfig, report: dict[str, Any]) -> PTQConfig:
+    """The config with ``auto`` values replaced by what was chosen: rerunnable as ``--config``."""
+    alphas = {name: SmoothQuantConfig(**a) for name, a in report["resolved"]["smooth_quant"].items()}
+    return config.model_copy(update={"smooth_quant": {**config.smooth_quant, **alphas},
+                                     "overflow_fix": report["resolved"]["overflow_fix"]})
+

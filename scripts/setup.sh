@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# One-command setup from a fresh clone: a virtual environment in .venv with ovrecipes, its embedded
+# defaults and test tools, plus the embedded data archive. Re-running it is cheap (pip skips what is there).
+#   bash scripts/setup.sh            # then: .venv/bin/ovrecipes demo
+# PYTHON=python3.11 picks the interpreter; OVRECIPES_SKIP_FETCH=1 skips the data download.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+# torch 2.14.1 + torchvision 0.29.1 is the pair that imports together with optimum-intel 2.2.
+"${PIP[@]}" "torch==2.14.1" "torchvision==0.29.1"
+"${PIP[@]}" -e ".[embedded,test]"
+if [ -z "${OVRECIPES_SKIP_FETCH:-}" ]; then
+  .venv/bin/python -c "from pipelines.text_data import vader_archive; print('embedded data:', vader_archive())"
+fi
+echo "ovrecipes is set up in .venv: run '.venv/bin/ovrecipes demo' or '.venv/bin/python -m pytest'"

@@ -1,0 +1,61 @@
+"""Shared fixtures: a tiny BERT built from a config, a small labelled CSV, and its FP32 IR."""
+
+from __future__ import annotations
+
+import csv
+import random
+from pathlib import Path
+
+import pytest
+
+POSITIVE = ["wonderful", "moving", "brilliant", "funny", "gorgeous", "smart", "tender", "gripping"]
+NEGATIVE = ["dull", "tedious", "clumsy", "boring", "shallow", "messy", "lifeless", "predictable"]
+NOUNS = ["film", "story", "cast", "script", "movie", "performance", "direction", "ending"]
+
+
+def write_sentiment_csv(path: Path, rows: int = 400, seed: int = 0) -> Path:
+    rng = random.Random(seed)
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "label"])
+        for i in range(rows):
+            label = i % 2
+            adjective = rng.choice(POSITIVE if label else NEGATIVE)
+            writer.writerow([f"a {adjective} {rng.choice(NOUNS)}, truly {adjective}", label])
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory) -> Path:
+    """A 2-layer, 32-wide BERT classifier with random weights and the MiniLM tokenizer."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from pipelines.bert import embedded_base_dir
+
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = AutoTokenizer.from_pretrained(embedded_base_dir())
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128, num_labels=2)
+    BertForSequenceClassification(config).eval().save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_csv(tmp_path_factory) -> Path:
+    return write_sentiment_csv(tmp_path_factory.mktemp("data") / "sentiment.csv")
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline(tiny_bert_dir, tiny_csv):
+    from pipelines.bert import BertPipeline
+    from pipelines.text_data import TextDataSpec
+
+    return BertPipeline(tiny_bert_dir, TextDataSpec(source=str(tiny_csv)), max_length=16, progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_fp32_ir(tiny_pipeline, tmp_path_factory) -> Path:
+    return tiny_pipeline.export(tmp_path_factory.mktemp("tiny-bert-ov"))
