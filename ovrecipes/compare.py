@@ -117,7 +117,7 @@ def recommend(results: list[VariantResult], budget: float = DEFAULT_ACCURACY_BUD
             )
     reason = f"fastest variant ({choice.bench.throughput_fps:.1f} FPS)"
     if best is not None:
-        reason += f" within {budget:g} {best.metric.name} points of the best ({best.variant.label})"
+        reason += f" within {budget:.1f} {best.metric.name} points of the best ({best.variant.label})"
     return {"choice": choice.variant.label, "reason": reason, "budget_points": budget, "notes": notes}
 
 

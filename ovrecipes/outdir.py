@@ -13,6 +13,15 @@ class OutputExistsError(ValueError):
     pass
 
 
+def make_public(path: Path) -> None:
+    """mkdtemp makes 0700 directories; a result directory gets the usual permissions instead."""
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    path.chmod(0o777 & ~umask)
+
+
 def check_output(out: Path, overwrite: bool) -> None:
     """Fail before any slow step if ``out`` holds something and ``--overwrite`` was not given."""
     if out.exists() and not out.is_dir():
@@ -28,6 +37,7 @@ def staged_output(out: Path, overwrite: bool = False) -> Iterator[Path]:
     check_output(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    make_public(stage)
     try:
         yield stage
         old = None

@@ -37,6 +37,7 @@ def building(target: Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         yield tmp
+        tmp.chmod(0o755)
         if target.exists():
             shutil.rmtree(target)
         tmp.rename(target)

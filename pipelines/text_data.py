@@ -161,6 +161,8 @@ def _rows_to_examples(rows: list[dict], spec: TextDataSpec, where: str) -> list[
 
 
 def _read_local(path: Path, spec: TextDataSpec) -> list[TextExample]:
+    if path.is_dir():
+        raise ValueError(f"dataset {path} is a directory; pass a .csv, .tsv, .json or .jsonl file")
     if not path.is_file():
         raise ValueError(f"dataset file {path} does not exist")
     suffix = path.suffix.lower()

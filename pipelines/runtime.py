@@ -1,0 +1,419 @@
+"""In-process, benchmark_app-style throughput/latency measurement.
+
+The aim is numbers that can be compared directly with OpenVINO's ``benchmark_app``
+(same hint, shape and duration) without leaving Python, plus a synchronous loop
+with the same report format for PyTorch baselines.
+
+What mirrors benchmark_app (Python edition, "inference only" mode):
+* input tensors are filled once per infer request before the measurement, so
+  data preparation is not timed;
+* the first inference is a warm-up and is excluded from the statistics;
+* requests are kept in flight with an ``AsyncInferQueue`` of
+  OPTIMAL_NUMBER_OF_INFER_REQUESTS requests until the time is up, and the number
+  of iterations is rounded up to a multiple of the number of requests; for the
+  latency hint one request runs synchronously (benchmark_app's default -api);
+* per-request latency is ``InferRequest.latency``, read when a request is reused
+  (no Python completion callback), and the duration is the wall time from the
+  first start to the end of ``wait_all()``.
+
+One difference: ``throughput_fps`` here counts inference requests per second.
+benchmark_app multiplies by the batch it finds from an 'N' layout dimension (1
+when there is none, as for text models); ``BenchResult.samples_per_s`` multiplies
+by ``batch`` (the first dimension of the first input).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import openvino as ov
+import openvino.properties as props
+import openvino.properties.hint as hints
+
+HINTS = ("throughput", "latency", "none")
+
+_HINT_VALUES = {
+    "throughput": hints.PerformanceMode.THROUGHPUT,
+    "latency": hints.PerformanceMode.LATENCY,
+}
+
+
+@dataclass
+class BenchResult:
+    """One measurement; the field set is shared by the OpenVINO and PyTorch runs."""
+
+    count: int  # measured inferences (warm-up excluded)
+    duration_s: float  # wall time of the measured phase
+    latency_ms: dict[str, float]  # median, average, min, max
+    throughput_fps: float  # count / duration_s: inference requests (batches) per second
+    batch: int
+    hint: str  # "throughput" | "latency" | "none"
+    streams: int | None  # NUM_STREAMS read back from the compiled model
+    threads: int | None  # INFERENCE_NUM_THREADS read back (torch threads for PyTorch)
+    nireq: int
+    device: str
+    shapes: dict[str, list[int]]
+    engine: str  # "openvino" or "pytorch"
+
+    @property
+    def samples_per_s(self) -> float:
+        """Throughput in samples: requests per second times the batch size."""
+        return self.throughput_fps * self.batch
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["samples_per_s"] = self.samples_per_s
+        return d
+
+    def to_text(self) -> str:
+        """benchmark_app-like summary, so outputs can be compared line by line."""
+        lat = self.latency_ms
+        shapes = ",".join(f"{k}{v}".replace(" ", "") for k, v in self.shapes.items())
+        lines = [
+            f"Engine:           {self.engine} on {self.device}, hint {self.hint}, "
+            f"streams {self.streams}, threads {self.threads}, nireq {self.nireq}, "
+            f"batch {self.batch}, shapes {shapes or '-'}",
+            f"Count:            {self.count} iterations",
+            f"Duration:         {self.duration_s * 1e3:.2f} ms",
+            "Latency:",
+            f"   Median:        {lat['median']:.2f} ms",
+            f"   Average:       {lat['average']:.2f} ms",
+            f"   Min:           {lat['min']:.2f} ms",
+            f"   Max:           {lat['max']:.2f} ms",
+            f"Throughput:   {self.throughput_fps:.2f} FPS",
+        ]
+        if self.batch != 1:
+            lines.append(f"Samples/s:    {self.samples_per_s:.2f} (batch {self.batch})")
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- parsing helpers
+
+_SHAPE_SYNTAX = "expected 'name[d0,d1,...],name2[...]' or '[d0,d1,...]' (dims: integers, '?' or -1)"
+_SHAPE_ITEM = re.compile(r"\s*([^\[\],]*?)\s*\[([^\[\]]*)\]\s*(,?)")
+
+
+def _parse_dim(text: str, spec: str) -> int:
+    t = text.strip()
+    if t == "?":
+        return -1
+    try:
+        value = int(t)
+    except ValueError:
+        raise ValueError(f"bad dimension {t!r} in shape {spec!r}: {_SHAPE_SYNTAX}") from None
+    if value < -1:
+        raise ValueError(f"bad dimension {t!r} in shape {spec!r}: {_SHAPE_SYNTAX}")
+    return value
+
+
+def parse_shape(spec: str) -> dict[str, list[int]]:
+    """benchmark_app syntax: 'input_ids[1,64],attention_mask[1,64]' -> per-input; '[1,64]' -> key '*' meaning every input."""
+    text = spec.strip() if isinstance(spec, str) else ""
+    if not text:
+        raise ValueError(f"empty shape {spec!r}: {_SHAPE_SYNTAX}")
+    shapes: dict[str, list[int]] = {}
+    pos = 0
+    while pos < len(text):
+        m = _SHAPE_ITEM.match(text, pos)
+        if m is None:
+            raise ValueError(f"cannot parse shape {spec!r} at {text[pos:]!r}: {_SHAPE_SYNTAX}")
+        name = m.group(1) or "*"
+        if name in shapes:
+            raise ValueError(f"input {name!r} given twice in shape {spec!r}")
+        dims = m.group(2)
+        shapes[name] = [_parse_dim(d, spec) for d in dims.split(",")] if dims.strip() else []
+        pos = m.end()
+        if pos < len(text) and not m.group(3):
+            raise ValueError(f"missing ',' before {text[pos:]!r} in shape {spec!r}: {_SHAPE_SYNTAX}")
+        if m.group(3) and pos >= len(text):
+            raise ValueError(f"trailing ',' in shape {spec!r}: {_SHAPE_SYNTAX}")
+    if "*" in shapes and len(shapes) > 1:
+        raise ValueError(f"an unnamed shape applies to every input; name all inputs in {spec!r}")
+    return shapes
+
+
+def load_config_file(path, device: str = "CPU") -> dict[str, str]:
+    """benchmark_app -load_config JSON: {"CPU": {"NUM_STREAMS": "2", ...}} -> the CPU properties dict. Clear ValueError naming the file on bad JSON / missing device key."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{p}: not valid JSON ({e})") from None
+    if not isinstance(data, dict) or device not in data:
+        keys = sorted(data) if isinstance(data, dict) else type(data).__name__
+        raise ValueError(f"{p}: expected a top-level {device!r} key like {{\"{device}\": {{\"NUM_STREAMS\": \"2\"}}}}, got {keys}")
+    section = data[device]
+    if not isinstance(section, dict):
+        raise ValueError(f"{p}: {device!r} must map to an object of properties, got {type(section).__name__}")
+    # benchmark_app passes values as strings; nested objects (e.g. DEVICE_PROPERTIES) stay JSON text.
+    return {str(k): v if isinstance(v, str) else json.dumps(v) if isinstance(v, (dict, list)) else str(v)
+            for k, v in section.items()}
+
+
+def resolve_model_xml(path) -> Path:
+    """A .xml file, or a directory containing exactly one openvino*.xml, or openvino_model.xml. For a directory with several IRs (e.g. encoder/decoder) raise a ValueError that lists them and says to pass one .xml."""
+    p = Path(path)
+    if p.is_file():
+        if p.suffix.lower() != ".xml":
+            raise ValueError(f"{p}: expected an OpenVINO IR .xml file or a directory containing one")
+        return p
+    if not p.is_dir():
+        raise FileNotFoundError(f"{p}: no such model file or directory")
+    # optimum-intel exports name the main IR openvino_model.xml and may put
+    # openvino_tokenizer.xml etc. next to it, so that name wins outright.
+    if (p / "openvino_model.xml").is_file():
+        return p / "openvino_model.xml"
+    xmls = sorted(p.glob("*.xml"))
+    candidates = [x for x in xmls if x.name.startswith("openvino")] or xmls
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise FileNotFoundError(f"{p}: no .xml model in this directory")
+    names = ", ".join(x.name for x in candidates)
+    raise ValueError(f"{p} holds several IRs ({names}); pass one .xml file, e.g. {candidates[0]}")
+
+
+# ---------------------------------------------------------------- inputs and config
+
+def _port_name(port) -> str:
+    """Tensor name when there is one, else the Parameter's friendly name."""
+    return port.get_any_name() if port.get_names() else port.get_node().get_friendly_name()
+
+
+def _port_matches(port, name: str) -> bool:
+    return name in port.get_names() or name == port.get_node().get_friendly_name()
+
+
+def random_inputs(model: ov.Model, seed: int = 0, int_high: int = 100) -> dict[str, np.ndarray]:
+    """Data for static-shaped inputs, by element type: integers in [0, int_high) (attention_mask-like names ('mask' in name) get ones), floats standard normal. Raises ValueError naming the input if a shape is still dynamic ('pass --shape')."""
+    rng = np.random.default_rng(seed)
+    data: dict[str, np.ndarray] = {}
+    for port in model.inputs:
+        name = _port_name(port)
+        pshape = port.get_partial_shape()
+        if pshape.is_dynamic:
+            raise ValueError(f"input {name!r} has dynamic shape {pshape}; pass --shape (e.g. '{name}[1,64]') "
+                             f"or a shape= dict so random data can be made")
+        shape = tuple(pshape.to_shape())
+        etype = port.get_element_type()
+        lname = name.lower()
+        if etype == ov.Type.boolean:
+            arr = np.ones(shape, bool) if "mask" in lname else rng.integers(0, 2, shape).astype(bool)
+        elif etype.is_integral():
+            dtype = etype.to_dtype()
+            if "mask" in lname:
+                arr = np.ones(shape, dtype)
+            elif "token_type" in lname:  # segment ids beyond 0/1 index past BERT's embedding table
+                arr = np.zeros(shape, dtype)
+            else:
+                high = min(int_high, int(np.iinfo(dtype).max) + 1)
+                arr = rng.integers(0, high, shape).astype(dtype)
+        elif etype.is_real():
+            arr = rng.standard_normal(shape).astype(etype.to_dtype())
+        else:
+            raise ValueError(f"input {name!r}: no random data for element type {etype}")
+        data[name] = arr
+    return data
+
+
+def compile_config(hint: str = "throughput", streams: int | None = None, threads: int | None = None,
+                   extra: dict | None = None) -> dict:
+    """Properties for core.compile_model: PERFORMANCE_HINT (THROUGHPUT/LATENCY; 'none' sets no hint), NUM_STREAMS, INFERENCE_NUM_THREADS; extra (from a config file) merged first, explicit args win. Validate hint -> ValueError('hint must be one of ...: got X')."""
+    key = hint.lower() if isinstance(hint, str) else hint
+    if key not in HINTS:
+        raise ValueError(f"hint must be one of {', '.join(HINTS)}: got {hint!r}")
+    config: dict[str, Any] = dict(extra or {})
+    if key in _HINT_VALUES:
+        config[hints.performance_mode()] = _HINT_VALUES[key]
+    if streams is not None:
+        config[props.num_streams()] = streams
+    if threads is not None:
+        config[props.inference_num_threads()] = int(threads)
+    return config
+
+
+def _reshape(model: ov.Model, shape: dict[str, list[int]]) -> None:
+    if "*" in shape:
+        new = {i: ov.PartialShape(shape["*"]) for i in range(len(model.inputs))}
+    else:
+        new = {}
+        for name, dims in shape.items():
+            idx = next((i for i, p in enumerate(model.inputs) if _port_matches(p, name)), None)
+            if idx is None:
+                known = ", ".join(_port_name(p) for p in model.inputs)
+                raise ValueError(f"shape given for unknown input {name!r}; model inputs: {known}")
+            new[idx] = ov.PartialShape(dims)
+    model.reshape(new)
+
+
+def _read_int_property(compiled: ov.CompiledModel, key: str) -> int | None:
+    try:
+        return int(compiled.get_property(key))
+    except Exception:  # property not supported by this device/plugin
+        return None
+
+
+def _latency_stats(latencies_ms: list[float]) -> dict[str, float]:
+    return {
+        "median": float(statistics.median(latencies_ms)),
+        "average": float(statistics.fmean(latencies_ms)),
+        "min": float(min(latencies_ms)),
+        "max": float(max(latencies_ms)),
+    }
+
+
+def _batch_of(shapes: dict[str, list[int]]) -> int:
+    first = next(iter(shapes.values()), [])
+    return int(first[0]) if first and first[0] > 0 else 1
+
+
+def _run_sync(request: ov.InferRequest, time_s: float) -> tuple[int, float, list[float]]:
+    latencies: list[float] = []
+    t0 = time.perf_counter()
+    while True:
+        request.infer()
+        latencies.append(request.latency)
+        if time.perf_counter() - t0 >= time_s:
+            break
+    return len(latencies), time.perf_counter() - t0, latencies
+
+
+def _run_async(queue: ov.AsyncInferQueue, n: int, time_s: float) -> tuple[int, float, list[float]]:
+    # Latency is read from a request when it is reused and from all in flight at the end,
+    # as benchmark_app does, not in a completion callback: a Python callback takes the GIL
+    # on every completion and halved the throughput of small models in our measurements.
+    latencies: list[float] = []
+    in_flight: set[int] = set()
+    count = 0
+    t0 = time.perf_counter()
+    while True:
+        idle = queue.get_idle_request_id()  # blocks until a request is free
+        if idle in in_flight:
+            latencies.append(queue[idle].latency)
+        else:
+            in_flight.add(idle)
+        queue.start_async()  # starts that idle request with the tensors set above
+        count += 1
+        if count % n == 0 and time.perf_counter() - t0 >= time_s:  # whole rounds, like benchmark_app
+            break
+    queue.wait_all()
+    duration = time.perf_counter() - t0
+    latencies.extend(queue[i].latency for i in in_flight)
+    return count, duration, latencies
+
+
+# ---------------------------------------------------------------- benchmarks
+
+def benchmark_openvino(model, inputs: dict[str, np.ndarray] | None = None, *, hint: str = "throughput",
+                       streams: int | None = None, threads: int | None = None, time_s: float = 10.0,
+                       shape: dict[str, list[int]] | None = None, config: dict | None = None,
+                       device: str = "CPU", nireq: int | None = None, core: ov.Core | None = None) -> BenchResult:
+    """model: path to .xml / model dir (resolve_model_xml) or an ov.Model. If shape given, reshape (key '*' = all inputs) before compiling. If inputs None -> random_inputs. Uses openvino.AsyncInferQueue (a single sync request for hint 'latency' without nireq>1, as benchmark_app's default -api) with nireq = compiled.get_property('OPTIMAL_NUMBER_OF_INFER_REQUESTS') unless given; first inference (warm-up) excluded from stats like benchmark_app does; runs until time_s elapsed; per-request latency is request.latency read when a request is reused (no callback, see _run_async), count, duration; streams/threads read back from the compiled model."""
+    properties = compile_config(hint, streams, threads, config)  # validates the hint before any work
+    if time_s <= 0:
+        raise ValueError(f"time_s must be positive: got {time_s}")
+    core = core or ov.Core()
+    if isinstance(model, ov.Model):
+        ov_model = model.clone() if shape else model  # do not reshape the caller's model
+    else:
+        ov_model = core.read_model(resolve_model_xml(model))
+    if shape:
+        _reshape(ov_model, shape)
+    if inputs is None:
+        inputs = random_inputs(ov_model)  # fails before the (slow) compile if a shape is dynamic
+
+    compiled = core.compile_model(ov_model, device, properties)
+    ports = list(compiled.inputs)
+    arrays: dict[int, np.ndarray] = {}
+    for name, value in inputs.items():
+        idx = next((i for i, p in enumerate(ports) if _port_matches(p, name)), None)
+        if idx is None:
+            raise ValueError(f"unknown input {name!r}; model inputs: {', '.join(_port_name(p) for p in ports)}")
+        arrays[idx] = np.ascontiguousarray(value, dtype=ports[idx].get_element_type().to_dtype())
+    missing = [_port_name(p) for i, p in enumerate(ports) if i not in arrays]
+    if missing:
+        raise ValueError(f"no data for input(s) {', '.join(missing)}")
+
+    # benchmark_app's default API is sync for the latency hint and async otherwise; follow it,
+    # since a sync infer() on one request skips the thread hand-off of start_async and is
+    # much faster for small models.
+    sync = hint.lower() == "latency" and nireq in (None, 1)
+    n = 1 if sync else int(nireq or compiled.get_property(props.optimal_number_of_infer_requests()))
+    requests = [compiled.create_infer_request()] if sync else ov.AsyncInferQueue(compiled, n)
+    for r in range(n):  # fill once per request: data preparation is not measured
+        for idx, arr in arrays.items():
+            requests[r].set_input_tensor(idx, ov.Tensor(arr))  # ov.Tensor copies: one buffer per request
+
+    requests[0].infer()  # warm-up (first inference), excluded like benchmark_app's
+    if sync:
+        count, duration, latencies = _run_sync(requests[0], time_s)
+    else:
+        count, duration, latencies = _run_async(requests, n, time_s)
+
+    shapes = {_port_name(p): list(arrays[i].shape) for i, p in enumerate(ports)}
+    return BenchResult(
+        count=count,
+        duration_s=duration,
+        latency_ms=_latency_stats(latencies),
+        throughput_fps=count / duration,
+        batch=_batch_of(shapes),
+        hint=hint.lower(),
+        streams=_read_int_property(compiled, props.num_streams()),
+        threads=_read_int_property(compiled, props.inference_num_threads()),
+        nireq=n,
+        device=device,
+        shapes=shapes,
+        engine="openvino",
+    )
+
+
+def benchmark_callable(fn: Callable[[], object], *, time_s: float = 10.0, batch: int = 1,
+                       shapes: dict[str, list[int]] | None = None, engine: str = "pytorch",
+                       threads: int | None = None) -> BenchResult:
+    """Synchronous loop for a PyTorch baseline (fn runs one inference); warm-up call excluded; hint 'latency', nireq 1."""
+    if time_s <= 0:
+        raise ValueError(f"time_s must be positive: got {time_s}")
+    fn()  # warm-up
+    latencies: list[float] = []
+    t0 = time.perf_counter()
+    while True:
+        start = time.perf_counter()
+        fn()
+        end = time.perf_counter()
+        latencies.append((end - start) * 1e3)
+        if end - t0 >= time_s:
+            break
+    duration = end - t0
+    return BenchResult(
+        count=len(latencies),
+        duration_s=duration,
+        latency_ms=_latency_stats(latencies),
+        throughput_fps=len(latencies) / duration,
+        batch=batch,
+        hint="latency",
+        streams=None,
+        threads=threads,
+        nireq=1,
+        device="CPU",
+        shapes=dict(shapes or {}),
+        engine=engine,
+    )
+
+
+def bench_pytorch(module, inputs: dict[str, Any], *, time_s: float = 10.0) -> BenchResult:
+    """module.eval(), torch.inference_mode(), calls module(**inputs) via benchmark_callable. Import torch lazily inside the function."""
+    import torch  # lazy: the OpenVINO path must not pay for importing torch
+
+    tensors = {k: torch.as_tensor(v) for k, v in inputs.items()}
+    shapes = {k: list(t.shape) for k, t in tensors.items()}
+    module.eval()
+    with torch.inference_mode():
+        return benchmark_callable(lambda: module(**tensors), time_s=time_s, batch=_batch_of(shapes),
+                                  shapes=shapes, engine="pytorch", threads=torch.get_num_threads())

@@ -1,0 +1,145 @@
+"""The ``ovrecipes`` command end to end on a tiny BERT: outputs, reruns, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import openvino as ov
+import pytest
+import yaml
+
+from ovrecipes.cli import main
+from recipes import ptq
+
+POOLER = r".*bert\.pooler\..*"
+
+
+def _ptq_args(tiny_bert_dir: Path, tiny_csv: Path, out: Path, *extra: str) -> list[str]:
+    return ["bert", "ptq", "--model", str(tiny_bert_dir), "--dataset", str(tiny_csv), "--max-length", "16",
+            "--out", str(out), "--subset-size", "16", "--eval-samples", "24", "--time", "0.5", *extra]
+
+
+@pytest.fixture(scope="module")
+def ptq_run(tiny_bert_dir, tiny_csv, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "int8"
+    assert main(_ptq_args(tiny_bert_dir, tiny_csv, out, "--compare-torch", "--ignored-pattern", POOLER)) == 0
+    return out
+
+
+def test_ptq_writes_a_complete_output_directory(ptq_run):
+    for name in ("openvino_model.xml", "openvino_model.bin", "config.json", "recipe.yaml", "report.json",
+                 "report.md", "accuracy_vs_throughput.png", "fp32/openvino_model.xml"):
+        assert (ptq_run / name).exists(), name
+    assert not [p for p in ptq_run.parent.iterdir() if ".partial-" in p.name]
+
+
+def test_report_has_three_variants_measured_in_one_run(ptq_run):
+    report = json.loads((ptq_run / "report.json").read_text())
+    labels = [v["label"] for v in report["variants"]]
+    assert labels == ["PyTorch FP32", "OV FP32", "OV INT8"]
+    for v in report["variants"]:
+        assert v["metric"]["name"] == "accuracy" and v["metric"]["samples"] == 24
+        assert v["bench"]["count"] > 0 and v["bench"]["throughput_fps"] > 0
+        assert Path(v["path"]).exists()
+    assert report["recipe"]["overflow_fix"]["reason"]
+    assert report["recommendation"]["choice"] in labels
+    assert set(report["timings_s"]) >= {"export FP32 OpenVINO IR", "quantize (NNCF PTQ)"}
+    md = (ptq_run / "report.md").read_text()
+    assert "| OV INT8 |" in md and "overflow_fix" in md
+
+
+def test_ignored_pattern_from_cli_reaches_the_model(ptq_run):
+    fp32 = ov.Core().read_model(ptq_run / "fp32" / "openvino_model.xml")
+    int8 = ov.Core().read_model(ptq_run / "openvino_model.xml")
+    assert ptq.count_ops(int8, "FakeQuantize") > 0
+    pooler_matmuls = [n for n, t in ptq.op_index(fp32) if t == "MatMul" and re.match(POOLER, n)]
+    assert len(pooler_matmuls) == 1
+    assert not [n for n, _ in ptq.quantized_ops(int8) if re.match(POOLER, n)]
+
+
+def test_recipe_yaml_is_resolved_and_reusable(ptq_run, tiny_bert_dir, tiny_csv, tmp_path):
+    recipe = yaml.safe_load((ptq_run / "recipe.yaml").read_text())
+    assert recipe["overflow_fix"] in ("enable", "disable")  # 'auto' resolved
+    assert recipe["ignored_scope"]["patterns"] == [POOLER]
+    out = tmp_path / "again"
+    args = _ptq_args(tiny_bert_dir, tiny_csv, out, "--config", str(ptq_run / "recipe.yaml"), "--no-eval", "--no-bench")
+    assert main(args) == 0
+    assert yaml.safe_load((out / "recipe.yaml").read_text()) == recipe
+
+
+def test_existing_output_is_not_overwritten(ptq_run, tiny_bert_dir, tiny_csv, capsys):
+    before = (ptq_run / "report.json").read_text()
+    assert main(_ptq_args(tiny_bert_dir, tiny_csv, ptq_run)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("ovrecipes: error:") and "--overwrite" in err and len(err.splitlines()) == 1
+    assert (ptq_run / "report.json").read_text() == before
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--ignored-name", "no_such_node_anywhere"], "ignored name 'no_such_node_anywhere' matches nothing"),
+        (["--ignored-type", "Matmul"], "closest: MatMul"),
+        (["--sq-alpha", "1.7"], "alpha must be in [0, 1]"),
+        (["--sq-alpha", "encoder.attention=0.5"], "must be matmul or convolution"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_leaves_nothing(tiny_bert_dir, tiny_csv, tmp_path, capsys, extra, message):
+    out = tmp_path / "never"
+    assert main(_ptq_args(tiny_bert_dir, tiny_csv, out, *extra)) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("ovrecipes: error:") and message in last
+    assert not out.exists()
+    assert not list(tmp_path.iterdir())
+
+
+def test_missing_name_allowed_without_validation(tiny_bert_dir, tiny_csv, tmp_path):
+    out = tmp_path / "relaxed"
+    args = _ptq_args(tiny_bert_dir, tiny_csv, out, "--ignored-name", "no_such_node", "--ignored-scope-validate",
+                     "false", "--no-eval", "--no-bench")
+    assert main(args) == 0
+    assert (out / "openvino_model.xml").exists()
+
+
+def test_bad_dataset_and_model_paths(tiny_bert_dir, tmp_path, capsys):
+    assert main(_ptq_args(tiny_bert_dir, tmp_path / "missing.csv", tmp_path / "o")) == 2
+    assert "missing.csv does not exist" in capsys.readouterr().err
+    bad = tmp_path / "bad.csv"
+    bad.write_text("sentence,label\nfine,1\n")
+    assert main(_ptq_args(tiny_bert_dir, bad, tmp_path / "o")) == 2
+    assert "has no column 'text'" in capsys.readouterr().err
+    assert main(_ptq_args(tmp_path, bad, tmp_path / "o")) == 2
+    assert "has no config.json" in capsys.readouterr().err
+
+
+def test_compare_existing_directories(ptq_run, tiny_bert_dir, tiny_csv, tmp_path):
+    out = tmp_path / "cmp"
+    args = ["compare", "bert", str(ptq_run / "fp32"), str(ptq_run), "--labels", "fp32", "int8",
+            "--model", str(tiny_bert_dir), "--dataset", str(tiny_csv), "--max-length", "16",
+            "--eval-samples", "16", "--time", "0.3", "--out", str(out)]
+    assert main(args) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert [v["label"] for v in report["variants"]] == ["fp32", "int8"]
+    assert (out / "report.md").exists() and (out / "accuracy_vs_throughput.png").exists()
+
+
+def test_bench_output_parses(ptq_run, tmp_path, capsys):
+    out_json = tmp_path / "bench.json"
+    assert main(["bench", str(ptq_run), "--shape", "[1,16]", "--time", "0.5", "--json", str(out_json)]) == 0
+    text = capsys.readouterr().out
+    assert "Throughput" in text
+    result = json.loads(out_json.read_text())
+    assert result["count"] > 0 and result["throughput_fps"] > 0
+    assert result["shapes"]["input_ids"] == [1, 16]
+    assert result["latency_ms"]["min"] <= result["latency_ms"]["median"] <= result["latency_ms"]["max"]
+
+
+def test_cpu_command_json(capsys):
+    assert main(["cpu", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["overflow_fix"] == ("disable" if info["vnni"] else "enable")
+    assert main(["cpu", "--target-cpu", "amx", "--json"]) == 0
+    amx = json.loads(capsys.readouterr().out)
+    assert amx["overflow_fix"] == "disable" and amx["sparse_kernels"] is True

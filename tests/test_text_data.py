@@ -1,0 +1,62 @@
+"""Labelled text sources and the fixed, documented splits."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines.text_data import (
+    EMBEDDED_SPLITS,
+    TextDataSpec,
+    TextExample,
+    embedded_examples,
+    load_splits,
+    read_snippets,
+    split_examples,
+)
+
+
+def test_embedded_snippets_are_the_published_set():
+    rows = read_snippets()
+    assert len(rows) == 10605
+    examples = embedded_examples()
+    assert len(examples) == sum(1 for _, r, _ in rows if abs(r) >= 0.5)
+    assert 9900 < len(examples) < 10200
+    positive = sum(e.label for e in examples) / len(examples)
+    assert 0.45 < positive < 0.55
+
+
+def test_embedded_splits_are_fixed_disjoint_and_sized():
+    splits = load_splits(TextDataSpec())
+    for name, size in EMBEDDED_SPLITS.items():
+        assert len(splits[name]) == size
+    texts = [set(e.text for e in splits[n]) for n in ("train", "validation", "calibration", "test")]
+    for i in range(4):
+        for j in range(i + 1, 4):
+            assert len(texts[i] & texts[j]) <= 2  # a couple of duplicated snippets exist in the source
+    assert load_splits(TextDataSpec())["test"][:5] == splits["test"][:5]
+
+
+def test_small_sets_shrink_splits_but_keep_them_non_empty():
+    examples = [TextExample(f"s{i}", i % 2) for i in range(40)]
+    splits = split_examples(examples)
+    assert all(len(v) >= 1 for v in splits.values())
+    assert sum(len(v) for v in splits.values()) == 40
+    with pytest.raises(ValueError, match="at least 8"):
+        split_examples(examples[:3])
+
+
+def test_local_jsonl_and_bad_label(tmp_path):
+    good = tmp_path / "d.jsonl"
+    good.write_text("\n".join(f'{{"sentence": "s{i}", "y": {i % 2}}}' for i in range(20)))
+    splits = load_splits(TextDataSpec(source=str(good), text_column="sentence", label_column="y"))
+    assert sum(len(v) for v in splits.values()) == 20
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,label\nfine,positive\n")
+    with pytest.raises(ValueError, match="row 1: label 'positive' is not an integer"):
+        load_splits(TextDataSpec(source=str(bad)))
+    with pytest.raises(ValueError, match="is a directory"):
+        load_splits(TextDataSpec(source=str(tmp_path)))
+    other = tmp_path / "d.parquet"
+    other.write_text("")
+    with pytest.raises(ValueError, match="must end in .csv, .tsv, .json or .jsonl"):
+        load_splits(TextDataSpec(source=str(other)))
