@@ -109,7 +109,7 @@ def split_examples(
     splits: dict[str, list[TextExample]] = {}
     start = 0
     for name in ("test", "validation", "calibration"):
-        count = max(1, int(sizes[name] * scale))
+        count = max(1, int(sizes[name] * scale)) if sizes.get(name) else 0
         splits[name] = [examples[i] for i in order[start : start + count]]
         start += count
     splits["train"] = [examples[i] for i in order[start:]]
@@ -195,7 +195,6 @@ def load_splits(spec: TextDataSpec) -> dict[str, list[TextExample]]:
         return split_examples(_read_local(path, spec))
     # A hub dataset: keep its own evaluation split as the test set.
     test = _read_hub(spec, spec.split or "validation")
-    rest = split_examples(_read_hub(spec, spec.train_split), sizes={"test": 0, **{
-        k: v for k, v in EMBEDDED_SPLITS.items() if k != "test"}})
+    rest = split_examples(_read_hub(spec, spec.train_split), sizes={**EMBEDDED_SPLITS, "test": 0})
     rest["test"] = test
     return rest

@@ -60,3 +60,23 @@ def test_local_jsonl_and_bad_label(tmp_path):
     other.write_text("")
     with pytest.raises(ValueError, match="must end in .csv, .tsv, .json or .jsonl"):
         load_splits(TextDataSpec(source=str(other)))
+
+
+def test_hub_dataset_keeps_its_evaluation_split(monkeypatch):
+    """The `datasets` code path for hub users, with load_dataset faked (the hub is unreachable here)."""
+    import datasets
+
+    calls = []
+
+    def fake_load_dataset(name, config=None, split=None):
+        calls.append((name, config, split))
+        n = 50 if split == "validation" else 600
+        return [{"sentence": f"{split} {i}", "label": i % 2} for i in range(n)]
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    spec = TextDataSpec(source="glue", config="sst2", split="validation", text_column="sentence")
+    splits = load_splits(spec)
+    assert ("glue", "sst2", "validation") in calls and ("glue", "sst2", "train") in calls
+    assert len(splits["test"]) == 50 and all(e.text.startswith("validation") for e in splits["test"])
+    assert all(e.text.startswith("train") for n in ("validation", "calibration", "train") for e in splits[n])
+    assert sum(len(splits[n]) for n in ("validation", "calibration", "train")) == 600

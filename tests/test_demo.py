@@ -1,0 +1,28 @@
+"""The README's main job end to end on the embedded default (slow: builds the model on first use)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ovrecipes.cli import main
+
+
+@pytest.mark.slow
+def test_demo_runs_offline_and_int8_stays_within_half_a_point(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--time", "3"]) == 0
+    printed = capsys.readouterr().out
+    assert "PyTorch FP32" in printed and "OV INT8" in printed and "Recommended:" in printed
+    report = json.loads((out / "report.json").read_text())
+    variants = {v["label"]: v for v in report["variants"]}
+    assert list(variants) == ["PyTorch FP32", "OV FP32", "OV INT8"]
+    assert all(v["metric"]["samples"] == 2000 for v in variants.values())
+    fp32, int8 = variants["OV FP32"]["metric"]["value"], variants["OV INT8"]["metric"]["value"]
+    assert fp32 - int8 <= 0.5, f"INT8 lost {fp32 - int8:.2f} points"
+    assert variants["OV FP32"]["metric"]["value"] > 80.0  # the fine-tuned default is a real classifier
+    assert all(v["bench"]["shapes"]["input_ids"] == [1, 64] for v in variants.values())
+    assert report["recipe"]["overflow_fix"]["requested"] == "auto"
+    for name in ("report.md", "recipe.yaml", "accuracy_vs_throughput.png", "openvino_model.xml", "fp32/openvino_model.xml"):
+        assert (out / name).exists(), name
