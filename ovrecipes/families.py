@@ -35,7 +35,62 @@ def _make_bert(args: argparse.Namespace) -> FamilyPipeline:
     return BertPipeline(args.model, data, max_length=args.max_length)
 
 
+def _add_cgd_args(parser: argparse.ArgumentParser) -> None:
+    from ovrecipes.cgd_commands import add_cgd_args
+
+    add_cgd_args(parser)
+
+
+def _make_cgd(args: argparse.Namespace) -> FamilyPipeline:
+    from ovrecipes.cgd_commands import make_cgd
+
+    return make_cgd(args)
+
+
+def _cgd_commands(recipes) -> None:
+    from ovrecipes.cgd_commands import add_commands
+
+    add_commands(recipes)
+
+
+def _add_whisper_args(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("model and data (whisper)")
+    g.add_argument("--model", default="embedded",
+                   help="'embedded' (tiny.en, offline), 'embedded:whisper-base', a local HF directory, or a hub id")
+    g.add_argument("--dataset", default="embedded",
+                   help="'embedded' (synthesised sentences + alsa clips), a transcript manifest (.csv/.jsonl with "
+                        "audio,text), or a datasets audio dataset name")
+    g.add_argument("--dataset-config", default=None)
+    g.add_argument("--split", default=None, help="datasets split (default: test)")
+    g.add_argument("--audio-column", default="audio")
+    g.add_argument("--text-column", default="text")
+    g.add_argument("--stateful", action="store_true", help="export one stateful decoder instead of "
+                   "decoder + decoder_with_past")
+    g.add_argument("--quantize-decoder", action="store_true",
+                   help="also quantize the first-step decoder (stateless export; FP32 by default)")
+    g.add_argument("--max-new-tokens", type=int, default=96, help="generate() limit per utterance (default 96)")
+
+
+def _make_whisper(args: argparse.Namespace) -> FamilyPipeline:
+    from pipelines.speech_data import SpeechDataSpec
+    from pipelines.whisper import WhisperPipeline
+
+    if args.max_new_tokens <= 0:
+        raise ValueError(f"--max-new-tokens must be positive: got {args.max_new_tokens}")
+    data = SpeechDataSpec(source=args.dataset, config=args.dataset_config, split=args.split,
+                          audio_column=args.audio_column, text_column=args.text_column)
+    return WhisperPipeline(args.model, data, stateful=args.stateful, quantize_decoder=args.quantize_decoder,
+                           max_new_tokens=args.max_new_tokens)
+
+
 #: family -> (add its options to a parser, build its pipeline from parsed options)
 FAMILIES: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], FamilyPipeline]]] = {
     "bert": (_add_bert_args, _make_bert),
+    "cgd": (_add_cgd_args, _make_cgd),
+    "whisper": (_add_whisper_args, _make_whisper),
+}
+
+#: family -> functions adding family-specific subcommands (each sets a ``handler`` default) next to its recipes
+FAMILY_COMMANDS: dict[str, list[Callable]] = {
+    "cgd": [_cgd_commands],
 }

@@ -111,6 +111,46 @@ def _recipe_markdown(recipe: dict) -> list[str]:
     return lines + [""]
 
 
+def _scope_modes(recipe: dict) -> dict[str, dict]:
+    """Ignored-scope mode -> {label, nodes, search} for the main INT8 model and each compared mode."""
+    extra = recipe.get("scope_variants") or {}
+    found: dict[str, dict] = {}
+    for mode_label, subs in [(None, recipe.get("submodels", {}))] + [(m, v["submodels"]) for m, v in extra.items()]:
+        for sub in subs.values():
+            info = sub.get("ignored_scope_mode") or {"mode": "none"}
+            mode = mode_label or info["mode"]
+            label = f"OV INT8 [{mode}]" if extra else "OV INT8"
+            entry = found.setdefault(mode, {"label": label, "nodes": [], "search": None})
+            entry["nodes"] += sub.get("ignored_nodes", [])
+            entry["search"] = entry["search"] or info.get("search")
+    return found
+
+
+def _metric_details(report: dict[str, Any]) -> list[str]:
+    """All numbers of a metric with extras (recall@1/2/4/8) and the ops each INT8 variant kept in FP32."""
+    scored = [v for v in report["variants"] if v.get("metric") and v["metric"].get("extra")]
+    modes = _scope_modes(report.get("recipe") or {})
+    if not scored and len(modes) < 2:
+        return []
+    keys = list(scored[0]["metric"]["extra"]) if scored else []
+    kept = {m["label"]: (mode, len(m["nodes"])) for mode, m in modes.items()}
+    header = ["variant", *keys, "ignored scope", "ops kept FP32"]
+    rows = [[v["label"], *(f"{v['metric']['extra'].get(k, float('nan')):.2f}" for k in keys),
+             kept.get(v["label"], ("-", 0))[0], str(kept[v["label"]][1]) if v["label"] in kept else "-"]
+            for v in (scored or report["variants"])]
+    lines = ["## Metric details and ignored scopes", "", format_table(header, rows, True), ""]
+    for mode, m in modes.items():
+        shown = ", ".join(f"`{n}`" for n in m["nodes"][:30]) or "none"
+        lines.append(f"- `{mode}`: {len(m['nodes'])} ops kept in FP32: {shown}")
+        if m["search"]:
+            s = m["search"]
+            lines.append(f"  - auto search on {s['samples']} validation samples: FP32 {s['fp32']:.2f}, all quantized "
+                         f"{s['all_quantized']:.2f}, with the chosen ops {s['metric_with_chosen']:.2f} (budget "
+                         f"{s['max_drop']} points, {'met' if s['met_budget'] else 'NOT met'}; {len(s['per_op'])} ops "
+                         f"tried one by one, {s['seconds']} s)")
+    return lines + [""]
+
+
 def render_markdown(report: dict[str, Any], plot_name: str | None) -> str:
     lines = [f"# {report['title']}", "", f"Command: `{report['command']}`  ", f"Created: {report['created']}", ""]
     info = report["pipeline"]
@@ -119,6 +159,7 @@ def render_markdown(report: dict[str, Any], plot_name: str | None) -> str:
         lines += ["## Side by side", "", format_table(report["table"]["header"], report["table"]["rows"], True), ""]
         lines += ["Throughput: benchmark_app-style asynchronous run (OpenVINO) or a synchronous loop (PyTorch), "
                   "same input shape, same process; 'drop' and 'vs OV FP32' refer to the first OpenVINO variant.", ""]
+    lines += _metric_details(report)
     rec = report.get("recommendation")
     if rec and rec.get("choice"):
         lines += [f"**Recommended: {rec['choice']}**: {rec['reason']}.", ""]

@@ -47,7 +47,10 @@ def run_ptq(
         with timer.stage("quantize (NNCF PTQ)"):
             recipe_report = ptq.quantize(pipeline, fp32, stage, config)
         variants = [Variant("PyTorch FP32", Path(pipeline.torch_source()))] if compare_torch else []
-        variants += [Variant("OV FP32", fp32), Variant("OV INT8", stage)]
+        extra = recipe_report.get("scope_variants") or {}  # one more INT8 model per compared scope mode
+        variants += [Variant("OV FP32", fp32),
+                     Variant(f"OV INT8 [{config.ignored_scope_mode}]" if extra else "OV INT8", stage)]
+        variants += [Variant(f"OV INT8 [{mode}]", stage / v["dir"]) for mode, v in extra.items()]
         results = []
         if evaluate or bench:
             with timer.stage("evaluate and benchmark side by side"):

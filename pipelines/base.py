@@ -36,6 +36,7 @@ class Metric:
     samples: int
     higher_is_better: bool = True
     unit: str = "%"
+    extra: dict[str, float] | None = None  # related numbers for the report, e.g. recall@2/4/8
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -113,6 +114,22 @@ class FamilyPipeline(ABC):
     @abstractmethod
     def torch_source(self) -> Path:
         """A local PyTorch/HF directory of the pipeline's model (for side-by-side comparisons)."""
+
+    def scope_presets(self) -> dict[str, dict]:
+        """Named op selections a recipe may keep in FP32: {"name": {"types": [...], "patterns": [...]}}.
+
+        An op is selected when its type is in ``types`` (if given) AND its name ``re.match``es one of
+        ``patterns`` (if given), so a preset can name a subgraph without fixed node names.
+        """
+        return {}
+
+    def trainer_data(self, limit: int | None = None) -> dict[str, Any]:
+        """Tokenized "train"/"eval" datasets and a "collator" for transformers' Trainer (training recipes)."""
+        raise ValueError(f"training recipes are not available for the {self.family} family")
+
+    def transformer_blocks(self, model: Any) -> list[dict]:
+        """Per layer: q/k/v/o and FFN in/out module names, num_heads, head_size (structured pruning)."""
+        raise ValueError(f"structured pruning is not available for the {self.family} family")
 
     def validation_set(self, submodel: str, n: int) -> ValidationSet:
         """Items and metric for NNCF accuracy control on one submodel; not every family has one."""

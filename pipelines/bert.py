@@ -280,6 +280,39 @@ class BertPipeline(FamilyPipeline):
             preds = self._predict_torch(model_dir, texts, desc)
         return Metric(self.metric_name, float(100.0 * np.mean(preds == labels)), len(examples))
 
+    # -- training recipes (JPQD) ---------------------------------------------------------------
+    def trainer_data(self, limit: int | None = None) -> dict[str, Any]:
+        """Train split and validation split tokenized to ``max_length`` (padded per batch by the collator)."""
+        import datasets
+        from transformers import DataCollatorWithPadding
+
+        def tokenized(split: str):
+            items = self.examples(split, limit if split == "train" else None)
+            ds = datasets.Dataset.from_dict({"text": [e.text for e in items], "label": [e.label for e in items]})
+            return ds.map(lambda b: self.tokenizer(b["text"], truncation=True, max_length=self.max_length),
+                          batched=True, remove_columns=["text"])
+
+        return {"train": tokenized("train"), "eval": tokenized("validation"),
+                "collator": DataCollatorWithPadding(self.tokenizer)}
+
+    def transformer_blocks(self, model: Any) -> list[dict]:
+        """BERT-style encoder layers (BERT, MiniLM, RoBERTa): attention.self.{query,key,value},
+        attention.output.dense, intermediate.dense, output.dense, found by module names."""
+        names = {name for name, _ in model.named_modules()}
+        blocks = []
+        for name in sorted(n for n in names if n.endswith(".attention.self.query")):
+            layer = name[: -len(".attention.self.query")]
+            attn = model.get_submodule(layer + ".attention.self")
+            heads = int(getattr(attn, "num_attention_heads", model.config.num_attention_heads))
+            size = int(getattr(attn, "attention_head_size", model.config.hidden_size // heads))
+            blocks.append({
+                "layer": int(layer.rsplit(".", 1)[-1]), "num_heads": heads, "head_size": size,
+                "q": f"{layer}.attention.self.query", "k": f"{layer}.attention.self.key",
+                "v": f"{layer}.attention.self.value", "o": f"{layer}.attention.output.dense",
+                "ffn_in": f"{layer}.intermediate.dense", "ffn_out": f"{layer}.output.dense",
+            })
+        return sorted(blocks, key=lambda b: b["layer"])
+
     def validation_set(self, submodel: str, n: int) -> ValidationSet:
         examples = self.examples("validation", n)
 

@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pipelines.base import FamilyPipeline, Submodel, copy_model_dir
 from recipes.overflow import OVERFLOW_FIX_CHOICES, TARGET_CPUS, OverflowDecision, choose_overflow_fix, target_cpu
+from recipes import scope_search
+from recipes.scope_search import AutoScopeConfig
 
 Alpha = Union[float, Literal["off", "auto"]]
 DEFAULT_GRID: list[Alpha] = ["off", 0.15, 0.3, 0.5, 0.7, 0.8, 0.95]
@@ -86,7 +88,8 @@ class PTQConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     recipe: Literal["ptq"] = "ptq"
     preset: Literal["performance", "mixed"] = "mixed"
-    subset_size: int = Field(300, gt=0)
+    subset_size: int = Field(300, gt=0)  # NNCF statistics samples per submodel
+    calibration_samples: int | None = Field(None, gt=0)  # family samples run for calibration; None = subset_size
     fast_bias_correction: bool = True
     target_device: Literal["ANY", "CPU", "CPU_SPR", "GPU", "NPU"] = "CPU"
     overflow_fix: Literal[OVERFLOW_FIX_CHOICES] = "auto"  # type: ignore[valid-type]
@@ -97,6 +100,21 @@ class PTQConfig(BaseModel):
     alpha_grid: list[Alpha] = Field(default_factory=lambda: list(DEFAULT_GRID))
     search_size: int = Field(300, gt=0)  # validation samples per grid point
     accuracy_control: AccuracyControlConfig = Field(default_factory=AccuracyControlConfig)
+    # Ops kept in FP32 on top of ignored_scope: "none", "preset:<name>" (the family's scope_presets())
+    # or "auto" (per-op sensitivity search, see recipes/scope_search.py).
+    ignored_scope_mode: str = "none"
+    auto_scope: AutoScopeConfig = Field(default_factory=AutoScopeConfig)
+    compare_scope_modes: list[str] = Field(default_factory=list)  # extra INT8 variants, one per mode
+
+    @field_validator("ignored_scope_mode")
+    @classmethod
+    def _mode(cls, mode: str) -> str:
+        return scope_search.check_mode(mode)
+
+    @field_validator("compare_scope_modes")
+    @classmethod
+    def _modes(cls, modes: list[str]) -> list[str]:
+        return [scope_search.check_mode(m) for m in modes]
 
     def alphas_for(self, submodel: str) -> SmoothQuantConfig:
         return self.smooth_quant.get(submodel) or self.smooth_quant.get("default") or SmoothQuantConfig()
@@ -259,6 +277,22 @@ def _search_alpha(pipeline, fp32_dir: Path, sub: Submodel, dataset, config: PTQC
     return best["alpha"], points
 
 
+def _with_nodes(scope: IgnoredScopeConfig, names: list[str]):
+    """The user's ignored scope plus the node names a scope mode chose, as an nncf.IgnoredScope (or None)."""
+    merged = scope.model_copy(update={"names": list(dict.fromkeys([*scope.names, *names]))})
+    return None if merged.is_empty() else merged.to_nncf()
+
+
+def _fixed(alphas: SmoothQuantConfig) -> SmoothQuantConfig:
+    """'auto' alphas replaced by NNCF's defaults, for trials run before the alpha search."""
+    return alphas.model_copy(update={k: 0.95 if k == "matmul" else "off"
+                                     for k in ("matmul", "convolution") if getattr(alphas, k) == "auto"})
+
+
+def scope_dir_name(mode: str) -> str:
+    return "scope-" + re.sub(r"[^\w.-]+", "-", mode)
+
+
 def _ir_files(sub: Submodel) -> list[str]:
     return [sub.filename, sub.filename[: -len(".xml")] + ".bin"]
 
@@ -279,13 +313,21 @@ def quantize(pipeline: FamilyPipeline, fp32_dir: Path, out_dir: Path, config: PT
     # Validate every submodel's ignored scope before any slow step runs.
     matched = {s.name: check_ignored_scope(core.read_model(fp32_dir / s.filename), config.ignored_scope, s.name)
                for s in selected}
-    calibration = pipeline.calibration_data(fp32_dir, config.subset_size)
+    calibration = pipeline.calibration_data(fp32_dir, config.calibration_samples or config.subset_size)
     copy_model_dir(fp32_dir, out_dir, skip=[f for s in selected for f in _ir_files(s)])
     report: dict[str, Any] = {"overflow_fix": overflow.to_dict(), "submodels": {}, "alpha_search": []}
     resolved_alphas: dict[str, dict] = {}
     for sub in selected:
         started = time.perf_counter()
-        ignored = config.ignored_scope.to_nncf() if not config.ignored_scope.is_empty() else None
+
+        def trial(names: list[str], sub: Submodel = sub):
+            return _quantize(core.read_model(fp32_dir / sub.filename), calibration[sub.name], sub.model_type,
+                             _nncf_kwargs(config, _fixed(config.alphas_for(sub.name)), overflow,
+                                          _with_nodes(config.ignored_scope, names)))
+
+        scope_nodes, scope_info = scope_search.resolve(pipeline, fp32_dir, sub, config.ignored_scope_mode,
+                                                       config.auto_scope, trial)
+        ignored = _with_nodes(config.ignored_scope, scope_nodes)
         alphas = config.alphas_for(sub.name)
         for which in ("matmul", "convolution"):
             if getattr(alphas, which) == "auto":
@@ -317,13 +359,22 @@ def quantize(pipeline: FamilyPipeline, fp32_dir: Path, out_dir: Path, config: PT
             "model_type": sub.model_type,
             "smooth_quant": alphas.model_dump(),
             "ignored_scope": config.ignored_scope.model_dump(by_alias=True),
-            "ignored_nodes": sorted({n for v in matched[sub.name].values() for n in v}),
+            "ignored_nodes": sorted({n for v in matched[sub.name].values() for n in v} | set(scope_nodes)),
+            "ignored_scope_mode": scope_info,
             "fake_quantize": count_ops(model, "FakeQuantize"),
             "quantized_ops": by_type,
             "reverted_by_accuracy_control": reverted,
             "seconds": round(time.perf_counter() - started, 1),
         }
     report["resolved"] = {"overflow_fix": overflow.value, "smooth_quant": resolved_alphas}
+    report["scope_variants"] = {}
+    for mode in dict.fromkeys(config.compare_scope_modes):
+        if mode == config.ignored_scope_mode:
+            continue
+        print(f"== extra INT8 variant: ignored scope mode {mode}")
+        extra = quantize(pipeline, fp32_dir, out_dir / scope_dir_name(mode),
+                         config.model_copy(update={"ignored_scope_mode": mode, "compare_scope_modes": []}))
+        report["scope_variants"][mode] = {"dir": scope_dir_name(mode), "submodels": extra["submodels"]}
     return report
 
 

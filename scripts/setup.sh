@@ -6,6 +6,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
+# Debian packages: festival + the SLT HTS voice and flite speak the embedded Whisper test sentences;
+# alsa-utils ships 8 real human clips. Installed only when missing.
+DEB_PACKAGES="festival festvox-us-slt-hts flite alsa-utils"
+if command -v apt-get >/dev/null 2>&1 && ! dpkg -s $DEB_PACKAGES >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $DEB_PACKAGES >/dev/null
+fi
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi

@@ -1,0 +1,150 @@
+"""Ignored-scope modes for PTQ: none, a family preset, or an automatic per-op sensitivity search.
+
+A preset comes from the family (``FamilyPipeline.scope_presets()``) as op types and name patterns;
+it is resolved to node names on the FP32 IR being quantized, so it follows whatever names the
+conversion route produced. ``auto`` quantizes everything, measures on the validation split how much
+of the metric each candidate op wins back when kept in FP32, then adds candidates best-first until
+the drop against FP32 is within ``max_drop`` (or ``max_ops`` is reached): a small set, chosen by
+measurement rather than by a list.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipelines.base import FamilyPipeline, Submodel, copy_model_dir
+
+MODE_SYNTAX = "'none', 'auto' or 'preset:<name>'"
+
+
+class AutoScopeConfig(BaseModel):
+    """Budget and cost of the ``auto`` search."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_drop: float = Field(0.5, ge=0.0)  # metric points allowed below OV FP32 on the validation split
+    max_ops: int | None = Field(None, gt=0)  # at most this many ops kept in FP32
+    candidates: str = "preset:published"  # "preset:<name>" (falls back to all quantized ops if absent) or "all"
+    search_size: int | None = Field(None, gt=0)  # validation samples per trial (None: the whole split)
+    max_candidates: int = Field(24, gt=0)  # cap on per-op trials when candidates are many
+
+
+def check_mode(mode: str) -> str:
+    if mode in ("none", "auto") or re.fullmatch(r"preset:[\w.-]+", mode):
+        return mode
+    raise ValueError(f"ignored scope mode must be {MODE_SYNTAX}: got {mode!r}")
+
+
+def preset_nodes(model, preset: dict) -> list[str]:
+    """Names of the ops a preset selects: type in ``types`` AND name matching one of ``patterns``."""
+    types = set(preset.get("types") or [])
+    patterns = [re.compile(p) for p in preset.get("patterns") or []]
+    chosen = []
+    for op in model.get_ops():
+        if op.get_type_name() in ("Parameter", "Result", "Constant"):
+            continue
+        name = op.get_friendly_name()
+        if types and op.get_type_name() not in types:
+            continue
+        if patterns and not any(p.match(name) for p in patterns):
+            continue
+        chosen.append(name)
+    return chosen
+
+
+def _preset(pipeline: FamilyPipeline, name: str) -> dict:
+    presets = pipeline.scope_presets()
+    if name not in presets:
+        known = ", ".join(presets) or "none"
+        raise ValueError(f"the {pipeline.family} family has no ignored-scope preset {name!r} (presets: {known})")
+    return presets[name]
+
+
+def _candidates(pipeline: FamilyPipeline, model, quantized: list[tuple[str, str]], spec: str) -> list[str]:
+    """Quantized ops the search may keep in FP32, in graph order."""
+    names = [n for n, _ in quantized]
+    if spec.startswith("preset:") and spec[len("preset:"):] in pipeline.scope_presets():
+        selected = set(preset_nodes(model, _preset(pipeline, spec[len("preset:"):])))
+        return [n for n in names if n in selected]
+    if spec not in ("all",) and not spec.startswith("preset:"):
+        raise ValueError(f"auto scope candidates must be 'all' or 'preset:<name>': got {spec!r}")
+    return names
+
+
+def _trial(pipeline, fp32_dir: Path, sub: Submodel, names: list[str], quantize_fn, limit: int | None):
+    """Quantize with ``names`` kept in FP32 and score the result on the validation split."""
+    from recipes.ptq import _ir_files, _save
+
+    model = quantize_fn(names)
+    with tempfile.TemporaryDirectory(prefix="ovrecipes-scope-") as tmp:
+        trial_dir = Path(tmp)
+        copy_model_dir(fp32_dir, trial_dir, skip=_ir_files(sub))
+        _save(model, trial_dir / sub.filename)
+        return model, pipeline.evaluate(trial_dir, split="validation", limit=limit)
+
+
+def auto_search(pipeline: FamilyPipeline, fp32_dir: Path, sub: Submodel, quantize_fn,
+                config: AutoScopeConfig) -> tuple[list[str], dict[str, Any]]:
+    """Greedy sensitivity search; ``quantize_fn(names)`` returns the INT8 ov.Model with ``names`` in FP32."""
+    import openvino as ov
+
+    from recipes.ptq import quantized_ops
+
+    started = time.perf_counter()
+    limit = config.search_size
+    fp32 = pipeline.evaluate(fp32_dir, split="validation", limit=limit)
+    base_model, base = _trial(pipeline, fp32_dir, sub, [], quantize_fn, limit)
+    log: dict[str, Any] = {"metric": fp32.name, "samples": fp32.samples, "fp32": fp32.value, "all_quantized": base.value,
+                           "max_drop": config.max_drop, "max_ops": config.max_ops, "per_op": [], "greedy": []}
+
+    def drop(value: float) -> float:
+        return (fp32.value - value) if fp32.higher_is_better else (value - fp32.value)
+
+    chosen: list[str] = []
+    current = base.value
+    if drop(current) > config.max_drop:
+        fp32_model = ov.Core().read_model(fp32_dir / sub.filename)
+        candidates = _candidates(pipeline, fp32_model, quantized_ops(base_model), config.candidates)
+        candidates = candidates[: config.max_candidates]
+        sign = 1.0 if fp32.higher_is_better else -1.0
+        for name in candidates:
+            _, m = _trial(pipeline, fp32_dir, sub, [name], quantize_fn, limit)
+            log["per_op"].append({"name": name, "metric": m.value, "gain": round(sign * (m.value - base.value), 3)})
+            print(f"  auto scope: {name} in FP32 -> {m.name} {m.value:.2f} (all quantized {base.value:.2f})")
+        ranked = [p["name"] for p in sorted(log["per_op"], key=lambda p: -p["gain"]) if p["gain"] > 0]
+        for name in ranked:
+            if drop(current) <= config.max_drop or (config.max_ops and len(chosen) >= config.max_ops):
+                break
+            trial = chosen + [name]
+            _, m = _trial(pipeline, fp32_dir, sub, trial, quantize_fn, limit)
+            log["greedy"].append({"added": name, "ops": len(trial), "metric": m.value})
+            if sign * (m.value - current) > 0 or len(trial) == 1:
+                chosen, current = trial, m.value
+    log.update({"chosen": chosen, "metric_with_chosen": current, "drop": round(drop(current), 3),
+                "met_budget": drop(current) <= config.max_drop, "seconds": round(time.perf_counter() - started, 1)})
+    return chosen, log
+
+
+def resolve(pipeline: FamilyPipeline, fp32_dir: Path, sub: Submodel, mode: str, auto: AutoScopeConfig,
+            quantize_fn) -> tuple[list[str], dict[str, Any]]:
+    """Node names the mode keeps in FP32 for one submodel, and what the report says about it."""
+    import openvino as ov
+
+    mode = check_mode(mode)
+    if mode == "none":
+        return [], {"mode": mode, "nodes": []}
+    if mode.startswith("preset:"):
+        name = mode[len("preset:"):]
+        preset = _preset(pipeline, name)
+        nodes = preset_nodes(ov.Core().read_model(fp32_dir / sub.filename), preset)
+        if not nodes:
+            raise ValueError(f"ignored-scope preset {name!r} selects no op in submodel '{sub.name}'")
+        return nodes, {"mode": mode, "preset": preset, "nodes": nodes}
+    nodes, log = auto_search(pipeline, fp32_dir, sub, quantize_fn, auto)
+    return nodes, {"mode": mode, "nodes": nodes, "search": log}
+

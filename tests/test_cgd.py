@@ -1,0 +1,220 @@
+"""The CGD retrieval family on a tiny model: export routes, ignored-scope modes, index/query, CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import openvino as ov
+import pytest
+
+from ovrecipes.cli import main
+from pipelines.cgd import HEAD_PATTERN, NORM_GEM_TYPES, CGDPipeline, Embedder, build_model_dir, recall_at_k
+from pipelines.cgd_model import CGDConfig
+from pipelines.cgd_train import TrainConfig
+from pipelines.image_data import ImageDataSpec, split_items
+from recipes import ptq, scope_search
+
+DATA = ImageDataSpec(source="digits", validation_size=60, calibration_size=16)
+EVAL = 120  # test images used by the CLI run
+
+
+@pytest.fixture(scope="module")
+def tiny_cgd(tmp_path_factory) -> Path:
+    """A 2-conv CNN with an SMG head (48-d), 32x32 inputs, trained one epoch on digits 0-4."""
+    out = tmp_path_factory.mktemp("tiny-cgd")
+    build_model_dir(CGDConfig(backbone="tiny", descriptors="SMG", embedding_dim=48, image_size=32), DATA,
+                    TrainConfig(epochs=1, batch_size=64), out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def pipeline(tiny_cgd) -> CGDPipeline:
+    return CGDPipeline(tiny_cgd, DATA, progress=False)
+
+
+@pytest.fixture(scope="module", params=["convert_model", "onnx"])
+def fp32_ir(request, tiny_cgd, tmp_path_factory) -> tuple[str, Path]:
+    route = request.param
+    pipe = CGDPipeline(tiny_cgd, DATA, export_route=route, progress=False)
+    return route, pipe.export(tmp_path_factory.mktemp(f"cgd-ov-{route}"))
+
+
+def _head_quantized(model) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for name, op_type in ptq.quantized_ops(model):
+        if re.match(HEAD_PATTERN, name):
+            counts[op_type] = counts.get(op_type, 0) + 1
+    return counts
+
+
+def _quantize(pipe, fp32: Path, out: Path, **kw) -> tuple[ov.Model, dict]:
+    config = ptq.PTQConfig(subset_size=16, preset="performance", **kw)
+    report = ptq.quantize(pipe, fp32, out, config)
+    return ov.Core().read_model(out / "openvino_model.xml"), report
+
+
+def test_recall_at_k_counts_any_hit_in_the_top_k():
+    emb = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]], np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    assert recall_at_k(emb, np.array([0, 0, 1, 1]), (1, 2)) == {1: 100.0, 2: 100.0}
+    assert recall_at_k(emb, np.array([0, 1, 0, 1]), (1, 3))[1] == 0.0
+
+
+def test_split_is_class_disjoint():
+    splits = split_items(DATA)
+    seen = {i.label for i in splits["train"]} | {i.label for i in splits["calibration"]}
+    unseen = {i.label for i in splits["validation"]} | {i.label for i in splits["test"]}
+    assert seen == {0, 1, 2, 3, 4} and unseen == {5, 6, 7, 8, 9}
+    assert len(splits["validation"]) == 60
+
+
+def test_export_layout_reloads_and_matches_torch(fp32_ir, tiny_cgd, pipeline):
+    route, ir = fp32_ir
+    assert (ir / "openvino_model.xml").exists() and (ir / "config.json").exists()
+    config = CGDConfig.load(ir)
+    assert (config.descriptors, config.embedding_dim, config.extra["export_route"]) == ("SMG", 48, route)
+    items = pipeline.items("test", 8)
+    ov_emb, pt_emb = Embedder(ir).embed(items), Embedder(tiny_cgd).embed(items)
+    assert ov_emb.shape == (8, 48)
+    np.testing.assert_allclose(np.linalg.norm(ov_emb, axis=1), 1.0, atol=1e-4)
+    np.testing.assert_allclose(ov_emb, pt_emb, atol=1e-4)
+    metric = pipeline.evaluate(ir, limit=40)
+    assert metric.name == "recall@1" and set(metric.extra) == {"recall@1", "recall@2", "recall@4", "recall@8"}
+
+
+def test_published_preset_keeps_norm_and_gem_ops_fp32(fp32_ir, pipeline, tmp_path):
+    """On both node-naming variants: the head's normalisation/GeM ops lose their FakeQuantize inputs."""
+    route, ir = fp32_ir
+    plain, _ = _quantize(pipeline, ir, tmp_path / "none")
+    kept, report = _quantize(pipeline, ir, tmp_path / "published", ignored_scope_mode="preset:published")
+    before, after = _head_quantized(plain), _head_quantized(kept)
+    norm_gem = lambda counts: sum(n for t, n in counts.items() if t in NORM_GEM_TYPES)  # noqa: E731
+    # SMG head: 3 branch L2 norms + the final one (ReduceL2, Divide), GeM Power x2 / ReduceMean, SPoC mean, MAC max.
+    assert norm_gem(before) >= 8, (route, before)
+    assert norm_gem(after) == 0, (route, after)
+    assert after.get("MatMul", 0) == 3  # the head's three FC layers stay INT8
+    convs = lambda m: sum(1 for _, t in ptq.quantized_ops(m) if t == "Convolution")  # noqa: E731
+    assert convs(kept) == convs(plain) == 2  # the backbone is untouched by the preset
+    sub = report["submodels"]["model"]
+    assert sub["ignored_scope_mode"]["mode"] == "preset:published"
+    assert sub["ignored_nodes"] and all(re.match(HEAD_PATTERN, n) for n in sub["ignored_nodes"])
+
+
+def test_preset_selection_needs_type_and_head_name(fp32_ir, pipeline):
+    """By type alone the preset would also take the backbone's ReLU6 (Clamp) ops; with the head pattern, not."""
+    _, ir = fp32_ir
+    model = ov.Core().read_model(ir / "openvino_model.xml")
+    types = {op.get_friendly_name(): op.get_type_name() for op in model.get_ops()}
+    by_type = scope_search.preset_nodes(model, {"types": NORM_GEM_TYPES})
+    assert sum(types[n] == "Clamp" for n in by_type) == 2  # both backbone ReLU6
+    nodes = scope_search.preset_nodes(model, pipeline.scope_presets()["published"])
+    assert nodes and all(re.match(HEAD_PATTERN, n) and types[n] != "Clamp" for n in nodes)
+    assert set(nodes) < set(by_type)
+
+
+def test_unknown_preset_and_bad_mode_are_clear_errors(pipeline, fp32_ir, tmp_path):
+    _, ir = fp32_ir
+    with pytest.raises(ValueError, match="no ignored-scope preset 'nope'.*published"):
+        _quantize(pipeline, ir, tmp_path / "x", ignored_scope_mode="preset:nope")
+    with pytest.raises(ValueError, match="'none', 'auto' or 'preset:<name>'"):
+        ptq.PTQConfig(ignored_scope_mode="publish")
+
+
+def test_auto_mode_returns_a_set_within_its_budget(fp32_ir, pipeline, tmp_path):
+    route, ir = fp32_ir
+    if route != "convert_model":
+        pytest.skip("one route is enough for the search itself")
+    _, loose = _quantize(pipeline, ir, tmp_path / "loose", ignored_scope_mode="auto",
+                         auto_scope={"max_drop": 100.0, "search_size": 40})
+    info = loose["submodels"]["model"]["ignored_scope_mode"]
+    assert info["nodes"] == [] and info["search"]["met_budget"]  # nothing needed under a huge budget
+    _, tight = _quantize(pipeline, ir, tmp_path / "tight", ignored_scope_mode="auto",
+                         auto_scope={"max_drop": 0.0, "max_ops": 2, "search_size": 40, "max_candidates": 4})
+    search = tight["submodels"]["model"]["ignored_scope_mode"]["search"]
+    chosen = tight["submodels"]["model"]["ignored_scope_mode"]["nodes"]
+    assert isinstance(chosen, list) and len(chosen) <= 2 and len(set(chosen)) == len(chosen)
+    assert len(search["per_op"]) <= 4 and set(chosen) <= {p["name"] for p in search["per_op"]}
+
+
+def _png_folder(root: Path, per_class: int = 4) -> Path:
+    from PIL import Image
+
+    items = split_items(DATA)["test"]
+    counts: dict[str, int] = {}
+    for item in items:
+        n = counts.get(item.class_name, 0)
+        if n < per_class:
+            (root / item.class_name).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(item.array).save(root / item.class_name / f"{n}.png")
+            counts[item.class_name] = n + 1
+    return root
+
+
+@pytest.fixture(scope="module")
+def int8_dir(pipeline, tmp_path_factory) -> Path:
+    fp32 = CGDPipeline(pipeline.source, DATA, progress=False).export(tmp_path_factory.mktemp("cgd-fp32"))
+    out = tmp_path_factory.mktemp("cgd-int8")
+    _quantize(pipeline, fp32, out, ignored_scope_mode="preset:published")
+    return out
+
+
+@pytest.mark.parametrize("which", ["torch", "int8"])
+def test_index_then_query_finds_the_image_itself_first(which, tiny_cgd, int8_dir, tmp_path, capsys):
+    model = tiny_cgd if which == "torch" else int8_dir
+    images = _png_folder(tmp_path / "images")
+    db = tmp_path / "db"
+    assert main(["cgd", "index", "--model", str(model), "--images", str(images), "--out", str(db)]) == 0
+    meta = json.loads((db / "db.json").read_text())
+    assert meta["count"] == 20 and len(meta["classes"]) == 5
+    query = images / "7" / "2.png"
+    grid = tmp_path / "grid.png"
+    assert main(["cgd", "query", "--db", str(db), "--image", str(query), "-k", "3", "--grid", str(grid)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    first = lines[lines.index(next(l for l in lines if l.strip().startswith("rank"))) + 1].split()
+    assert first[0] == "1" and float(first[1]) < 1e-3 and first[2] == "7" and first[3] == str(query.resolve())
+    assert grid.stat().st_size > 0
+
+
+def test_index_of_a_builtin_dataset_writes_pngs(tiny_cgd, tmp_path):
+    db = tmp_path / "db"
+    assert main(["cgd", "index", "--model", str(tiny_cgd), "--images", "digits", "--out", str(db),
+                 "--limit", "10"]) == 0
+    meta = json.loads((db / "db.json").read_text())
+    assert meta["count"] == 10 and all(Path(p).is_file() for p in meta["paths"])
+    assert main(["cgd", "query", "--db", str(db), "--image", meta["paths"][3], "-k", "2"]) == 0
+    assert list((db / "queries").glob("*.png"))
+
+
+def test_query_errors_are_one_line(tiny_cgd, tmp_path, capsys):
+    not_image = tmp_path / "notes.txt"
+    not_image.write_text("hello")
+    assert main(["cgd", "query", "--db", str(tmp_path / "missing"), "--image", str(not_image)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not an embedding database" in err
+    db = tmp_path / "db"
+    assert main(["cgd", "index", "--model", str(tiny_cgd), "--images", "digits", "--out", str(db), "--limit", "4"]) == 0
+    capsys.readouterr()
+    assert main(["cgd", "query", "--db", str(db), "--image", str(not_image)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not a readable image" in err
+
+
+def test_cgd_ptq_cli_reports_every_scope_mode(tiny_cgd, tmp_path):
+    out = tmp_path / "int8"
+    args = ["cgd", "ptq", "--model", str(tiny_cgd), "--dataset", "digits", "--validation-size", "60",
+            "--out", str(out), "--subset-size", "16", "--eval-samples", str(EVAL), "--time", "0.3",
+            "--compare-torch", "--compare-scope-modes", "none"]
+    assert main(args) == 0
+    report = json.loads((out / "report.json").read_text())
+    labels = [v["label"] for v in report["variants"]]
+    assert labels == ["PyTorch FP32", "OV FP32", "OV INT8 [preset:published]", "OV INT8 [none]"]
+    for v in report["variants"]:
+        assert v["metric"]["name"] == "recall@1" and v["metric"]["samples"] == EVAL
+        assert set(v["metric"]["extra"]) == {"recall@1", "recall@2", "recall@4", "recall@8"}
+        assert v["bench"]["throughput_fps"] > 0
+    assert (out / "scope-none" / "openvino_model.xml").exists()
+    md = (out / "report.md").read_text()
+    assert "Metric details and ignored scopes" in md and "`preset:published`" in md and "`none`: 0 ops" in md
