@@ -201,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--shape", default=None, help="benchmark_app syntax: '[1,64]' or 'input_ids[1,64],...'")
     bench.add_argument("--config-file", type=Path, default=None, help="benchmark_app -load_config JSON")
     bench.add_argument("--json", type=Path, default=None, help="also write the result as JSON here")
+    bench.add_argument("--sparse-rate", type=float, default=None, metavar="R",
+                       help="CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE (acts on AMX CPUs only; see 'ovrecipes sparse check')")
     _add_bench_args(bench, time_default=15.0)
 
     cpu = sub.add_parser("cpu", help="ISA flags, VNNI/AMX, the overflow_fix that will be used and why")
@@ -238,6 +240,12 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
     shape = runtime.parse_shape(args.shape) if args.shape else None
     config = runtime.load_config_file(args.config_file) if args.config_file else None
+    if args.sparse_rate is not None:
+        if not 0.0 <= args.sparse_rate <= 1.0:
+            raise ValueError(f"--sparse-rate must be in [0, 1]: got {args.sparse_rate}")
+        import openvino.properties.intel_cpu as intel_cpu
+
+        config = {**(config or {}), intel_cpu.sparse_weights_decompression_rate(): args.sparse_rate}
     result = runtime.benchmark_openvino(args.model, None, shape=shape, config=config, **_bench_args(args))
     print(result.to_text())
     if args.json:

@@ -56,6 +56,40 @@ class ValidationSet:
     metric: Callable[[Any, Iterable[Any]], float]  # (compiled model, items) -> metric value
 
 
+def seeded_splits(items: list, sizes: dict[str, int], rest: str, seed: int, minimum: int = 3) -> dict[str, list]:
+    """Disjoint splits by a seeded permutation, in the order of ``sizes``; ``rest`` takes what is left.
+
+    Small sets (a user's file) shrink the fixed sizes so they use at most half the items, and every
+    sized split keeps at least one item. The same seed always gives the same split.
+    """
+    n = len(items)
+    if n < minimum:
+        raise ValueError(f"need at least {minimum} examples to make {', '.join([*sizes, rest])} splits, got {n}")
+    wanted = sum(sizes.values()) or 1
+    scale = min(1.0, 0.5 * n / wanted)
+    order = np.random.RandomState(seed).permutation(n)
+    splits: dict[str, list] = {}
+    start = 0
+    for name, size in sizes.items():
+        count = max(1, int(size * scale)) if size else 0
+        splits[name] = [items[i] for i in order[start : start + count]]
+        start += count
+    splits[rest] = [items[i] for i in order[start:]]
+    return splits
+
+
+def local_or_hub(source: str) -> str | Path:
+    """A local model directory (it must hold config.json), or the string itself as a hub id."""
+    path = Path(source)
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise ValueError(f"model directory {source} has no config.json")
+        return path
+    if path.exists():
+        raise ValueError(f"model {source!r} is a file; pass a model directory or a hub id")
+    return source  # a hub id, for users who can reach the hub
+
+
 def is_openvino_dir(path: str | Path) -> bool:
     path = Path(path)
     return path.is_dir() and any(p.suffix == OV_MODEL_SUFFIX for p in path.iterdir())
@@ -111,15 +145,20 @@ class FamilyPipeline(ABC):
     def torch_model(self, model_dir: Path | None = None) -> tuple[Any, dict[str, Any]]:
         """The PyTorch baseline module and one batch of inputs for it."""
 
-    @abstractmethod
-    def torch_source(self) -> Path:
-        """A local PyTorch/HF directory of the pipeline's model (for side-by-side comparisons)."""
+    def torch_source(self) -> str | Path:
+        """The PyTorch/HF model (directory or hub id) behind the pipeline, for side-by-side comparisons."""
+        path = getattr(self, "model_path")
+        if is_openvino_dir(path):
+            raise ValueError(f"{path} is an OpenVINO directory; a PyTorch baseline needs a PyTorch model")
+        return path
 
     def scope_presets(self) -> dict[str, dict]:
         """Named op selections a recipe may keep in FP32: {"name": {"types": [...], "patterns": [...]}}.
 
         An op is selected when its type is in ``types`` (if given) AND its name ``re.match``es one of
-        ``patterns`` (if given), so a preset can name a subgraph without fixed node names.
+        ``patterns`` (if given), so a preset can name a subgraph without fixed node names;
+        ``"from_outputs": True`` also selects the ops of ``types`` that end the graph, whatever their
+        names (see ``recipes.scope_search.preset_nodes``).
         """
         return {}
 

@@ -8,7 +8,6 @@ Hugging Face hub id for users who can reach the hub.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any, Iterable
@@ -23,6 +22,7 @@ from pipelines.base import (
     ValidationSet,
     copy_model_dir,
     is_openvino_dir,
+    local_or_hub,
 )
 from pipelines.cache import building, cache_path
 from pipelines.text_data import LABELS, SPLITS, TextDataSpec, TextExample, load_splits
@@ -151,20 +151,9 @@ class BertPipeline(FamilyPipeline):
                 self._model_path = embedded_model_dir(self.progress)
             elif self.source.startswith(EMBEDDED + ":"):
                 raise ValueError(f"unknown embedded BERT model {self.source!r}; use 'embedded'")
-            elif os.path.isdir(self.source):
-                if not (Path(self.source) / "config.json").exists():
-                    raise ValueError(f"model directory {self.source} has no config.json")
-                self._model_path = Path(self.source)
-            elif os.path.exists(self.source):
-                raise ValueError(f"model {self.source!r} is a file; pass a model directory or a hub id")
             else:
-                self._model_path = self.source  # a hub id, for users who can reach the hub
+                self._model_path = local_or_hub(self.source)
         return self._model_path
-
-    def torch_source(self) -> Path:
-        if is_openvino_dir(self.model_path):
-            raise ValueError(f"{self.model_path} is an OpenVINO directory; a PyTorch baseline needs a PyTorch model")
-        return self.model_path
 
     @property
     def tokenizer(self):

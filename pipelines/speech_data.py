@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipelines.base import seeded_splits
 from pipelines.cache import building, cache_path
 
 SAMPLE_RATE = 16000
@@ -128,19 +129,8 @@ def read_manifest(path: str | Path) -> list[SpeechExample]:
 
 
 def split_speech(examples: list[SpeechExample], seed: int = SPLIT_SEED) -> dict[str, list[SpeechExample]]:
-    """Disjoint calibration/validation/test splits; small sets shrink calibration and validation."""
-    n = len(examples)
-    if n < 3:
-        raise ValueError(f"need at least 3 transcribed clips to make calibration/validation/test splits, got {n}")
-    order = np.random.RandomState(seed).permutation(n)
-    scale = min(1.0, 0.6 * n / sum(SPEECH_SPLITS.values()))
-    splits, start = {}, 0
-    for name, size in SPEECH_SPLITS.items():
-        count = max(1, int(size * scale))
-        splits[name] = [examples[i] for i in order[start : start + count]]
-        start += count
-    splits["test"] = [examples[i] for i in order[start:]]
-    return splits
+    """Disjoint calibration and validation of fixed sizes by a seeded permutation; test takes the rest."""
+    return seeded_splits(examples, SPEECH_SPLITS, rest="test", seed=seed)
 
 
 @dataclass(frozen=True)

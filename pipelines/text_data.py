@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipelines.base import seeded_splits
 from pipelines.cache import cache_path
 
 VADER_VERSION = "3.3.2"
@@ -96,24 +97,8 @@ def embedded_examples() -> list[TextExample]:
 def split_examples(
     examples: list[TextExample], sizes: dict[str, int] = EMBEDDED_SPLITS, seed: int = SPLIT_SEED
 ) -> dict[str, list[TextExample]]:
-    """Cut examples into disjoint splits by a seeded permutation; train takes what is left.
-
-    Small sets (a user's CSV) shrink the fixed sizes proportionally so every split is non-empty.
-    """
-    n = len(examples)
-    if n < 8:
-        raise ValueError(f"need at least 8 labelled examples to make splits, got {n}")
-    wanted = sum(sizes.values())
-    scale = min(1.0, 0.5 * n / wanted)
-    order = np.random.RandomState(seed).permutation(n)
-    splits: dict[str, list[TextExample]] = {}
-    start = 0
-    for name in ("test", "validation", "calibration"):
-        count = max(1, int(sizes[name] * scale)) if sizes.get(name) else 0
-        splits[name] = [examples[i] for i in order[start : start + count]]
-        start += count
-    splits["train"] = [examples[i] for i in order[start:]]
-    return splits
+    """Test, validation and calibration of fixed sizes by a seeded permutation; train takes the rest."""
+    return seeded_splits(examples, sizes, rest="train", seed=seed, minimum=8)
 
 
 @dataclass(frozen=True)

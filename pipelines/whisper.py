@@ -10,7 +10,6 @@ runs over audio, then restored.
 
 from __future__ import annotations
 
-import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any, Iterator
 import numpy as np
 from tqdm.auto import tqdm
 
-from pipelines.base import FamilyPipeline, Metric, Submodel, copy_model_dir, is_openvino_dir
+from pipelines.base import FamilyPipeline, Metric, Submodel, copy_model_dir, is_openvino_dir, local_or_hub
 from pipelines.cache import building, cache_path
 from pipelines.speech_data import SpeechDataSpec, SpeechExample, load_audio, load_speech_splits
 
@@ -142,20 +141,9 @@ class WhisperPipeline(FamilyPipeline):
         if self._model_path is None:
             if self.source in (EMBEDDED, EMBEDDED_BASE) or self.source.startswith(EMBEDDED + ":"):
                 self._model_path = embedded_whisper_dir(self.source)
-            elif os.path.isdir(self.source):
-                if not (Path(self.source) / "config.json").exists():
-                    raise ValueError(f"model directory {self.source} has no config.json")
-                self._model_path = Path(self.source)
-            elif os.path.exists(self.source):
-                raise ValueError(f"model {self.source!r} is a file; pass a model directory or a hub id")
             else:
-                self._model_path = self.source
+                self._model_path = local_or_hub(self.source)
         return self._model_path
-
-    def torch_source(self) -> Path:
-        if is_openvino_dir(self.model_path):
-            raise ValueError(f"{self.model_path} is an OpenVINO directory; a PyTorch baseline needs a PyTorch model")
-        return self.model_path
 
     @property
     def processor(self):

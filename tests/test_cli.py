@@ -143,3 +143,10 @@ def test_cpu_command_json(capsys):
     assert main(["cpu", "--target-cpu", "amx", "--json"]) == 0
     amx = json.loads(capsys.readouterr().out)
     assert amx["overflow_fix"] == "disable" and amx["sparse_kernels"] is True
+
+
+def test_bench_sparse_rate_is_passed_or_rejected(ptq_run, capsys):
+    assert main(["bench", str(ptq_run), "--shape", "[1,16]", "--time", "0.3", "--sparse-rate", "0.5"]) == 0
+    assert "Throughput" in capsys.readouterr().out
+    assert main(["bench", str(ptq_run), "--shape", "[1,16]", "--sparse-rate", "2"]) == 2
+    assert "--sparse-rate must be in [0, 1]: got 2.0" in capsys.readouterr().err
