@@ -146,8 +146,8 @@ def _metric_details(report: dict[str, Any]) -> list[str]:
             s = m["search"]
             lines.append(f"  - auto search on {s['samples']} validation samples: FP32 {s['fp32']:.2f}, all quantized "
                          f"{s['all_quantized']:.2f}, with the chosen ops {s['metric_with_chosen']:.2f} (budget "
-                         f"{s['max_drop']} points, {'met' if s['met_budget'] else 'NOT met'}; {len(s['per_op'])} ops "
-                         f"tried one by one, {s['seconds']} s)")
+                         f"{s['max_drop']} points, {'met' if s['met_budget'] else 'NOT met'}; {len(s['per_op'])} single-op "
+                         f"trials, {s['seconds']} s)")
     return lines + [""]
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from pipelines.base import FamilyPipeline, Metric, Submodel, copy_model_dir, is_openvino_dir
 from pipelines.cache import building, cache_path
+from pipelines.cgd_export import INPUT_NAME, OV_FILENAME
 from pipelines.cgd_model import CONFIG_NAME, CGDConfig
 from pipelines.cgd_train import TrainConfig
 from pipelines.image_data import ImageDataSpec, ImageItem, batch, split_items
@@ -30,8 +31,6 @@ EMBEDDED_CONFIG = CGDConfig(backbone="efficientnet_lite0", descriptors="SG", emb
 #: Head only on a frozen ImageNet backbone: fine-tuning the backbone on digits 0-4 overfit them (recall@1
 #: on unseen digits 67.9% vs 92.0% for this setting, validation split).
 EMBEDDED_TRAINING = TrainConfig(epochs=4, batch_size=64, lr_head=3e-4, train_backbone=False)
-OV_FILENAME = "openvino_model.xml"
-INPUT_NAME, OUTPUT_NAME = "images", "embedding"
 RECALL_KS = (1, 2, 4, 8)
 EVAL_BATCH = 32
 #: Module path of the CGD head as both conversion routes keep it: "__module.head.x/aten::..." after
@@ -191,8 +190,10 @@ class CGDPipeline(FamilyPipeline):
         return [Submodel("model", OV_FILENAME, model_type=None)]
 
     def scope_presets(self) -> dict[str, dict]:
-        return {"published": {"types": list(NORM_GEM_TYPES), "patterns": [HEAD_PATTERN]},
-                "head": {"patterns": [HEAD_PATTERN]}}
+        # from_outputs: the final normalisation may carry the output's name ("embedding") instead of
+        # its module path (ONNX route); the walk back from the output finds it anyway.
+        return {"published": {"types": list(NORM_GEM_TYPES), "patterns": [HEAD_PATTERN], "from_outputs": True},
+                "head": {"types": [*NORM_GEM_TYPES, "MatMul"], "patterns": [HEAD_PATTERN], "from_outputs": True}}
 
     def _inputs(self, items: list[ImageItem]) -> np.ndarray:
         c = self.config

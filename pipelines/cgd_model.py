@@ -194,7 +194,7 @@ def load_in_order(module: nn.Module, source: dict[str, torch.Tensor], *, skip_pr
                 if not k.endswith("num_batches_tracked") and not k.startswith(skip_prefixes)]
 
     target = entries(module.state_dict())
-    src = entries(source)[: len(target)]
+    src = entries(source)
     if len(src) != len(target):
         raise ValueError(f"weights hold {len(src)} entries, the model {len(target)}")
     for (tk, tv), (sk, sv) in zip(target, src):

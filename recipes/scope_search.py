@@ -32,6 +32,7 @@ class AutoScopeConfig(BaseModel):
     candidates: str = "preset:published"  # "preset:<name>" (falls back to all quantized ops if absent) or "all"
     search_size: int | None = Field(None, gt=0)  # validation samples per trial (None: the whole split)
     max_candidates: int = Field(24, gt=0)  # cap on per-op trials when candidates are many
+    rounds: int = Field(2, gt=0)  # measuring rounds (each: every remaining op on top of those chosen)
 
 
 def check_mode(mode: str) -> str:
@@ -40,15 +41,43 @@ def check_mode(mode: str) -> str:
     raise ValueError(f"ignored scope mode must be {MODE_SYNTAX}: got {mode!r}")
 
 
+def output_tail(model, types: set[str]) -> set[str]:
+    """Ops of ``types`` reached walking back from the model's outputs through such ops only.
+
+    Conversion routes may rename the last op after the output tensor (the ONNX frontend calls the
+    final Divide of a model whose output is "embedding" just "embedding"), so a name pattern alone
+    misses it; the graph walk does not.
+    """
+    found: set[str] = set()
+    stack = [result.input_value(0).get_node() for result in model.get_results()]
+    while stack:
+        node = stack.pop()
+        name = node.get_friendly_name()
+        if node.get_type_name() not in types or name in found:
+            continue
+        found.add(name)
+        stack.extend(inp.get_source_output().get_node() for inp in node.inputs())
+    return found
+
+
 def preset_nodes(model, preset: dict) -> list[str]:
-    """Names of the ops a preset selects: type in ``types`` AND name matching one of ``patterns``."""
+    """Names of the ops a preset selects, in graph order.
+
+    An op is selected when its type is in ``types`` (if given) AND its name matches one of
+    ``patterns`` (if given); with ``from_outputs: true`` the ops of ``types`` that end the graph
+    (:func:`output_tail`) are selected too, whatever their names.
+    """
     types = set(preset.get("types") or [])
     patterns = [re.compile(p) for p in preset.get("patterns") or []]
+    tail = output_tail(model, types) if preset.get("from_outputs") and types else set()
     chosen = []
     for op in model.get_ops():
         if op.get_type_name() in ("Parameter", "Result", "Constant"):
             continue
         name = op.get_friendly_name()
+        if name in tail:
+            chosen.append(name)
+            continue
         if types and op.get_type_name() not in types:
             continue
         if patterns and not any(p.match(name) for p in patterns):
@@ -107,24 +136,41 @@ def auto_search(pipeline: FamilyPipeline, fp32_dir: Path, sub: Submodel, quantiz
 
     chosen: list[str] = []
     current = base.value
+    sign = 1.0 if fp32.higher_is_better else -1.0
+
+    def full() -> bool:
+        return bool(config.max_ops) and len(chosen) >= config.max_ops
+
     if drop(current) > config.max_drop:
         fp32_model = ov.Core().read_model(fp32_dir / sub.filename)
-        candidates = _candidates(pipeline, fp32_model, quantized_ops(base_model), config.candidates)
-        candidates = candidates[: config.max_candidates]
-        sign = 1.0 if fp32.higher_is_better else -1.0
-        for name in candidates:
-            _, m = _trial(pipeline, fp32_dir, sub, [name], quantize_fn, limit)
-            log["per_op"].append({"name": name, "metric": m.value, "gain": round(sign * (m.value - base.value), 3)})
-            print(f"  auto scope: {name} in FP32 -> {m.name} {m.value:.2f} (all quantized {base.value:.2f})")
-        ranked = [p["name"] for p in sorted(log["per_op"], key=lambda p: -p["gain"]) if p["gain"] > 0]
-        for name in ranked:
-            if drop(current) <= config.max_drop or (config.max_ops and len(chosen) >= config.max_ops):
+        remaining = _candidates(pipeline, fp32_model, quantized_ops(base_model), config.candidates)
+        remaining = remaining[: config.max_candidates]
+        # Each round measures every remaining op on top of the ops chosen so far, then adds them
+        # best-first while they help. A later round only runs when the budget is still not met:
+        # one dominant op (the final normalisation) can hide what the others are worth.
+        for round_no in range(1, config.rounds + 1):
+            if drop(current) <= config.max_drop or full() or not remaining:
                 break
-            trial = chosen + [name]
-            _, m = _trial(pipeline, fp32_dir, sub, trial, quantize_fn, limit)
-            log["greedy"].append({"added": name, "ops": len(trial), "metric": m.value})
-            if sign * (m.value - current) > 0 or len(trial) == 1:
-                chosen, current = trial, m.value
+            measured = []
+            for name in remaining:
+                _, m = _trial(pipeline, fp32_dir, sub, chosen + [name], quantize_fn, limit)
+                gain = round(sign * (m.value - current), 3)
+                measured.append((gain, name, m.value))
+                log["per_op"].append({"round": round_no, "name": name, "on_top_of": len(chosen),
+                                      "metric": m.value, "gain": gain})
+                print(f"  auto scope (round {round_no}): {name} in FP32 -> {m.name} {m.value:.2f} "
+                      f"(now {current:.2f})")
+            ranked = sorted((g, n, v) for g, n, v in measured if g > 0)[::-1]
+            for i, (_, name, value) in enumerate(ranked):
+                if drop(current) <= config.max_drop or full():
+                    break
+                if i > 0:  # the first one was measured on exactly this set already
+                    _, m = _trial(pipeline, fp32_dir, sub, chosen + [name], quantize_fn, limit)
+                    value = m.value
+                log["greedy"].append({"round": round_no, "added": name, "ops": len(chosen) + 1, "metric": value})
+                if sign * (value - current) > 0:
+                    chosen, current = chosen + [name], value
+            remaining = [n for n in remaining if n not in chosen]
     log.update({"chosen": chosen, "metric_with_chosen": current, "drop": round(drop(current), 3),
                 "met_budget": drop(current) <= config.max_drop, "seconds": round(time.perf_counter() - started, 1)})
     return chosen, log

