@@ -10,6 +10,9 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 #: Per notebook, the parameter values the test substitutes (same names as its 'parameters' cell).
 SHRUNK = {
     "bert_ptq.ipynb": {"EVAL_SAMPLES": 100, "BENCH_TIME": 1.0, "SEARCH_GRID": ["off", 0.95], "SEARCH_SAMPLES": 40},
+    "whisper_ptq.ipynb": {"CALIBRATION_CLIPS": 3, "EVAL_CLIPS": 3, "BENCH_TIME": 1.0},
+    "cgd_retrieval_ptq.ipynb": {"EVAL_SAMPLES": 150, "COMPARE_MODES": ["none"], "BENCH_TIME": 1.0},
+    "sparse_runtime.ipynb": {"TARGET": 0.5, "EVAL_SAMPLES": 50, "SWEEP_TIME": 0.5, "SEQ_LENS": "16,64"},
 }
 
 
