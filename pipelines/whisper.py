@@ -123,12 +123,14 @@ class WhisperPipeline(FamilyPipeline):
     metric_name = "100-WER"
 
     def __init__(self, model: str | Path = EMBEDDED, data: SpeechDataSpec | None = None, *, stateful: bool = False,
-                 quantize_decoder: bool = False, max_new_tokens: int = 96, progress: bool = True) -> None:
+                 quantize_decoder: bool = False, max_new_tokens: int = 96, language: str = "en",
+                 progress: bool = True) -> None:
         self.source = str(model)
         self.data = data or SpeechDataSpec()
         self.stateful = stateful
         self.quantize_decoder = quantize_decoder
         self.max_new_tokens = max_new_tokens
+        self.language = language  # for multilingual checkpoints; English-only ones ignore it
         self.progress = progress
         self._model_path: str | Path | None = None
         self._processor = None
@@ -220,8 +222,11 @@ class WhisperPipeline(FamilyPipeline):
     def _generate(self, model, features: np.ndarray):
         import torch
 
+        extra = {}
+        if getattr(model.generation_config, "is_multilingual", False):  # no language detection: say what it is
+            extra = {"language": self.language, "task": "transcribe"}
         with torch.inference_mode():
-            return model.generate(torch.from_numpy(features), max_new_tokens=self.max_new_tokens)
+            return model.generate(torch.from_numpy(features), max_new_tokens=self.max_new_tokens, **extra)
 
     def transcribe(self, model, examples: list[SpeechExample], desc: str = "transcribing") -> tuple[list[str], float]:
         """Texts and the summed generate() seconds (feature extraction excluded, as the published study)."""
