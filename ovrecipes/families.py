@@ -69,6 +69,7 @@ def _add_whisper_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--quantize-decoder", action="store_true",
                    help="also quantize the first-step decoder (stateless export; FP32 by default)")
     g.add_argument("--max-new-tokens", type=int, default=96, help="generate() limit per utterance (default 96)")
+    g.add_argument("--language", default="en", help="spoken language for multilingual checkpoints (default en)")
 
 
 def _make_whisper(args: argparse.Namespace) -> FamilyPipeline:
@@ -80,7 +81,13 @@ def _make_whisper(args: argparse.Namespace) -> FamilyPipeline:
     data = SpeechDataSpec(source=args.dataset, config=args.dataset_config, split=args.split,
                           audio_column=args.audio_column, text_column=args.text_column)
     return WhisperPipeline(args.model, data, stateful=args.stateful, quantize_decoder=args.quantize_decoder,
-                           max_new_tokens=args.max_new_tokens)
+                           max_new_tokens=args.max_new_tokens, language=args.language)
+
+
+def _bert_commands(recipes) -> None:
+    from ovrecipes.jpqd_commands import add_commands
+
+    add_commands(recipes, "bert")
 
 
 #: family -> (add its options to a parser, build its pipeline from parsed options)
@@ -92,5 +99,6 @@ FAMILIES: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[a
 
 #: family -> functions adding family-specific subcommands (each sets a ``handler`` default) next to its recipes
 FAMILY_COMMANDS: dict[str, list[Callable]] = {
+    "bert": [_bert_commands],
     "cgd": [_cgd_commands],
 }

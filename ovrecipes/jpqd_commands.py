@@ -1,0 +1,124 @@
+"""`ovrecipes <family> jpqd`: options, config loading (YAML or legacy NNCF JSON) and the run."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+JPQD_EXAMPLES = """examples:
+  ovrecipes bert jpqd --out jpqd-minilm                                  # embedded MiniLM, teacher = itself
+  ovrecipes bert jpqd --model ./student --teacher ./bert-base-sst2 --config bert-base-jpqd.json --out jpqd
+  ovrecipes bert jpqd --out jpqd-minilm --epochs 3 --warmup-end-epoch 2 --resume-from-checkpoint last
+  torchrun --nproc-per-node 2 -m ovrecipes.cli bert jpqd --out jpqd-ddp     # data-parallel training
+"""
+
+
+def _bool(text: str) -> bool:
+    from ovrecipes.cli import _bool as parse
+
+    return parse(text)
+
+
+def add_commands(recipes, family: str) -> None:
+    from ovrecipes.cli import _add_measure_args
+    from ovrecipes.families import FAMILIES
+
+    p = recipes.add_parser("jpqd", help="joint movement pruning, QAT and distillation -> pruned INT8 IR",
+                           epilog=JPQD_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    FAMILIES[family][0](p)
+    g = p.add_argument_group("JPQD recipe (override the config)")
+    g.add_argument("--config", type=Path, default=None,
+                   help=f"recipe YAML (default recipes/configs/{family}-jpqd.yaml) or an NNCF JSON list with "
+                        "movement_sparsity/quantization entries (optimum-intel <= 1.22)")
+    g.add_argument("--teacher", default=None, help="PyTorch teacher directory (default: the student model)")
+    t = p.add_argument_group("training")
+    for flag, kind, key in (("--epochs", float, "epochs"), ("--learning-rate", float, "learning_rate"),
+                            ("--qat-learning-rate", float, "qat_learning_rate"), ("--batch-size", int, "batch_size"),
+                            ("--gradient-accumulation-steps", int, "gradient_accumulation_steps"),
+                            ("--seed", int, "seed"), ("--eval-steps", int, "eval_steps"),
+                            ("--save-steps", int, "save_steps"), ("--logging-steps", int, "logging_steps"),
+                            ("--max-steps", int, "max_steps"), ("--train-limit", int, "train_limit")):
+        t.add_argument(flag, type=kind, dest=f"t_{key}", default=None, metavar=key.upper())
+    t.add_argument("--lr", type=float, dest="t_learning_rate", default=None, help="alias of --learning-rate")
+    t.add_argument("--eval-strategy", choices=("no", "steps", "epoch"), dest="t_eval_strategy")
+    t.add_argument("--save-strategy", choices=("no", "steps", "epoch"), dest="t_save_strategy")
+    t.add_argument("--resume-from-checkpoint", dest="t_resume_from_checkpoint", metavar="DIR|last")
+    t.add_argument("--work-dir", dest="t_work_dir", help="trainer checkpoints (default: <out>.jpqd-work)")
+    m = p.add_argument_group("movement sparsity, quantization, distillation")
+    m.add_argument("--warmup-start-epoch", type=float, dest="m_warmup_start_epoch")
+    m.add_argument("--warmup-end-epoch", type=float, dest="m_warmup_end_epoch")
+    m.add_argument("--regularization-factor", type=float, dest="m_importance_regularization_factor")
+    m.add_argument("--structured-masking", type=_bool, metavar="true|false", dest="m_enable_structured_masking")
+    m.add_argument("--no-sparsity", action="store_true", help="skip movement sparsity (QAT + distillation only)")
+    m.add_argument("--no-quantization", action="store_true", help="skip QAT (pruned FP32 only)")
+    m.add_argument("--preset", choices=("performance", "mixed"), dest="q_preset")
+    m.add_argument("--overflow-fix", choices=("auto", "enable", "disable", "first_layer_only"), dest="q_overflow_fix")
+    m.add_argument("--target-cpu", choices=("avx2", "vnni", "amx"), dest="q_target_cpu")
+    m.add_argument("--distillation-weight", type=float, dest="d_weight")
+    m.add_argument("--temperature", type=float, dest="d_temperature")
+    m.add_argument("--distillation-loss", choices=("kl", "mse"), dest="d_loss")
+    m.add_argument("--no-distillation", action="store_true")
+    o = p.add_argument_group("output")
+    o.add_argument("--out", type=Path, required=True, help="output directory (must not exist unless --overwrite)")
+    o.add_argument("--overwrite", action="store_true")
+    o.add_argument("--no-eval", action="store_true")
+    o.add_argument("--no-bench", action="store_true")
+    o.add_argument("--no-teacher-eval", action="store_true", help="do not measure the PyTorch teacher")
+    _add_measure_args(p)
+    p.set_defaults(handler=cmd_jpqd, family=family)
+
+
+def overrides(args: argparse.Namespace) -> dict:
+    """CLI flags as a partial config, deep-merged over the YAML/JSON config."""
+    sections = {"t_": "training", "m_": "movement", "q_": "quantization", "d_": "distillation"}
+    out: dict = {}
+    for name, value in vars(args).items():
+        if value is None or name[:2] not in sections:
+            continue
+        out.setdefault(sections[name[:2]], {})[name[2:]] = value
+    for flag, section in (("no_sparsity", "movement"), ("no_quantization", "quantization"),
+                          ("no_distillation", "distillation")):
+        if getattr(args, flag):
+            out.setdefault(section, {})["enabled"] = False
+    return out
+
+
+def load_jpqd_config(family: str, path: Path | None, cli: dict):
+    """Packaged YAML, then the user's YAML or legacy JSON, then flags; returns (config, legacy notes)."""
+    from ovrecipes.config import deep_merge, default_config_path, read_yaml, validate
+    from recipes.jpqd.config import JPQDConfig
+    from recipes.jpqd.legacy import read_legacy
+
+    default = default_config_path(family, "jpqd")
+    data = read_yaml(default) if default.exists() else {}
+    notes: list[str] = []
+    where = str(default)
+    if path is not None:
+        if Path(path).suffix.lower() == ".json":
+            legacy, notes = read_legacy(path)
+            data = deep_merge(data, legacy)
+        else:
+            data = deep_merge(data, read_yaml(path))
+        where = str(path)
+    data = deep_merge(data, cli)
+    config = validate(JPQDConfig, data, where if not cli else f"{where} with command-line options")
+    return config.check_stages(), notes
+
+
+def cmd_jpqd(args: argparse.Namespace) -> None:
+    from ovrecipes.cli import _bench_args
+    from ovrecipes.families import FAMILIES
+    from ovrecipes.jpqd_workflow import run_jpqd
+    from ovrecipes.outdir import check_output
+
+    config, notes = load_jpqd_config(args.family, args.config, overrides(args))
+    for note in notes:
+        print(f"legacy config: {note}")
+    check_output(args.out.resolve(), args.overwrite)
+    if args.teacher and not Path(args.teacher).is_dir():
+        raise ValueError(f"teacher {args.teacher} is not a directory (a PyTorch/HF model directory is needed)")
+    pipeline = FAMILIES[args.family][1](args)
+    run_jpqd(pipeline, config, args.out, teacher=Path(args.teacher) if args.teacher else None,
+             overwrite=args.overwrite, evaluate=not args.no_eval, bench=not args.no_bench,
+             measure_teacher=not args.no_teacher_eval, bench_args=_bench_args(args), eval_limit=args.eval_samples,
+             budget=args.accuracy_budget, title=f"{args.family} jpqd: {args.model}", legacy_notes=notes)

@@ -1,0 +1,172 @@
+"""The JPQD recipe config: movement sparsity, QAT, distillation and training, validated by pydantic.
+
+The same options as optimum-intel's JPQD (NNCF movement_sparsity + quantization JSON) where they
+exist; ``recipes/jpqd/legacy.py`` translates that JSON into this model.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from recipes.overflow import OVERFLOW_FIX_CHOICES, TARGET_CPUS
+
+Scopes = list[str]
+
+
+def _check_scopes(scopes: Scopes) -> Scopes:
+    for scope in scopes:
+        if scope.startswith("{re}"):
+            try:
+                re.compile(scope[4:])
+            except re.error as err:
+                raise ValueError(f"scope {scope!r} is not a valid regular expression: {err}") from None
+    return scopes
+
+
+class SparseStructure(BaseModel):
+    """How the matched nn.Linear layers are sparsified: per element, per block, or per row/column."""
+
+    model_config = ConfigDict(extra="forbid")
+    mode: Literal["fine", "block", "per_dim"] = "fine"
+    sparse_factors: Optional[tuple[int, int]] = None  # block: [rows, columns]
+    axis: Optional[int] = None  # per_dim: 0 = rows, 1 = columns
+    target_scopes: Scopes
+
+    @field_validator("target_scopes", mode="before")
+    @classmethod
+    def _listify(cls, value):
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "SparseStructure":
+        _check_scopes(self.target_scopes)
+        if self.mode == "block":
+            if self.sparse_factors is None or min(self.sparse_factors) < 1:
+                raise ValueError("block mode needs sparse_factors [rows, columns] of positive integers")
+            if self.axis is not None:
+                raise ValueError("block mode takes no axis")
+        elif self.mode == "per_dim":
+            if self.axis not in (0, 1):
+                raise ValueError("per_dim mode needs axis 0 (rows) or 1 (columns)")
+            if self.sparse_factors is not None:
+                raise ValueError("per_dim mode takes no sparse_factors")
+        elif self.sparse_factors not in (None, (1, 1)) or self.axis is not None:
+            raise ValueError("fine mode takes neither sparse_factors (other than [1, 1]) nor axis")
+        return self
+
+
+class MovementConfig(BaseModel):
+    """Movement sparsity; warmup epochs are zero-based, start inclusive, end exclusive (as in NNCF)."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+    warmup_start_epoch: float = 0.0
+    warmup_end_epoch: float = 1.0
+    importance_regularization_factor: float = Field(0.05, ge=0)
+    enable_structured_masking: bool = True
+    init_importance_threshold: Optional[float] = None  # None: the 0.1% quantile of scores at warmup start
+    final_importance_threshold: float = 0.0
+    power: float = Field(3.0, gt=0)
+    steps_per_epoch: Optional[int] = None  # None: from the training data loader
+    importance_lr_multiplier: float = Field(1.0, gt=0)  # importance scores learn at lr * this
+    sparse_structure_by_scopes: list[SparseStructure] = Field(default_factory=list)
+    ignored_scopes: Scopes = Field(default_factory=list)
+
+    @field_validator("ignored_scopes", mode="before")
+    @classmethod
+    def _ignored(cls, value):
+        return _check_scopes([value] if isinstance(value, str) else value)
+
+    @model_validator(mode="after")
+    def _warmup(self) -> "MovementConfig":
+        if not 0 <= self.warmup_start_epoch < self.warmup_end_epoch:
+            raise ValueError("movement sparsity needs 0 <= warmup_start_epoch < warmup_end_epoch")
+        return self
+
+
+class QuantizationConfig(BaseModel):
+    """NNCF 3.x QAT on the (pruned) torch model: nncf.quantize, fine-tune, nncf.strip."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+    preset: Literal["performance", "mixed"] = "mixed"
+    overflow_fix: str = "auto"
+    target_cpu: Optional[str] = None
+    subset_size: int = Field(64, ge=1)  # initialization samples for the quantizer ranges
+    ignored_scopes: Scopes = Field(default_factory=list)  # NNCF ignored-scope patterns ({re} or names)
+    kernels: Literal["reference", "compiled"] = "reference"  # NNCF's C++ CPU extension needs a compiler
+
+    @field_validator("overflow_fix")
+    @classmethod
+    def _overflow(cls, value: str) -> str:
+        if value not in OVERFLOW_FIX_CHOICES:
+            raise ValueError(f"overflow_fix must be one of {', '.join(OVERFLOW_FIX_CHOICES)}")
+        return value
+
+    @field_validator("target_cpu")
+    @classmethod
+    def _target(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and value not in TARGET_CPUS:
+            raise ValueError(f"target_cpu must be one of {', '.join(TARGET_CPUS)}")
+        return value
+
+
+class DistillationConfig(BaseModel):
+    """Knowledge distillation from the teacher's logits, mixed with the task loss."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+    weight: float = Field(0.9, ge=0, le=1)  # loss = (1 - weight) * task + weight * distillation
+    temperature: float = Field(2.0, gt=0)
+    loss: Literal["kl", "mse"] = "kl"
+
+
+class TrainingConfig(BaseModel):
+    """transformers TrainingArguments the recipe exposes; epochs count both stages."""
+
+    model_config = ConfigDict(extra="forbid")
+    epochs: float = Field(3.0, gt=0)
+    learning_rate: float = Field(5e-5, gt=0)
+    qat_learning_rate: Optional[float] = None  # None: learning_rate
+    batch_size: int = Field(32, ge=1)
+    eval_batch_size: int = Field(64, ge=1)
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    weight_decay: float = 0.0
+    warmup_ratio: float = Field(0.0, ge=0, lt=1)
+    seed: int = 42
+    eval_strategy: Literal["no", "steps", "epoch"] = "no"
+    eval_steps: Optional[int] = None
+    save_strategy: Literal["no", "steps", "epoch"] = "no"
+    save_steps: Optional[int] = None
+    save_total_limit: Optional[int] = 2
+    logging_steps: int = Field(10, ge=1)
+    max_steps: int = -1  # > 0: stop each stage after this many steps (smoke runs)
+    train_limit: Optional[int] = None  # use only the first N training examples
+    resume_from_checkpoint: Optional[str] = None  # a checkpoint dir, or "last" (newest in the work dir)
+    work_dir: Optional[str] = None  # trainer checkpoints and logs (default: <out>.jpqd-work)
+
+
+class JPQDConfig(BaseModel):
+    """The whole recipe; ``recipe.yaml`` of a run is this, fully resolved."""
+
+    model_config = ConfigDict(extra="forbid")
+    recipe: Literal["jpqd"] = "jpqd"
+    movement: MovementConfig = Field(default_factory=MovementConfig)
+    quantization: QuantizationConfig = Field(default_factory=QuantizationConfig)
+    distillation: DistillationConfig = Field(default_factory=DistillationConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+
+    def check_stages(self) -> "JPQDConfig":
+        """Stage 1 must fit in the epochs (checked outside pydantic for a short one-line message)."""
+        if self.movement.enabled and self.movement.warmup_end_epoch > self.training.epochs:
+            raise ValueError(f"training.epochs ({self.training.epochs:g}) must be at least movement."
+                             f"warmup_end_epoch ({self.movement.warmup_end_epoch:g})")
+        return self
+
+    @property
+    def sparsity_epochs(self) -> float:
+        """Epochs of stage 1 (movement sparsity, FP32); the rest is stage 2 (QAT fine-tuning)."""
+        return self.movement.warmup_end_epoch if self.movement.enabled else 0.0

@@ -1,0 +1,226 @@
+"""JPQD on any family that can train (``trainer_data``) and describe its blocks (``transformer_blocks``).
+
+Two Trainer runs, one recipe:
+1. movement sparsity + distillation in FP32 for ``warmup_end_epoch`` epochs; then structured masking
+   (whole heads / FFN units, the rest rewound), masks frozen and baked, dropped units sliced out;
+2. NNCF 3.x QAT (nncf.quantize on torch) + distillation on the physically pruned model for the
+   remaining epochs; nncf.strip; openvino.convert_model; weight FakeQuantize folded to int8.
+Quantizing after pruning means QAT trains exactly the graph that is exported, and its epochs run on
+the smaller model (what makes the recipe fit a 2-core machine).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from pipelines.base import FamilyPipeline
+from recipes.jpqd import export
+from recipes.jpqd.config import JPQDConfig
+from recipes.jpqd.movement import MovementController, apply_movement, remove_movement
+from recipes.jpqd.structure import (Block, BlockKeep, apply_structured_masks, ffn_sizes, prune_blocks, resolve_keep)
+from recipes.overflow import choose_overflow_fix, target_cpu
+
+STAGE1_FILE = "stage1.pt"
+
+
+def is_main_process() -> bool:
+    """Rank 0 of a torchrun/accelerate launch (or a plain run): the one that exports and writes files."""
+    import os
+
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def use_reference_kernels() -> None:
+    """NNCF's torch fake-quantize ops in plain torch instead of a C++ extension built on first use."""
+    from nncf.torch.quantization import quantize_functions
+    from nncf.torch.quantization.reference import ReferenceQuantizedFunctions
+
+    quantize_functions.QuantizedFunctionsCPU._loaded_namespace = ReferenceQuantizedFunctions
+
+
+def training_arguments(config: JPQDConfig, output_dir: Path, epochs: float, learning_rate: float, progress: bool):
+    from transformers import TrainingArguments
+
+    t = config.training
+    return TrainingArguments(
+        output_dir=str(output_dir), num_train_epochs=epochs, learning_rate=learning_rate,
+        per_device_train_batch_size=t.batch_size, per_device_eval_batch_size=t.eval_batch_size,
+        gradient_accumulation_steps=t.gradient_accumulation_steps, weight_decay=t.weight_decay,
+        warmup_steps=t.warmup_ratio, seed=t.seed,  # a float < 1 is a ratio of the steps (transformers 5) eval_strategy=t.eval_strategy, eval_steps=t.eval_steps,
+        save_strategy=t.save_strategy, save_steps=t.save_steps, save_total_limit=t.save_total_limit,
+        logging_steps=t.logging_steps, max_steps=t.max_steps, report_to=[], remove_unused_columns=False,
+        use_cpu=not torch.cuda.is_available(), disable_tqdm=not progress, dataloader_num_workers=0,
+    )
+
+
+def _checkpoint(config: JPQDConfig, stage_dir: Path) -> str | None:
+    resume = config.training.resume_from_checkpoint
+    if resume != "last":
+        return resume if resume and Path(resume).parent == stage_dir else None
+    found = sorted(stage_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    return str(found[-1]) if found else None
+
+
+def _sparsify(pipeline: FamilyPipeline, config: JPQDConfig, student: nn.Module, teacher: nn.Module | None,
+              data: dict, work: Path, progress: bool) -> dict[str, Any]:
+    """Stage 1; returns what stage 2 and the report need (the model is pruned in place)."""
+    from recipes.jpqd.trainer import JPQDTrainer, MovementCallback, accuracy_metric
+
+    mv = config.movement
+    blocks = [Block.from_dict(b) for b in pipeline.transformer_blocks(student)] if mv.enable_structured_masking else []
+    sizes = ffn_sizes(student, blocks)
+    controller: MovementController = apply_movement(student, mv)
+    callback = MovementCallback(controller, mv.warmup_start_epoch, mv.warmup_end_epoch,
+                                mv.importance_regularization_factor, mv.final_importance_threshold, mv.power,
+                                steps_per_epoch=mv.steps_per_epoch, log_every=config.training.logging_steps)
+    args = training_arguments(config, work / "sparsity", config.sparsity_epochs, config.training.learning_rate,
+                              progress)
+    trainer = JPQDTrainer(model=student, args=args, train_dataset=data["train"], eval_dataset=data["eval"],
+                          data_collator=data["collator"], compute_metrics=accuracy_metric, callbacks=[callback],
+                          teacher=teacher, distillation=config.distillation, controller=controller,
+                          importance_lr_multiplier=mv.importance_lr_multiplier)
+    callback.trainer = trainer
+    trainer.train(resume_from_checkpoint=_checkpoint(config, work / "sparsity"))
+    # warmup over: final threshold, then structured masks, frozen and baked into the weights
+    controller.set_schedule(mv.final_importance_threshold, 0.0)
+    controller.refresh_masks()
+    unstructured = controller.sparsity()
+    keeps: list[BlockKeep] = []
+    if blocks:
+        keeps = resolve_keep(controller, blocks, sizes)
+        apply_structured_masks(controller, blocks, keeps)
+    structured = controller.sparsity()
+    controller.freeze()
+    residual = remove_movement(student, controller)
+    if blocks:
+        pruned_names = {n for b in blocks for n in (b.q, b.k, b.v, b.o, b.ffn_in, b.ffn_out)}
+        residual = {n: m for n, m in residual.items() if n not in pruned_names}
+        prune_blocks(student, blocks, keeps)
+    return {"history": callback.history, "keeps": [k.to_dict() for k in keeps], "residual": residual,
+            "sparsity_unstructured": unstructured, "sparsity_structured": structured,
+            "init_threshold": controller.init_threshold, "layers": len(controller.layers),
+            "steps_per_epoch": callback.schedule.steps_per_epoch if callback.schedule else None}
+
+
+def _qat_dataset(data: dict, n: int):
+    import nncf
+
+    items = []
+    for i in range(min(n, len(data["train"]))):
+        batch = data["collator"]([data["train"][i]])
+        items.append({k: v for k, v in batch.items() if k not in ("labels", "label")})
+    return nncf.Dataset(items)
+
+
+def _quantize(model: nn.Module, config: JPQDConfig, data: dict) -> tuple[nn.Module, dict]:
+    import nncf
+    from nncf.quantization.advanced_parameters import AdvancedSmoothQuantParameters
+
+    q = config.quantization
+    if q.kernels == "reference":
+        use_reference_kernels()
+    decision = choose_overflow_fix(q.overflow_fix, target_cpu(q.target_cpu))
+    names = [s for s in q.ignored_scopes if not s.startswith("{re}")]
+    patterns = [s[4:] for s in q.ignored_scopes if s.startswith("{re}")]
+    ignored = nncf.IgnoredScope(names=names, patterns=patterns, validate=False) if q.ignored_scopes else None
+    quantized = nncf.quantize(
+        model.eval(), _qat_dataset(data, q.subset_size), preset=nncf.QuantizationPreset(q.preset),
+        subset_size=q.subset_size, model_type=nncf.ModelType.TRANSFORMER, ignored_scope=ignored,
+        advanced_parameters=nncf.AdvancedQuantizationParameters(
+            overflow_fix=decision.nncf_value(), smooth_quant_alphas=AdvancedSmoothQuantParameters(matmul=-1)),
+    )
+    return quantized, {"overflow_fix": decision.to_dict(), "preset": q.preset, "kernels": q.kernels}
+
+
+def _pruned_config(keeps: list[dict]) -> dict:
+    """config.json keys that record the pruned shapes (HF's ``pruned_heads`` plus per-layer FFN sizes)."""
+    if not keeps:
+        return {}
+    pruned = {str(k["layer"]): [h for h in range(k["heads"]) if h not in k["heads_kept_ids"]] for k in keeps}
+    return {"pruned_heads": {layer: heads for layer, heads in pruned.items() if heads},
+            "jpqd_intermediate_sizes": [max(k["ffn_kept"], 1) for k in keeps],
+            "jpqd_attention_heads": [max(k["heads_kept"], 1) for k in keeps]}
+
+
+def run(pipeline: FamilyPipeline, config: JPQDConfig, out_dir: Path, fp32_dir: Path, teacher_dir: Path | None,
+        work: Path, pruned_dir: Path | None, progress: bool = True) -> dict[str, Any]:
+    """Train, prune and quantize; write the INT8 IR to ``out_dir`` and the pruned FP32 IR to ``pruned_dir``."""
+    from transformers import set_seed
+
+    config.check_stages()
+    set_seed(config.training.seed)
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    data = pipeline.trainer_data(config.training.train_limit)
+    student, _ = pipeline.torch_model(Path(pipeline.torch_source()))
+    teacher = pipeline.torch_model(Path(teacher_dir))[0].eval() if (teacher_dir and config.distillation.enabled) else None
+    example = pipeline.benchmark_inputs()[pipeline.submodels()[0].name]
+    params_before = count_parameters(student)
+    report: dict[str, Any] = {"params_fp32": params_before}
+
+    stage1 = work / STAGE1_FILE
+    if config.movement.enabled and config.training.resume_from_checkpoint == "last" and stage1.exists():
+        saved = torch.load(stage1, weights_only=False)
+        student, sparsity = saved["model"], saved["sparsity"]
+        print(f"resumed after stage 1 from {stage1}")
+    elif config.movement.enabled:
+        sparsity = _sparsify(pipeline, config, student.train(), teacher, data, work, progress)
+        if is_main_process():
+            torch.save({"model": student, "sparsity": sparsity}, stage1)
+    else:
+        sparsity = {"history": [], "keeps": [], "residual": {}}
+    timings["movement sparsity (stage 1)"] = round(time.perf_counter() - started, 1)
+    report["movement"] = {k: v for k, v in sparsity.items() if k != "residual"}
+    report["movement"]["residual_masked_layers"] = sorted(sparsity["residual"])
+    report["params_pruned"] = count_parameters(student)
+    config_update = _pruned_config(sparsity["keeps"])
+    report["config_update"] = config_update
+
+    if pruned_dir is not None and is_main_process():
+        export.save_ir(export.convert(student, example), pruned_dir, fp32_dir, config_update)
+
+    started = time.perf_counter()
+    model, qinfo = (_quantize(student, config, data) if config.quantization.enabled else (student, {}))
+    report["quantization"] = qinfo
+    stage2_epochs = config.training.epochs - config.sparsity_epochs
+    if stage2_epochs > 0 or config.training.max_steps > 0:
+        from recipes.jpqd.trainer import JPQDTrainer, MaskKeeper, accuracy_metric
+
+        lr = config.training.qat_learning_rate or config.training.learning_rate
+        args = training_arguments(config, work / "qat", max(stage2_epochs, 0.0), lr, progress)
+        keeper = [MaskKeeper(model, sparsity["residual"])] if sparsity["residual"] else []
+        trainer = JPQDTrainer(model=model.train(), args=args, train_dataset=data["train"], eval_dataset=data["eval"],
+                              data_collator=data["collator"], compute_metrics=accuracy_metric, callbacks=keeper,
+                              teacher=teacher, distillation=config.distillation)
+        result = trainer.train(resume_from_checkpoint=_checkpoint(config, work / "qat"))
+        report["qat_train_loss"] = round(float(result.training_loss), 4)
+    timings["QAT + distillation (stage 2)"] = round(time.perf_counter() - started, 1)
+
+    if not is_main_process():  # other data-parallel ranks only train
+        return report
+    started = time.perf_counter()
+    model = model.eval()
+    if config.quantization.enabled:
+        import nncf
+
+        torch_example = {k: torch.from_numpy(v) for k, v in example.items()}
+        model = nncf.strip(model, do_copy=False, example_input=torch_example)
+    ov_model = export.convert(model, example)
+    report["fake_quantize_nodes"] = export.op_counts(ov_model).get("FakeQuantize", 0)
+    if config.quantization.enabled:
+        export.compress_quantized_weights(ov_model)
+    report["ops"] = export.op_counts(ov_model)
+    report["matmul_weight_elements"] = export.matmul_weight_elements(ov_model)
+    export.save_ir(ov_model, out_dir, fp32_dir, config_update)
+    timings["export INT8 IR"] = round(time.perf_counter() - started, 1)
+    report["timings_s"] = timings
+    return report

@@ -1,0 +1,299 @@
+"""JPQD on tiny BERTs: masks, schedule, structured resolution, pruning equivalence, distillation,
+legacy config import, and a 2+2-step training run down to an INT8 IR."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from recipes.jpqd.config import JPQDConfig, MovementConfig, SparseStructure
+from recipes.jpqd.distill import distillation_loss, mixed_loss
+from recipes.jpqd.legacy import import_legacy, parse_lenient_json, read_legacy
+from recipes.jpqd.movement import MovementSparsifier, apply_movement, remove_movement
+from recipes.jpqd.schedule import MovementSchedule
+from recipes.jpqd.structure import Block, apply_structured_masks, ffn_sizes, prune_blocks, resolve_keep
+
+DATA = Path(__file__).parent / "data"
+BERT_SCOPES = [
+    {"mode": "block", "sparse_factors": [8, 32], "target_scopes": "{re}.*BertAttention.*"},
+    {"mode": "per_dim", "axis": 0, "target_scopes": "{re}.*BertIntermediate.*"},
+    {"mode": "per_dim", "axis": 1, "target_scopes": "{re}.*BertOutput.*"},
+]
+
+
+def tiny_bert(layers: int = 2, heads: int = 4, hidden: int = 32, ffn: int = 48):
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=60, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+                        intermediate_size=ffn, max_position_embeddings=32, num_labels=2)
+    return BertForSequenceClassification(config).eval()
+
+
+def blocks_of(model) -> list[Block]:
+    from pipelines.bert import BertPipeline
+
+    return [Block.from_dict(b) for b in BertPipeline.transformer_blocks(None, model)]
+
+
+@pytest.mark.parametrize("structure, scores, factors", [
+    ({"mode": "fine"}, (64, 32), (1, 1)),
+    ({"mode": "block", "sparse_factors": [16, 8]}, (4, 4), (16, 8)),
+    ({"mode": "per_dim", "axis": 0}, (64, 1), (1, 32)),
+    ({"mode": "per_dim", "axis": 1}, (1, 32), (64, 1)),
+])
+def test_mask_shapes_per_mode(structure, scores, factors):
+    sp = MovementSparsifier((64, 32), SparseStructure(target_scopes=["x"], **structure), has_bias=True).train()
+    assert tuple(sp.weight_importance.shape) == scores and sp.factors == factors
+    assert tuple(sp.bias_importance.shape) == (scores[0],)
+    with torch.no_grad():
+        sp.weight_importance.copy_(torch.randn(scores))
+        sp.bias_importance.normal_()
+    sp.threshold = 0.0
+    weight_mask, bias_mask = sp.masks()
+    assert weight_mask.shape == (64, 32) and bias_mask.shape == (64,)
+    r, c = factors  # constant inside every block the score covers
+    blocks = weight_mask.reshape(64 // r, r, 32 // c, c)
+    assert torch.equal(blocks.amax(dim=(1, 3)), blocks.amin(dim=(1, 3)))
+    assert torch.equal(blocks.amax(dim=(1, 3)), (sp.weight_importance > 0).float())
+
+
+def test_straight_through_gradient_reaches_scores():
+    linear = nn.Linear(8, 4)
+    model = nn.Sequential(linear)
+    controller = apply_movement(model, MovementConfig(sparse_structure_by_scopes=[]))
+    model.train()
+    model(torch.randn(3, 8)).sum().backward()
+    assert controller.layers["0"].sparsifier.weight_importance.grad.abs().sum() > 0
+
+
+def test_schedule_values():
+    s = MovementSchedule(warmup_start_epoch=1, warmup_end_epoch=3, steps_per_epoch=10, regularization_factor=0.1,
+                         final_threshold=0.0, power=3)
+    assert s.threshold(5, -1.0) == -math.inf and s.factor(5) == 0.0
+    assert s.threshold(10, -1.0) == pytest.approx(-1.0) and s.factor(10) == pytest.approx(0.0)
+    assert s.scale(20) == pytest.approx(1 - 0.5**3)  # halfway: 0.875 of the way (cubic, concave)
+    assert s.threshold(20, -1.0) == pytest.approx(-0.125) and s.factor(20) == pytest.approx(0.0875)
+    assert s.threshold(15, -1.0) == pytest.approx(-1.0 + (1 - 0.75**3))
+    assert s.threshold(30, -1.0) == 0.0 and s.factor(30) == pytest.approx(0.1)
+    assert s.stage(29) == "in_warmup" and s.stage(30) == "post_warmup"
+
+
+def _random_masks(controller, seed: int = 1, keep: float = 0.5) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for layer in controller:
+            sp = layer.sparsifier
+            sp.weight_importance.copy_(torch.rand(sp.weight_importance.shape, generator=gen) - keep)
+            if sp.bias_importance is not None:
+                sp.bias_importance.copy_(torch.rand(sp.bias_importance.shape, generator=gen) - keep)
+    controller.set_schedule(0.0, 0.0)
+    controller.refresh_masks()
+
+
+def test_structured_resolution_consistent_per_head_and_unit():
+    model = tiny_bert()
+    blocks = blocks_of(model)
+    sizes = ffn_sizes(model, blocks)
+    controller = apply_movement(model, MovementConfig(sparse_structure_by_scopes=BERT_SCOPES,
+                                                      ignored_scopes=["{re}.*pooler.*", "{re}.*classifier.*"]))
+    _random_masks(controller, keep=0.75)  # most blocks masked: some heads must go
+    with torch.no_grad():  # layer 1: mask every attention score -> no head kept
+        for name in (blocks[1].q, blocks[1].k, blocks[1].v, blocks[1].o):
+            sp = controller.layers[name].sparsifier
+            sp.weight_mask.zero_()
+            if sp.bias_mask is not None:
+                sp.bias_mask.zero_()
+    keeps = resolve_keep(controller, blocks, sizes)
+    assert keeps[1].heads == []
+    apply_structured_masks(controller, blocks, keeps)
+    for b, keep in zip(blocks, keeps):
+        hs = b.head_size
+        for h in range(b.num_heads):
+            expected = 1.0 if h in keep.heads else 0.0
+            rows = slice(h * hs, (h + 1) * hs)
+            for name in (b.q, b.k, b.v):
+                sp = controller.layers[name].sparsifier
+                assert torch.all(sp.weight_mask[rows] == expected) and torch.all(sp.bias_mask[rows] == expected)
+            assert torch.all(controller.layers[b.o].sparsifier.weight_mask[:, rows] == expected)
+        inner = controller.layers[b.ffn_in].sparsifier
+        outer = controller.layers[b.ffn_out].sparsifier
+        alive = torch.zeros(sizes[b.layer])
+        alive[keep.ffn_units] = 1.0
+        assert torch.equal(inner.weight_mask, alive[:, None].expand_as(inner.weight_mask))
+        assert torch.equal(inner.bias_mask, alive)
+        assert torch.equal(outer.weight_mask, alive[None, :].expand_as(outer.weight_mask))
+    assert 0 < len(keeps[0].heads) <= 4 or keeps[0].ffn_units
+
+
+def test_pruned_model_matches_masked_model():
+    model = tiny_bert(heads=4, hidden=32, ffn=48)
+    blocks = blocks_of(model)
+    sizes = ffn_sizes(model, blocks)
+    controller = apply_movement(model, MovementConfig(sparse_structure_by_scopes=BERT_SCOPES,
+                                                      ignored_scopes=["{re}.*pooler.*", "{re}.*classifier.*"]))
+    _random_masks(controller, seed=3, keep=0.7)
+    with torch.no_grad():  # one layer loses all heads and all FFN units
+        for name in (blocks[1].q, blocks[1].k, blocks[1].v, blocks[1].o, blocks[1].ffn_in, blocks[1].ffn_out):
+            controller.layers[name].sparsifier.weight_mask.zero_()
+            if controller.layers[name].sparsifier.bias_mask is not None:
+                controller.layers[name].sparsifier.bias_mask.zero_()
+    keeps = resolve_keep(controller, blocks, sizes)
+    apply_structured_masks(controller, blocks, keeps)
+    controller.freeze()
+    ids = torch.randint(0, 60, (3, 12))
+    mask = torch.ones_like(ids)
+    mask[1, 7:] = 0
+    model.eval()
+    with torch.no_grad():
+        masked = model(input_ids=ids, attention_mask=mask).logits
+    params = sum(p.numel() for p in model.parameters())
+    remove_movement(model, controller)
+    prune_blocks(model, blocks, keeps)
+    with torch.no_grad():
+        pruned = model(input_ids=ids, attention_mask=mask).logits
+    assert sum(p.numel() for p in model.parameters()) < params
+    assert model.bert.encoder.layer[0].attention.self.query.out_features == len(keeps[0].heads) * 8
+    assert model.bert.encoder.layer[1].intermediate.dense.out_features == 1
+    torch.testing.assert_close(pruned, masked, atol=1e-5, rtol=1e-4)
+
+
+def test_distillation_loss_matches_hand_computation():
+    student = torch.tensor([[1.0, -0.5, 0.2], [0.3, 0.1, -1.0]])
+    teacher = torch.tensor([[2.0, 0.0, -1.0], [-0.2, 0.4, 0.5]])
+    t = 2.0
+    total = 0.0
+    for s_row, t_row in zip(student.tolist(), teacher.tolist()):
+        ps = [math.exp(v / t) for v in s_row]
+        pt = [math.exp(v / t) for v in t_row]
+        ps = [v / sum(ps) for v in ps]
+        pt = [v / sum(pt) for v in pt]
+        total += sum(q * math.log(q / p) for p, q in zip(ps, pt))
+    expected = total / 2 * t * t
+    assert distillation_loss(student, teacher, t).item() == pytest.approx(expected, rel=1e-5)
+    assert distillation_loss(student, teacher, t, "mse").item() == pytest.approx(
+        F.mse_loss(student, teacher).item())
+    from recipes.jpqd.config import DistillationConfig
+
+    task = torch.tensor(0.7)
+    loss, _ = mixed_loss(task, student, teacher, DistillationConfig(weight=0.75, temperature=t))
+    assert loss.item() == pytest.approx(0.25 * 0.7 + 0.75 * expected, rel=1e-5)
+
+
+def test_legacy_json_imports_with_notes():
+    data, notes = read_legacy(DATA / "bert-base-jpqd.json")
+    config = JPQDConfig.model_validate({**data, "training": {"epochs": 6}})
+    mv = config.movement
+    assert (mv.warmup_start_epoch, mv.warmup_end_epoch, mv.importance_regularization_factor) == (1, 4, 0.01)
+    assert [s.mode for s in mv.sparse_structure_by_scopes] == ["block", "per_dim", "per_dim"]
+    assert mv.sparse_structure_by_scopes[0].sparse_factors == (32, 32)
+    assert config.quantization.enabled and config.quantization.subset_size == 300
+    assert any("scope_overrides" in n for n in notes) and any("batchnorm_adaptation" in n for n in notes)
+    with pytest.raises(ValueError, match="not supported"):
+        import_legacy([{"algorithm": "magnitude_sparsity"}])
+    assert parse_lenient_json('{"a": "x // y", "b": [1, 2,],}') == {"a": "x // y", "b": [1, 2]}
+
+
+def test_legacy_scopes_match_bert_modules():
+    data, _ = read_legacy(DATA / "bert-base-jpqd.json")
+    model = tiny_bert()
+    controller = apply_movement(model, MovementConfig.model_validate(data["movement"] | {
+        "sparse_structure_by_scopes": BERT_SCOPES}))
+    modes = {name: layer.sparsifier.structure.mode for name, layer in controller.layers.items()}
+    assert modes["bert.encoder.layer.0.attention.self.query"] == "block"
+    assert modes["bert.encoder.layer.0.attention.output.dense"] == "block"
+    assert modes["bert.encoder.layer.0.intermediate.dense"] == "per_dim"
+    assert modes["bert.encoder.layer.0.output.dense"] == "per_dim"
+    assert not any("pooler" in n or "classifier" in n for n in modes)
+
+
+def test_tiny_training_run_exports_pruned_int8_ir(tiny_pipeline, tmp_path):
+    import json
+
+    import openvino as ov
+
+    from ovrecipes.jpqd_workflow import run_jpqd
+    from recipes.jpqd import export
+
+    config = JPQDConfig.model_validate({
+        "movement": {"warmup_start_epoch": 0.5, "warmup_end_epoch": 1.0, "importance_regularization_factor": 1.0,
+                     "importance_lr_multiplier": 200.0,
+                     "sparse_structure_by_scopes": [
+                         {"mode": "block", "sparse_factors": [16, 32], "target_scopes": "{re}.*BertAttention.*"},
+                         {"mode": "per_dim", "axis": 0, "target_scopes": "{re}.*BertIntermediate.*"},
+                         {"mode": "per_dim", "axis": 1, "target_scopes": "{re}.*BertOutput.*"}],
+                     "ignored_scopes": ["{re}.*pooler.*", "{re}.*classifier.*"]},
+        "quantization": {"subset_size": 4, "overflow_fix": "enable"},
+        "training": {"epochs": 2, "batch_size": 8, "train_limit": 16, "logging_steps": 1},
+    })
+    out = tmp_path / "jpqd"
+    report = run_jpqd(tiny_pipeline, config, out, eval_limit=16, bench_args={"time_s": 0.3, "hint": "latency"})
+    info = report["recipe"]
+    assert info["movement"]["steps_per_epoch"] == 2 and info["movement"]["history"]
+    assert info["fake_quantize_nodes"] > 0 and info["params_pruned"] < info["params_fp32"]
+    core = ov.Core()
+    int8 = core.read_model(out / "openvino_model.xml")
+    fp32 = core.read_model(out / "fp32" / "openvino_model.xml")
+    assert export.op_counts(int8).get("FakeQuantize", 0) > 0
+    assert export.matmul_weight_elements(int8) < export.matmul_weight_elements(fp32)
+    assert [v["label"] for v in report["variants"]] == ["Teacher (PyTorch FP32)", "OV FP32", "OV FP32 pruned",
+                                                        "OV INT8 JPQD"]
+    assert all(v["metric"]["samples"] == 16 and v["bench"] for v in report["variants"])
+    for name in ("config.json", "tokenizer.json", "recipe.yaml", "report.md", "kept_per_layer.png",
+                 "sparsity_regularization.png"):
+        assert (out / name).exists(), name
+    assert "heads kept" in (out / "report.md").read_text()
+    assert json.loads((out / "config.json").read_text())["jpqd_intermediate_sizes"]
+    assert not out.with_name(out.name + ".jpqd-work").exists()
+    from optimum.intel import OVModelForSequenceClassification
+
+    OVModelForSequenceClassification.from_pretrained(out, compile=False)
+
+
+def test_cli_config_layers_yaml_legacy_json_and_flags(tmp_path):
+    from ovrecipes.cli import build_parser
+    from ovrecipes.jpqd_commands import load_jpqd_config, overrides
+
+    args = build_parser().parse_args(["bert", "jpqd", "--out", str(tmp_path / "o"), "--config",
+                                      str(DATA / "bert-base-jpqd.json"), "--epochs", "5", "--lr", "3e-5",
+                                      "--distillation-loss", "mse", "--no-quantization", "--seed", "7",
+                                      "--resume-from-checkpoint", "last", "--save-strategy", "epoch"])
+    config, notes = load_jpqd_config("bert", args.config, overrides(args))
+    assert config.training.epochs == 5 and config.training.learning_rate == 3e-5 and config.training.seed == 7
+    assert config.training.resume_from_checkpoint == "last" and config.training.save_strategy == "epoch"
+    assert config.distillation.loss == "mse" and not config.quantization.enabled
+    assert config.movement.warmup_end_epoch == 4 and notes
+    default, _ = load_jpqd_config("bert", None, {})
+    assert default.movement.enable_structured_masking and default.quantization.enabled
+    with pytest.raises(ValueError, match="warmup_end_epoch"):
+        load_jpqd_config("bert", None, {"training": {"epochs": 0.5}})
+
+
+def test_cli_reports_bad_legacy_json_in_one_line(tmp_path, capsys):
+    from ovrecipes.cli import main
+
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"algorithm": "magnitude_sparsity"}]')
+    assert main(["bert", "jpqd", "--out", str(tmp_path / "o"), "--config", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "magnitude_sparsity" in err[0]
+
+
+@pytest.mark.slow
+def test_embedded_default_jpqd_run(tmp_path):
+    """The README's JPQD job on the embedded MiniLM (tens of minutes on 2 cores)."""
+    import json
+
+    from ovrecipes.cli import main
+
+    out = tmp_path / "jpqd"
+    assert main(["bert", "jpqd", "--out", str(out), "--time", "5"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    labels = [v["label"] for v in report["variants"]]
+    assert labels == ["Teacher (PyTorch FP32)", "OV FP32", "OV FP32 pruned", "OV INT8 JPQD"]
+    assert (out / "kept_per_layer.png").exists() and (out / "sparsity_regularization.png").exists()
