@@ -86,6 +86,9 @@ def markdown(recipe: dict[str, Any], kept_png: str | None, curve_png: str | None
     if recipe.get("fake_quantize_nodes") is not None:
         lines.append(f"- QAT: {recipe['fake_quantize_nodes']} FakeQuantize nodes before weight compression; "
                      f"MatMul weight elements in the INT8 IR: {recipe.get('matmul_weight_elements', 0):,}")
+    if recipe.get("training_processes", 1) > 1:
+        lines.append(f"- Trained data-parallel on {recipe['training_processes']} processes (torchrun/accelerate); "
+                     f"{mv.get('steps_per_epoch')} optimizer steps per epoch on each")
     overflow = (recipe.get("quantization") or {}).get("overflow_fix")
     if overflow:
         lines.append(f"- overflow_fix = {overflow['value']}: {overflow['reason']}")

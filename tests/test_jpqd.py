@@ -297,3 +297,75 @@ def test_embedded_default_jpqd_run(tmp_path):
     labels = [v["label"] for v in report["variants"]]
     assert labels == ["Teacher (PyTorch FP32)", "OV FP32", "OV FP32 pruned", "OV INT8 JPQD"]
     assert (out / "kept_per_layer.png").exists() and (out / "sparsity_regularization.png").exists()
+
+
+def test_resume_after_a_failed_run_skips_stage1_and_continues_qat(tiny_pipeline, tmp_path, monkeypatch):
+    """A run that dies after QAT checkpoints leaves the work directory; ``resume_from_checkpoint: last``
+    reloads stage 1's pruned model and hands the newest QAT checkpoint to the Trainer."""
+    import nncf
+
+    from ovrecipes.jpqd_workflow import run_jpqd, work_dir
+    from recipes.jpqd import recipe
+    from recipes.jpqd.trainer import JPQDTrainer
+
+    def config(resume: str | None) -> JPQDConfig:
+        return JPQDConfig.model_validate({
+            "movement": {"warmup_start_epoch": 0.0, "warmup_end_epoch": 1.0, "importance_regularization_factor": 1.0,
+                         "sparse_structure_by_scopes": BERT_SCOPES[1:], "ignored_scopes": ["{re}.*classifier.*"]},
+            "quantization": {"subset_size": 4, "overflow_fix": "enable"},
+            "training": {"epochs": 2, "batch_size": 8, "train_limit": 16, "save_strategy": "steps", "save_steps": 1,
+                         "resume_from_checkpoint": resume},
+        })
+
+    out = tmp_path / "jpqd"
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("simulated crash after QAT")
+
+    monkeypatch.setattr(nncf, "strip", crash)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run_jpqd(tiny_pipeline, config(None), out, evaluate=False, bench=False)
+    work = work_dir(config(None), out.resolve())
+    assert not out.exists() and (work / recipe.STAGE1_FILE).exists()
+    assert sorted(p.name for p in (work / "qat").glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2"]
+    monkeypatch.undo()
+
+    def no_stage1(*args, **kwargs):
+        raise AssertionError("stage 1 ran again")
+
+    resumed_from = []
+    original_train = JPQDTrainer.train
+
+    def spy_train(self, *args, resume_from_checkpoint=None, **kwargs):
+        resumed_from.append(resume_from_checkpoint)
+        return original_train(self, *args, resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+
+    monkeypatch.setattr(recipe, "_sparsify", no_stage1)
+    monkeypatch.setattr(JPQDTrainer, "train", spy_train)
+    report = run_jpqd(tiny_pipeline, config("last"), out, evaluate=False, bench=False)
+    assert resumed_from == [str(work / "qat" / "checkpoint-2")]
+    assert report["recipe"]["fake_quantize_nodes"] > 0 and (out / "openvino_model.xml").exists()
+
+
+def test_torchrun_two_processes_train_data_parallel_and_rank0_exports(tiny_pipeline, tiny_bert_dir, tiny_csv,
+                                                                       tmp_path):
+    """The documented multi-process command: each rank trains on half the batches, rank 0 writes the IR."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "jpqd-ddp"
+    env = dict(os.environ, OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "-m", "ovrecipes.cli",
+           "bert", "jpqd", "--model", str(tiny_bert_dir), "--dataset", str(tiny_csv), "--max-length", "16",
+           "--out", str(out), "--batch-size", "8", "--epochs", "2", "--no-eval", "--no-bench"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    recipe_info = json.loads((out / "report.json").read_text())["recipe"]
+    train_rows = len(tiny_pipeline.trainer_data()["train"])
+    per_rank = math.ceil(train_rows / 2)
+    assert recipe_info["training_processes"] == 2
+    assert recipe_info["movement"]["steps_per_epoch"] == math.ceil(per_rank / 8)
+    assert recipe_info["fake_quantize_nodes"] > 0 and (out / "pruned_fp32" / "openvino_model.xml").exists()
+    assert "data-parallel on 2 processes" in (out / "report.md").read_text()

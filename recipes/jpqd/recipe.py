@@ -11,6 +11,7 @@ the smaller model (what makes the recipe fit a 2-core machine).
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,12 @@ STAGE1_FILE = "stage1.pt"
 
 def is_main_process() -> bool:
     """Rank 0 of a torchrun/accelerate launch (or a plain run): the one that exports and writes files."""
-    import os
-
     return int(os.environ.get("RANK", "0")) == 0
+
+
+def world_size() -> int:
+    """Data-parallel training processes (torchrun/accelerate set WORLD_SIZE; 1 for a plain run)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -55,7 +59,8 @@ def training_arguments(config: JPQDConfig, output_dir: Path, epochs: float, lear
         output_dir=str(output_dir), num_train_epochs=epochs, learning_rate=learning_rate,
         per_device_train_batch_size=t.batch_size, per_device_eval_batch_size=t.eval_batch_size,
         gradient_accumulation_steps=t.gradient_accumulation_steps, weight_decay=t.weight_decay,
-        warmup_steps=t.warmup_ratio, seed=t.seed,  # a float < 1 is a ratio of the steps (transformers 5) eval_strategy=t.eval_strategy, eval_steps=t.eval_steps,
+        warmup_steps=t.warmup_ratio, seed=t.seed,  # a float < 1 is a ratio of the steps (transformers 5)
+        eval_strategy=t.eval_strategy, eval_steps=t.eval_steps,
         save_strategy=t.save_strategy, save_steps=t.save_steps, save_total_limit=t.save_total_limit,
         logging_steps=t.logging_steps, max_steps=t.max_steps, report_to=[], remove_unused_columns=False,
         use_cpu=not torch.cuda.is_available(), disable_tqdm=not progress, dataloader_num_workers=0,
@@ -68,6 +73,12 @@ def _checkpoint(config: JPQDConfig, stage_dir: Path) -> str | None:
         return resume if resume and Path(resume).parent == stage_dir else None
     found = sorted(stage_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
     return str(found[-1]) if found else None
+
+
+def _resumes_after_stage1(config: JPQDConfig, work: Path) -> bool:
+    """``last``, or an explicit stage-2 checkpoint: stage 1's pruned model is loaded, not retrained."""
+    resume = config.training.resume_from_checkpoint
+    return resume == "last" or bool(resume and Path(resume).parent == work / "qat")
 
 
 def _sparsify(pipeline: FamilyPipeline, config: JPQDConfig, student: nn.Module, teacher: nn.Module | None,
@@ -165,10 +176,10 @@ def run(pipeline: FamilyPipeline, config: JPQDConfig, out_dir: Path, fp32_dir: P
     teacher = pipeline.torch_model(Path(teacher_dir))[0].eval() if (teacher_dir and config.distillation.enabled) else None
     example = pipeline.benchmark_inputs()[pipeline.submodels()[0].name]
     params_before = count_parameters(student)
-    report: dict[str, Any] = {"params_fp32": params_before}
+    report: dict[str, Any] = {"params_fp32": params_before, "training_processes": world_size()}
 
     stage1 = work / STAGE1_FILE
-    if config.movement.enabled and config.training.resume_from_checkpoint == "last" and stage1.exists():
+    if config.movement.enabled and _resumes_after_stage1(config, work) and stage1.exists():
         saved = torch.load(stage1, weights_only=False)
         student, sparsity = saved["model"], saved["sparsity"]
         print(f"resumed after stage 1 from {stage1}")
