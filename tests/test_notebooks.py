@@ -9,6 +9,8 @@ import pytest
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 #: Per notebook, the parameter values the test substitutes (same names as its 'parameters' cell).
 SHRUNK = {
+    "bert_jpqd.ipynb": {"EPOCHS": 2.0, "WARMUP_END_EPOCH": 1.0, "TRAIN_LIMIT": 64, "EVAL_SAMPLES": 50,
+                        "BENCH_TIME": 0.5},
     "bert_ptq.ipynb": {"EVAL_SAMPLES": 100, "BENCH_TIME": 1.0, "SEARCH_GRID": ["off", 0.95], "SEARCH_SAMPLES": 40},
     "whisper_ptq.ipynb": {"CALIBRATION_CLIPS": 3, "EVAL_CLIPS": 3, "BENCH_TIME": 1.0},
     "cgd_retrieval_ptq.ipynb": {"EVAL_SAMPLES": 150, "COMPARE_MODES": ["none"], "BENCH_TIME": 1.0},
