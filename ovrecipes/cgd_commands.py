@@ -153,23 +153,17 @@ def search(db: Path, image: Path, k: int = 8, model: Path | None = None) -> tupl
 
 def save_grid(image: Path, hits: list[dict], path: Path) -> Path:
     """The query and its results side by side, with rank, label and distance under each."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from PIL import Image
 
-    fig, axes = plt.subplots(1, len(hits) + 1, figsize=(1.6 * (len(hits) + 1), 2.0), dpi=100, squeeze=False)
+    from ovrecipes.plots import saved_figure
+
     panels = [(image, "query")] + [(Path(h["path"]), f"#{h['rank']} {h['label']}\nd={h['distance']:.3f}") for h in hits]
-    for ax, (file, title) in zip(axes[0], panels):
-        with Image.open(file) as img:
-            ax.imshow(img.convert("RGB"))
-        ax.set_title(title, fontsize=8)
-        ax.axis("off")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    with saved_figure(path, len(panels), figsize=(1.6 * len(panels), 2.0), dpi=100, squeeze=False) as (_, axes):
+        for ax, (file, title) in zip(axes[0], panels):
+            with Image.open(file) as img:
+                ax.imshow(img.convert("RGB"))
+            ax.set_title(title, fontsize=8)
+            ax.axis("off")
     return path
 
 

@@ -159,24 +159,18 @@ def plot(results: list[VariantResult], path: Path, title: str) -> Path | None:
     points = [r for r in results if r.metric and r.bench]
     if not points:
         return None
-    import matplotlib
+    from ovrecipes.plots import saved_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
-    for r in points:
-        ax.scatter(r.bench.throughput_fps, r.metric.value, s=60)
-        ax.annotate(r.variant.label, (r.bench.throughput_fps, r.metric.value), textcoords="offset points",
-                    xytext=(6, 6), fontsize=9)
-    ax.set_xlabel("throughput (inferences/s, higher is better)")
-    ax.set_ylabel(f"{points[0].metric.name} ({points[0].metric.unit})")
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    values = [r.metric.value for r in points]
-    pad = max(0.5, (max(values) - min(values)) * 0.5)
-    ax.set_ylim(min(values) - pad, max(values) + pad)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    with saved_figure(path, figsize=(6.4, 4.2), dpi=120) as (_, ax):
+        for r in points:
+            ax.scatter(r.bench.throughput_fps, r.metric.value, s=60)
+            ax.annotate(r.variant.label, (r.bench.throughput_fps, r.metric.value), textcoords="offset points",
+                        xytext=(6, 6), fontsize=9)
+        ax.set_xlabel("throughput (inferences/s, higher is better)")
+        ax.set_ylabel(f"{points[0].metric.name} ({points[0].metric.unit})")
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
+        values = [r.metric.value for r in points]
+        pad = max(0.5, (max(values) - min(values)) * 0.5)
+        ax.set_ylim(min(values) - pad, max(values) + pad)
     return path

@@ -6,43 +6,31 @@ from pathlib import Path
 from typing import Any
 
 from ovrecipes.compare import format_table
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from ovrecipes.plots import saved_figure
 
 
 def plot_kept(keeps: list[dict], path: Path) -> Path | None:
     """Bars per layer: % of attention heads and of FFN units kept."""
     if not keeps:
         return None
-    plt = _plt()
     layers = [k["layer"] for k in keeps]
     heads = [100.0 * k["heads_kept"] / k["heads"] for k in keeps]
     ffn = [100.0 * k["ffn_kept"] / k["ffn_units"] for k in keeps]
-    fig, ax = plt.subplots(figsize=(6.4, 3.8), dpi=120)
-    width = 0.38
-    ax.bar([x - width / 2 for x in layers], heads, width, label="attention heads kept")
-    ax.bar([x + width / 2 for x in layers], ffn, width, label="FFN units kept")
-    for x, k in zip(layers, keeps):
-        ax.annotate(f"{k['heads_kept']}/{k['heads']}", (x - width / 2, heads[layers.index(x)]), ha="center",
-                    va="bottom", fontsize=7)
-        ax.annotate(f"{k['ffn_kept']}/{k['ffn_units']}", (x + width / 2, ffn[layers.index(x)]), ha="center",
-                    va="bottom", fontsize=7)
-    ax.set_xlabel("layer")
-    ax.set_ylabel("% kept")
-    ax.set_ylim(0, 125)
-    ax.set_xticks(layers)
-    ax.legend(fontsize=8, loc="upper center", ncol=2)
-    ax.set_title("Structure kept after structured masking", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    with saved_figure(path, figsize=(6.4, 3.8), dpi=120) as (_, ax):
+        width = 0.38
+        ax.bar([x - width / 2 for x in layers], heads, width, label="attention heads kept")
+        ax.bar([x + width / 2 for x in layers], ffn, width, label="FFN units kept")
+        for x, k, head_pct, ffn_pct in zip(layers, keeps, heads, ffn):
+            ax.annotate(f"{k['heads_kept']}/{k['heads']}", (x - width / 2, head_pct), ha="center", va="bottom",
+                        fontsize=7)
+            ax.annotate(f"{k['ffn_kept']}/{k['ffn_units']}", (x + width / 2, ffn_pct), ha="center", va="bottom",
+                        fontsize=7)
+        ax.set_xlabel("layer")
+        ax.set_ylabel("% kept")
+        ax.set_ylim(0, 125)
+        ax.set_xticks(layers)
+        ax.legend(fontsize=8, loc="upper center", ncol=2)
+        ax.set_title("Structure kept after structured masking", fontsize=10)
     return path
 
 
@@ -50,20 +38,16 @@ def plot_training(history: list[dict], path: Path) -> Path | None:
     """Sparsity of the sparsified layers and the regularization factor over optimizer steps."""
     if not history:
         return None
-    plt = _plt()
     steps = [h["step"] for h in history]
-    fig, ax = plt.subplots(figsize=(6.4, 3.8), dpi=120)
-    ax.plot(steps, [100.0 * h["sparsity"] for h in history], color="tab:blue", label="sparsity (%)")
-    ax.set_xlabel("optimizer step (stage 1)")
-    ax.set_ylabel("weight sparsity of sparsified layers (%)", color="tab:blue")
-    ax2 = ax.twinx()
-    ax2.plot(steps, [h["regularization_factor"] for h in history], color="tab:orange", label="regularization factor")
-    ax2.set_ylabel("importance regularization factor", color="tab:orange")
-    ax.set_title("Movement sparsity warmup", fontsize=10)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    with saved_figure(path, figsize=(6.4, 3.8), dpi=120) as (_, ax):
+        ax.plot(steps, [100.0 * h["sparsity"] for h in history], color="tab:blue", label="sparsity (%)")
+        ax.set_xlabel("optimizer step (stage 1)")
+        ax.set_ylabel("weight sparsity of sparsified layers (%)", color="tab:blue")
+        ax2 = ax.twinx()
+        ax2.plot(steps, [h["regularization_factor"] for h in history], color="tab:orange", label="regularization factor")
+        ax2.set_ylabel("importance regularization factor", color="tab:orange")
+        ax.set_title("Movement sparsity warmup", fontsize=10)
+        ax.grid(alpha=0.3)
     return path
 
 

@@ -153,28 +153,23 @@ def _summary_lines(summary: dict) -> list[str]:
 
 def plot_zero_fractions(layers, rate: float | None, path: Path, title: str) -> Path:
     """Histogram of per-layer zero fractions, eligible and not, with the rate marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
+    from ovrecipes.plots import saved_figure
+
     bins = np.linspace(0.0, 1.0, 21)
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
     groups = [[l.zero_fraction for l in layers if l.eligible], [l.zero_fraction for l in layers if not l.eligible]]
-    ax.hist(groups, bins=bins, stacked=True, label=["eligible (i8, 2-D, 64-multiples, int8 input)", "not eligible"],
-            color=["tab:blue", "tab:gray"])
-    if rate is not None:
-        ax.axvline(rate, color="tab:red", linestyle="--", label=f"rate {rate:g}")
-    ax.set_xlabel("zero fraction of a MatMul's stored weights")
-    ax.set_ylabel("layers")
-    ax.set_xlim(0, 1)
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    with saved_figure(path, figsize=(6.4, 4.0), dpi=120) as (_, ax):
+        ax.hist(groups, bins=bins, stacked=True,
+                label=["eligible (i8, 2-D, 64-multiples, int8 input)", "not eligible"], color=["tab:blue", "tab:gray"])
+        if rate is not None:
+            ax.axvline(rate, color="tab:red", linestyle="--", label=f"rate {rate:g}")
+        ax.set_xlabel("zero fraction of a MatMul's stored weights")
+        ax.set_ylabel("layers")
+        ax.set_xlim(0, 1)
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
     return path
 
 

@@ -116,40 +116,34 @@ def tables(result: dict) -> tuple[list[list[str]], list[list[str]]]:
 
 def plot_sweep(result: dict, path: Path) -> Path:
     """Left: sparse/dense ratio per (streams, threads); right: both throughputs against L."""
-    import matplotlib
+    from ovrecipes.plots import saved_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), dpi=120)
-    grid = [p for p in result["grid"] if "ratio" in p]
-    left.bar([f"s{p['streams']} t{p['threads']}" for p in grid], [p["ratio"] for p in grid], color="tab:blue")
-    left.axhline(1.0, color="black", linewidth=0.8)
-    left.set_ylabel("sparse / dense throughput")
-    left.set_title(f"streams x threads, L={result['grid'][0]['seq_len'] if result['grid'] else '-'}", fontsize=10)
-    seq = [p for p in result["seq"] if "ratio" in p]
-    lengths = [p["seq_len"] for p in seq]
-    right.plot(lengths, [p["dense"]["fps"] for p in seq], "o-", label="dense")
-    right.plot(lengths, [p["sparse"]["fps"] for p in seq], "s--", label="sparse")
-    for p in seq:
-        right.annotate(f"{p['ratio']:.2f}x", (p["seq_len"], p["sparse"]["fps"]), textcoords="offset points",
-                       xytext=(4, 6), fontsize=8)
-    right.set_xscale("log", base=2)
-    right.set_yscale("log")
-    if lengths:
-        right.set_xticks(lengths, [str(l) for l in lengths])
-        right.minorticks_off()
-    right.set_xlabel("sequence length L (inputs [1, L])")
-    right.set_ylabel("throughput (inferences/s)")
-    right.set_title("by sequence length (hint throughput)", fontsize=10)
-    right.legend(fontsize=8)
-    for ax in (left, right):
-        ax.grid(alpha=0.3)
-    fig.suptitle(f"sparse rate {result.get('rate')}: {'AMX CPU' if result['sparse_kernels_here'] else 'no AMX: ratios are noise'}",
-                 fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    with saved_figure(path, 2, figsize=(10, 4), dpi=120) as (fig, (left, right)):
+        grid = [p for p in result["grid"] if "ratio" in p]
+        left.bar([f"s{p['streams']} t{p['threads']}" for p in grid], [p["ratio"] for p in grid], color="tab:blue")
+        left.axhline(1.0, color="black", linewidth=0.8)
+        left.set_ylabel("sparse / dense throughput")
+        left.set_title(f"streams x threads, L={result['grid'][0]['seq_len'] if result['grid'] else '-'}", fontsize=10)
+        seq = [p for p in result["seq"] if "ratio" in p]
+        lengths = [p["seq_len"] for p in seq]
+        right.plot(lengths, [p["dense"]["fps"] for p in seq], "o-", label="dense")
+        right.plot(lengths, [p["sparse"]["fps"] for p in seq], "s--", label="sparse")
+        for p in seq:
+            right.annotate(f"{p['ratio']:.2f}x", (p["seq_len"], p["sparse"]["fps"]), textcoords="offset points",
+                           xytext=(4, 6), fontsize=8)
+        right.set_xscale("log", base=2)
+        right.set_yscale("log")
+        if lengths:
+            right.set_xticks(lengths, [str(l) for l in lengths])
+            right.minorticks_off()
+        right.set_xlabel("sequence length L (inputs [1, L])")
+        right.set_ylabel("throughput (inferences/s)")
+        right.set_title("by sequence length (hint throughput)", fontsize=10)
+        right.legend(fontsize=8)
+        for ax in (left, right):
+            ax.grid(alpha=0.3)
+        fig.suptitle(f"sparse rate {result.get('rate')}: {'AMX CPU' if result['sparse_kernels_here'] else 'no AMX: ratios are noise'}",
+                     fontsize=10)
     return path
 
 

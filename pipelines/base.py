@@ -78,6 +78,14 @@ def seeded_splits(items: list, sizes: dict[str, int], rest: str, seed: int, mini
     return splits
 
 
+def take_split(splits: dict[str, list], split: str, limit: int | None = None) -> list:
+    """The first ``limit`` items of one split (all of them for ``None``/0), with a one-line error for a bad name."""
+    if split not in splits:
+        raise ValueError(f"split must be one of {', '.join(splits)}: got {split!r}")
+    items = splits[split]
+    return items[:limit] if limit else items
+
+
 def local_or_hub(source: str) -> str | Path:
     """A local model directory (it must hold config.json), or the string itself as a hub id."""
     path = Path(source)

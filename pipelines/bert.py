@@ -23,9 +23,10 @@ from pipelines.base import (
     copy_model_dir,
     is_openvino_dir,
     local_or_hub,
+    take_split,
 )
 from pipelines.cache import building, cache_path
-from pipelines.text_data import LABELS, SPLITS, TextDataSpec, TextExample, load_splits
+from pipelines.text_data import LABELS, TextDataSpec, TextExample, load_splits
 
 EMBEDDED = "embedded"
 EMBEDDED_NAME = "minilm-l6-rt-sentiment-v1"
@@ -170,10 +171,7 @@ class BertPipeline(FamilyPipeline):
         return self._splits
 
     def examples(self, split: str, limit: int | None = None) -> list[TextExample]:
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {', '.join(SPLITS)}: got {split!r}")
-        items = self.splits[split]
-        return items[:limit] if limit else items
+        return take_split(self.splits, split, limit)
 
     def describe(self) -> dict:
         return {

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from pipelines.base import FamilyPipeline, Metric, Submodel, copy_model_dir, is_openvino_dir
+from pipelines.base import FamilyPipeline, Metric, Submodel, copy_model_dir, is_openvino_dir, take_split
 from pipelines.cache import building, cache_path
 from pipelines.cgd_export import INPUT_NAME, OV_FILENAME
 from pipelines.cgd_model import CONFIG_NAME, CGDConfig
@@ -173,10 +173,7 @@ class CGDPipeline(FamilyPipeline):
         return self._splits
 
     def items(self, split: str, limit: int | None = None) -> list[ImageItem]:
-        if split not in self.splits:
-            raise ValueError(f"split must be one of {', '.join(self.splits)}: got {split!r}")
-        items = self.splits[split]
-        return items[:limit] if limit else items
+        return take_split(self.splits, split, limit)
 
     def describe(self) -> dict:
         c = self.config

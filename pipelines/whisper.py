@@ -18,7 +18,8 @@ from typing import Any, Iterator
 import numpy as np
 from tqdm.auto import tqdm
 
-from pipelines.base import FamilyPipeline, Metric, Submodel, copy_model_dir, is_openvino_dir, local_or_hub
+from pipelines.base import (FamilyPipeline, Metric, Submodel, copy_model_dir, is_openvino_dir, local_or_hub,
+                            take_split)
 from pipelines.cache import building, cache_path
 from pipelines.speech_data import SpeechDataSpec, SpeechExample, load_audio, load_speech_splits
 
@@ -162,10 +163,7 @@ class WhisperPipeline(FamilyPipeline):
         return self._splits
 
     def examples(self, split: str, limit: int | None = None) -> list[SpeechExample]:
-        if split not in self.splits:
-            raise ValueError(f"split must be one of {', '.join(self.splits)}: got {split!r}")
-        items = self.splits[split]
-        return items[:limit] if limit else items
+        return take_split(self.splits, split, limit)
 
     def describe(self) -> dict:
         return {"family": self.family, "model": self.source, "model_path": str(self.model_path),
