@@ -322,9 +322,9 @@ def _check(args: argparse.Namespace) -> None:
     layers = sparse.weight_stats(model)
     config, _, rate, why = sparse_configs(args, layers)
     reshape(model, static_shapes(model, args.shape))
-    observed = sparse.probe_kernels(model, config)
+    observed, precision = sparse.probe_kernels(model, config)
     report = sparse.decide(layers, rate, host_cpu(), observed)
-    report.update(model=str(xml), rate_reason=why, config=config)
+    report.update(model=str(xml), rate_reason=why, config=config, **precision)
     header = ["layer", "shape", "zeros", "eligible", "exec type", "sparse kernel", "why"]
     rows = [[short_name(r["name"]), "x".join(map(str, r["shape"])), f"{r['zero_fraction']:.1%}",
              "yes" if r["eligible"] else "no", r["exec_type"] or "-",

@@ -55,14 +55,16 @@ def recall_at_k(embeddings: np.ndarray, labels: np.ndarray, ks: Sequence[int] = 
 class Embedder:
     """Embeds images with an OpenVINO IR directory or a PyTorch CGD directory (same preprocessing)."""
 
-    def __init__(self, model_dir: Path) -> None:
+    def __init__(self, model_dir: Path, precision: str | None = None) -> None:
         self.model_dir = Path(model_dir)
         self.config = CGDConfig.load(self.model_dir)
         if is_openvino_dir(self.model_dir):
             import openvino as ov
 
+            from pipelines.runtime import precision_config
+
             self._compiled = ov.Core().compile_model(self.model_dir / OV_FILENAME, "CPU",
-                                                     {"PERFORMANCE_HINT": "LATENCY"})
+                                                     {"PERFORMANCE_HINT": "LATENCY", **precision_config(precision)})
             self._request = self._compiled.create_infer_request()
             self._torch = None
         else:

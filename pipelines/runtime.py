@@ -38,6 +38,9 @@ import openvino.properties as props
 import openvino.properties.hint as hints
 
 HINTS = ("throughput", "latency", "none")
+#: INFERENCE_PRECISION_HINT values a user can ask for; "default" leaves the plugin's choice (bf16 on
+#: CPUs with AVX512_BF16 or AMX, f32 elsewhere).
+PRECISIONS = ("f32", "bf16", "f16", "default")
 
 _HINT_VALUES = {
     "throughput": hints.PerformanceMode.THROUGHPUT,
@@ -237,6 +240,29 @@ def compile_config(hint: str = "throughput", streams: int | None = None, threads
     if threads is not None:
         config[props.inference_num_threads()] = int(threads)
     return config
+
+
+def precision_config(precision: str | None) -> dict[str, Any]:
+    """The compile property that pins ``precision``; nothing for ``default``/None (the plugin decides)."""
+    if precision in (None, "default"):
+        return {}
+    if precision not in PRECISIONS:
+        raise ValueError(f"inference precision must be one of {', '.join(PRECISIONS)}: got {precision!r}")
+    return {hints.inference_precision(): getattr(ov.Type, precision)}
+
+
+def compiled_precision(compiled: ov.CompiledModel) -> dict[str, str | None]:
+    """What the compiled model reports back: inference precision ("f32", "bf16", ...) and execution mode."""
+    found: dict[str, str | None] = {"inference_precision": None, "execution_mode": None}
+    try:
+        found["inference_precision"] = compiled.get_property(hints.inference_precision()).get_type_name()
+    except Exception:  # a plugin without the property
+        pass
+    try:
+        found["execution_mode"] = str(compiled.get_property(hints.execution_mode())).rsplit(".", 1)[-1]
+    except Exception:
+        pass
+    return found
 
 
 def _reshape(model: ov.Model, shape: dict[str, list[int]]) -> None:

@@ -378,18 +378,22 @@ def observe_kernels(compiled, request=None) -> dict[str, KernelObservation]:
     return found
 
 
-def probe_kernels(model, config: dict, core=None, device: str = "CPU") -> dict[str, KernelObservation]:
-    """Compile ``model`` (static shapes) with ``config`` and PERF_COUNT, run one inference, observe."""
+def probe_kernels(model, config: dict, core=None, device: str = "CPU") -> tuple[dict[str, KernelObservation], dict]:
+    """Compile ``model`` (static shapes) with ``config`` and PERF_COUNT, run one inference, observe.
+
+    Also returns the inference precision and execution mode the compiled model reports back: the
+    activations of non-quantized layers run in that precision (bf16 by default on AVX512_BF16/AMX CPUs).
+    """
     import openvino as ov
     import openvino.properties as props
 
-    from pipelines.runtime import random_inputs
+    from pipelines.runtime import compiled_precision, random_inputs
 
     core = core or ov.Core()
     compiled = core.compile_model(model, device, {**config, props.enable_profiling(): True})
     request = compiled.create_infer_request()
     request.infer(random_inputs(model))
-    return observe_kernels(compiled, request)
+    return observe_kernels(compiled, request), compiled_precision(compiled)
 
 
 def decide(layers: list[WeightInfo], rate: float, cpu: CpuInfo,
