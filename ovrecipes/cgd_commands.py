@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.base import FamilyPipeline
+from ovrecipes.pipelines.base import FamilyPipeline
 
 DB_ARRAYS, DB_META = "db.npz", "db.json"
 DATASETS = ("embedded", "mnist", "digits")
@@ -56,10 +56,10 @@ def _data_source(text: str) -> str:
 
 
 def make_cgd(args: argparse.Namespace) -> FamilyPipeline:
-    from pipelines.cgd import CGDPipeline
-    from pipelines.cgd_model import CGDConfig
-    from pipelines.cgd_train import TrainConfig
-    from pipelines.image_data import ImageDataSpec
+    from ovrecipes.pipelines.cgd import CGDPipeline
+    from ovrecipes.pipelines.cgd_model import CGDConfig
+    from ovrecipes.pipelines.cgd_train import TrainConfig
+    from ovrecipes.pipelines.image_data import ImageDataSpec
 
     opt = lambda name, default=None: getattr(args, name, default)  # noqa: E731 (compare shares bert's options)
     data = ImageDataSpec(source=_data_source(opt("dataset", "embedded")), train_classes=opt("train_classes"),
@@ -74,7 +74,7 @@ def make_cgd(args: argparse.Namespace) -> FamilyPipeline:
 # -- index / query ---------------------------------------------------------------------------------
 def _model_dir(text: str) -> Path:
     if text == "embedded":
-        from pipelines.cgd import embedded_model_dir
+        from ovrecipes.pipelines.cgd import embedded_model_dir
 
         return embedded_model_dir()
     path = Path(text)
@@ -85,7 +85,7 @@ def _model_dir(text: str) -> Path:
 
 def _export_split_pngs(source: str, out: Path, limit: int | None = None) -> list:
     """The test split of a built-in data set, written as PNG files so queries and grids have files."""
-    from pipelines.image_data import ImageDataSpec, ImageItem, split_items
+    from ovrecipes.pipelines.image_data import ImageDataSpec, ImageItem, split_items
 
     items = split_items(ImageDataSpec(source=_data_source(source)))["test"][:limit]
     written = []
@@ -100,8 +100,8 @@ def _export_split_pngs(source: str, out: Path, limit: int | None = None) -> list
 def build_index(model: Path, images: str, out: Path, limit: int | None = None, overwrite: bool = False) -> dict:
     """Embed the images and write db.npz + db.json (+ images/ for a built-in data set) into ``out``."""
     from ovrecipes.outdir import staged_output
-    from pipelines.cgd import Embedder
-    from pipelines.image_data import folder_items
+    from ovrecipes.pipelines.cgd import Embedder
+    from ovrecipes.pipelines.image_data import folder_items
 
     embedder = Embedder(model)
     with staged_output(out, overwrite) as stage:
@@ -133,8 +133,8 @@ def load_index(db: Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
 
 def search(db: Path, image: Path, k: int = 8, model: Path | None = None) -> tuple[list[dict], dict]:
     """Top-k database entries for one image file: rank, L2 distance between embeddings, label, path."""
-    from pipelines.cgd import Embedder
-    from pipelines.image_data import ImageItem
+    from ovrecipes.pipelines.cgd import Embedder
+    from ovrecipes.pipelines.image_data import ImageItem
 
     embeddings, _, meta = load_index(db)
     if not Path(image).is_file():

@@ -215,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_cpu(args: argparse.Namespace) -> None:
-    from recipes.overflow import choose_overflow_fix, sparse_kernel_support, target_cpu
+    from ovrecipes.recipes.overflow import choose_overflow_fix, sparse_kernel_support, target_cpu
 
     cpu = target_cpu(args.target_cpu)
     decision = choose_overflow_fix("auto", cpu)
@@ -236,7 +236,7 @@ def cmd_cpu(args: argparse.Namespace) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
-    from pipelines import runtime
+    from ovrecipes.pipelines import runtime
 
     shape = runtime.parse_shape(args.shape) if args.shape else None
     config = runtime.load_config_file(args.config_file) if args.config_file else None
@@ -255,9 +255,9 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
 def cmd_fetch(args: argparse.Namespace) -> None:
     """Build every embedded default now (each is cached; later runs start warm)."""
-    from pipelines import bert, cgd, whisper
-    from pipelines.speech_data import embedded_speech
-    from pipelines.text_data import vader_archive
+    from ovrecipes.pipelines import bert, cgd, whisper
+    from ovrecipes.pipelines.speech_data import embedded_speech
+    from ovrecipes.pipelines.text_data import vader_archive
 
     print(f"embedded sentiment data:  {vader_archive()}")
     print(f"embedded BERT model:      {bert.embedded_model_dir()}")
@@ -269,7 +269,7 @@ def cmd_fetch(args: argparse.Namespace) -> None:
 def cmd_family(args: argparse.Namespace) -> None:
     from ovrecipes.config import load_config
     from ovrecipes.workflow import run_ptq
-    from recipes.ptq import PTQConfig
+    from ovrecipes.recipes.ptq import PTQConfig
 
     _, make_pipeline = FAMILIES[args.command]
     config = load_config(PTQConfig, args.command, args.recipe, args.config, _ptq_overrides(args))
@@ -299,8 +299,8 @@ def cmd_compare(args: argparse.Namespace) -> None:
 def cmd_demo(args: argparse.Namespace) -> None:
     from ovrecipes.config import load_config
     from ovrecipes.workflow import run_ptq
-    from pipelines.bert import BertPipeline
-    from recipes.ptq import PTQConfig
+    from ovrecipes.pipelines.bert import BertPipeline
+    from ovrecipes.recipes.ptq import PTQConfig
 
     out = args.out or Path("ovrecipes-runs") / time.strftime("demo-%Y%m%d-%H%M%S")
     config = load_config(PTQConfig, "bert", "ptq", None, {})

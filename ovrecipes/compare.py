@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipelines.base import FamilyPipeline, Metric, is_openvino_dir
+from ovrecipes.pipelines.base import FamilyPipeline, Metric, is_openvino_dir
 
 DEFAULT_ACCURACY_BUDGET = 1.0  # metric points a faster variant may lose and still be recommended
 
@@ -30,7 +30,7 @@ class Variant:
 class VariantResult:
     variant: Variant
     metric: Metric | None
-    bench: Any | None  # pipelines.runtime.BenchResult
+    bench: Any | None  # ovrecipes.pipelines.runtime.BenchResult
     size_mb: float
     seconds: dict[str, float] = field(default_factory=dict)
 

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-import recipes
+from ovrecipes import recipes
 
 CONFIG_DIR = Path(recipes.__file__).parent / "configs"
 M = TypeVar("M", bound=BaseModel)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from typing import Callable
 
-from pipelines.base import FamilyPipeline
+from ovrecipes.pipelines.base import FamilyPipeline
 
 
 def _add_bert_args(parser: argparse.ArgumentParser) -> None:
@@ -25,8 +25,8 @@ def _add_bert_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _make_bert(args: argparse.Namespace) -> FamilyPipeline:
-    from pipelines.bert import BertPipeline
-    from pipelines.text_data import TextDataSpec
+    from ovrecipes.pipelines.bert import BertPipeline
+    from ovrecipes.pipelines.text_data import TextDataSpec
 
     data = TextDataSpec(source=args.dataset, config=args.dataset_config, split=args.split,
                         text_column=args.text_column, label_column=args.label_column)
@@ -73,8 +73,8 @@ def _add_whisper_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _make_whisper(args: argparse.Namespace) -> FamilyPipeline:
-    from pipelines.speech_data import SpeechDataSpec
-    from pipelines.whisper import WhisperPipeline
+    from ovrecipes.pipelines.speech_data import SpeechDataSpec
+    from ovrecipes.pipelines.whisper import WhisperPipeline
 
     if args.max_new_tokens <= 0:
         raise ValueError(f"--max-new-tokens must be positive: got {args.max_new_tokens}")

@@ -86,8 +86,8 @@ def overrides(args: argparse.Namespace) -> dict:
 def load_jpqd_config(family: str, path: Path | None, cli: dict):
     """Packaged YAML, then the user's YAML or legacy JSON, then flags; returns (config, legacy notes)."""
     from ovrecipes.config import deep_merge, default_config_path, read_yaml, validate
-    from recipes.jpqd.config import JPQDConfig
-    from recipes.jpqd.legacy import read_legacy
+    from ovrecipes.recipes.jpqd.config import JPQDConfig
+    from ovrecipes.recipes.jpqd.legacy import read_legacy
 
     default = default_config_path(family, "jpqd")
     data = read_yaml(default) if default.exists() else {}

@@ -16,9 +16,9 @@ from ovrecipes.compare import DEFAULT_ACCURACY_BUDGET, Variant, measure, model_s
 from ovrecipes.jpqd_report import markdown, plot_kept, plot_training
 from ovrecipes.outdir import staged_output
 from ovrecipes.report import Timer, build_report, print_summary, write_report
-from pipelines.base import FamilyPipeline
-from recipes.jpqd import recipe as jpqd
-from recipes.jpqd.config import JPQDConfig
+from ovrecipes.pipelines.base import FamilyPipeline
+from ovrecipes.recipes.jpqd import recipe as jpqd
+from ovrecipes.recipes.jpqd.config import JPQDConfig
 
 FP32_SUBDIR, PRUNED_SUBDIR = "fp32", "pruned_fp32"
 

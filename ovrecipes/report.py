@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from ovrecipes.compare import VariantResult, format_table, plot, recommend, table_rows
-from recipes.overflow import host_cpu, sparse_kernel_support
+from ovrecipes.recipes.overflow import host_cpu, sparse_kernel_support
 
 LIBRARIES = ("ovrecipes", "openvino", "nncf", "optimum-intel", "optimum", "transformers", "torch", "numpy")
 

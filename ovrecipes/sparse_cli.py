@@ -1,7 +1,7 @@
 """``ovrecipes sparse ...``: sparse int8 weight decompression from the command line.
 
 stats -> config -> check -> sweep on a quantized IR, and prune to create the zeros first. The
-technique lives in :mod:`recipes.sparse`; this module reads arguments, prints tables and writes
+technique lives in :mod:`ovrecipes.recipes.sparse`; this module reads arguments, prints tables and writes
 output directories (staged, so a failed run leaves nothing half-written).
 """
 
@@ -103,7 +103,7 @@ def cmd_sparse(args: argparse.Namespace) -> None:
 
 # -- helpers ----------------------------------------------------------------------------------------
 def _coverage(args: argparse.Namespace) -> float:
-    from recipes.sparse import AUTO_COVERAGE
+    from ovrecipes.recipes.sparse import AUTO_COVERAGE
 
     value = AUTO_COVERAGE if args.coverage is None else args.coverage
     if not 0.0 < value <= 1.0:
@@ -114,7 +114,7 @@ def _coverage(args: argparse.Namespace) -> float:
 def _read(model_path: Path):
     import openvino as ov
 
-    from pipelines.runtime import resolve_model_xml
+    from ovrecipes.pipelines.runtime import resolve_model_xml
 
     xml = resolve_model_xml(model_path).resolve()
     return xml, ov.Core().read_model(xml)
@@ -175,7 +175,7 @@ def plot_zero_fractions(layers, rate: float | None, path: Path, title: str) -> P
 
 def _stats_markdown(title: str, xml: Path, layers, summary: dict, why: str | None, plot: str | None) -> str:
     from ovrecipes.compare import format_table
-    from recipes.overflow import sparse_kernel_support
+    from ovrecipes.recipes.overflow import sparse_kernel_support
 
     header, rows = _layer_table(layers, summary["rate"])
     lines = [f"# {title}", "", f"Model: `{xml}`", ""] + [f"- {l}" for l in _summary_lines(summary)]
@@ -199,7 +199,7 @@ def _dump(path: Path, data: Any) -> None:
 def _stats(args: argparse.Namespace) -> None:
     from ovrecipes.compare import format_table
     from ovrecipes.outdir import check_output, staged_output
-    from recipes import sparse
+    from ovrecipes.recipes import sparse
 
     requested = sparse.parse_rate(args.rate)
     coverage = _coverage(args)
@@ -230,8 +230,8 @@ def _stats(args: argparse.Namespace) -> None:
 # -- config -----------------------------------------------------------------------------------------
 def _config(args: argparse.Namespace) -> None:
     from ovrecipes.outdir import check_output, staged_output
-    from recipes import sparse
-    from recipes.overflow import sparse_kernel_support
+    from ovrecipes.recipes import sparse
+    from ovrecipes.recipes.overflow import sparse_kernel_support
 
     requested = sparse.parse_rate(args.rate)
     coverage = _coverage(args)
@@ -266,7 +266,7 @@ def _config(args: argparse.Namespace) -> None:
 # -- check ------------------------------------------------------------------------------------------
 def static_shapes(model, spec: str | None, default_len: int = 128) -> dict[str, list[int]] | None:
     """Shapes for inputs that are dynamic: ``--shape`` if given, else first dim 1 and others ``default_len``."""
-    from pipelines.runtime import parse_shape
+    from ovrecipes.pipelines.runtime import parse_shape
 
     if spec:
         return parse_shape(spec)
@@ -294,8 +294,8 @@ def reshape(model, shapes: dict[str, list[int]] | None) -> None:
 
 def sparse_configs(args: argparse.Namespace, layers) -> tuple[dict, dict, float, str]:
     """(sparse config, dense config, rate, why) from --config-file or --rate."""
-    from pipelines.runtime import load_config_file
-    from recipes import sparse
+    from ovrecipes.pipelines.runtime import load_config_file
+    from ovrecipes.recipes import sparse
 
     if args.config_file is not None:
         config = load_config_file(args.config_file)
@@ -310,8 +310,8 @@ def sparse_configs(args: argparse.Namespace, layers) -> tuple[dict, dict, float,
 
 def _check(args: argparse.Namespace) -> None:
     from ovrecipes.compare import format_table
-    from recipes import sparse
-    from recipes.overflow import host_cpu
+    from ovrecipes.recipes import sparse
+    from ovrecipes.recipes.overflow import host_cpu
 
     if args.config_file is None:
         sparse.parse_rate(args.rate)
@@ -341,7 +341,7 @@ def _check(args: argparse.Namespace) -> None:
 def _sweep(args: argparse.Namespace) -> None:
     from ovrecipes.outdir import check_output, staged_output
     from ovrecipes.sparse_sweep import parse_ints, run_sweep, write_sweep
-    from recipes import sparse
+    from ovrecipes.recipes import sparse
 
     if args.time <= 0:
         raise ValueError(f"--time must be positive: got {args.time}")
@@ -372,8 +372,8 @@ def _prune(args: argparse.Namespace) -> None:
     import openvino as ov
 
     from ovrecipes.outdir import check_output, staged_output
-    from pipelines.base import copy_model_dir
-    from recipes import sparse
+    from ovrecipes.pipelines.base import copy_model_dir
+    from ovrecipes.recipes import sparse
 
     if not 0.0 < args.target < 1.0:
         raise ValueError(f"--target must be a zero fraction in (0, 1): got {args.target}")

@@ -2,7 +2,7 @@
 
 Each point measures the dense and the sparse config back to back in the same process (alternating
 which goes first), so the ratio between them is meaningful even on a noisy shared machine; the
-absolute numbers are not. All measurement goes through :func:`pipelines.runtime.benchmark_openvino`.
+absolute numbers are not. All measurement goes through :func:`ovrecipes.pipelines.runtime.benchmark_openvino`.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def grid_points(cores: int, values: list[int] | tuple[int, ...] = (1, 2, 4, 8)) 
 
 
 def _pair(model, sparse_cfg: dict, dense_cfg: dict, first_sparse: bool, **bench: Any) -> dict:
-    from pipelines.runtime import benchmark_openvino
+    from ovrecipes.pipelines.runtime import benchmark_openvino
 
     order = [("sparse", sparse_cfg), ("dense", dense_cfg)]
     if not first_sparse:
@@ -64,7 +64,7 @@ def run_sweep(model, sparse_cfg: dict, dense_cfg: dict, *, time_s: float, seq_le
     """Measure dense and sparse at each (streams, threads) at length ``grid_seq_len``, then at each length."""
     import openvino as ov
 
-    from recipes.overflow import sparse_kernel_support
+    from ovrecipes.recipes.overflow import sparse_kernel_support
 
     _check_rank2(model)
     core = ov.Core()

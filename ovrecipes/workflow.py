@@ -8,8 +8,8 @@ from typing import Any
 from ovrecipes.compare import DEFAULT_ACCURACY_BUDGET, Variant, measure
 from ovrecipes.outdir import staged_output
 from ovrecipes.report import Timer, build_report, print_summary, write_report
-from pipelines.base import FamilyPipeline
-from recipes import ptq
+from ovrecipes.pipelines.base import FamilyPipeline
+from ovrecipes.recipes import ptq
 
 FP32_SUBDIR = "fp32"
 

@@ -166,7 +166,7 @@ class FamilyPipeline(ABC):
         An op is selected when its type is in ``types`` (if given) AND its name ``re.match``es one of
         ``patterns`` (if given), so a preset can name a subgraph without fixed node names;
         ``"from_outputs": True`` also selects the ops of ``types`` that end the graph, whatever their
-        names (see ``recipes.scope_search.preset_nodes``).
+        names (see ``ovrecipes.recipes.scope_search.preset_nodes``).
         """
         return {}
 
@@ -187,7 +187,7 @@ class FamilyPipeline(ABC):
 
     def benchmark(self, model_dir: Path, **bench_args: Any):
         """Throughput/latency of a model directory on :meth:`benchmark_inputs` (first submodel)."""
-        from pipelines import runtime
+        from ovrecipes.pipelines import runtime
 
         model_dir = Path(model_dir)
         if is_openvino_dir(model_dir):

@@ -15,7 +15,7 @@ from typing import Any, Iterable
 import numpy as np
 from tqdm.auto import tqdm
 
-from pipelines.base import (
+from ovrecipes.pipelines.base import (
     FamilyPipeline,
     Metric,
     Submodel,
@@ -25,8 +25,8 @@ from pipelines.base import (
     local_or_hub,
     take_split,
 )
-from pipelines.cache import building, cache_path
-from pipelines.text_data import LABELS, TextDataSpec, TextExample, load_splits
+from ovrecipes.pipelines.cache import building, cache_path
+from ovrecipes.pipelines.text_data import LABELS, TextDataSpec, TextExample, load_splits
 
 EMBEDDED = "embedded"
 EMBEDDED_NAME = "minilm-l6-rt-sentiment-v1"

@@ -16,12 +16,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from pipelines.base import FamilyPipeline, Metric, Submodel, copy_model_dir, is_openvino_dir, take_split
-from pipelines.cache import building, cache_path
-from pipelines.cgd_export import INPUT_NAME, OV_FILENAME
-from pipelines.cgd_model import CONFIG_NAME, CGDConfig
-from pipelines.cgd_train import TrainConfig
-from pipelines.image_data import ImageDataSpec, ImageItem, batch, split_items
+from ovrecipes.pipelines.base import FamilyPipeline, Metric, Submodel, copy_model_dir, is_openvino_dir, take_split
+from ovrecipes.pipelines.cache import building, cache_path
+from ovrecipes.pipelines.cgd_export import INPUT_NAME, OV_FILENAME
+from ovrecipes.pipelines.cgd_model import CONFIG_NAME, CGDConfig
+from ovrecipes.pipelines.cgd_train import TrainConfig
+from ovrecipes.pipelines.image_data import ImageDataSpec, ImageItem, batch, split_items
 
 EMBEDDED = "embedded"
 NEW = "new"
@@ -61,14 +61,14 @@ class Embedder:
         if is_openvino_dir(self.model_dir):
             import openvino as ov
 
-            from pipelines.runtime import precision_config
+            from ovrecipes.pipelines.runtime import precision_config
 
             self._compiled = ov.Core().compile_model(self.model_dir / OV_FILENAME, "CPU",
                                                      {"PERFORMANCE_HINT": "LATENCY", **precision_config(precision)})
             self._request = self._compiled.create_infer_request()
             self._torch = None
         else:
-            from pipelines.cgd_model import load_torch_dir
+            from ovrecipes.pipelines.cgd_model import load_torch_dir
 
             self._torch = load_torch_dir(self.model_dir)
 
@@ -93,8 +93,8 @@ def build_model_dir(config: CGDConfig, data: ImageDataSpec, training: TrainConfi
     """Build (and train, if ``training.epochs``) a CGD model into a PyTorch CGD directory."""
     import torch
 
-    from pipelines.cgd_model import CGD, load_backbone_weights, save_torch_dir
-    from pipelines.cgd_train import train
+    from ovrecipes.pipelines.cgd_model import CGD, load_backbone_weights, save_torch_dir
+    from ovrecipes.pipelines.cgd_train import train
 
     torch.manual_seed(training.seed)
     splits = split_items(data)
@@ -212,14 +212,14 @@ class CGDPipeline(FamilyPipeline):
         if is_openvino_dir(self.model_path):
             copy_model_dir(self.model_path, out_dir)
             return out_dir
-        from pipelines.cgd_export import export_ir
+        from ovrecipes.pipelines.cgd_export import export_ir
 
         return export_ir(self.model_path, out_dir, route=self.export_route)
 
     def torch_model(self, model_dir: Path | None = None) -> tuple[Any, dict[str, Any]]:
         import torch
 
-        from pipelines.cgd_model import load_torch_dir
+        from ovrecipes.pipelines.cgd_model import load_torch_dir
 
         module = load_torch_dir(Path(model_dir) if model_dir else self.torch_source())
         return module, {INPUT_NAME: torch.from_numpy(self.benchmark_inputs()["model"][INPUT_NAME])}

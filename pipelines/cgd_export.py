@@ -46,7 +46,7 @@ def to_openvino(module, image_size: int, route: str = "convert_model"):
 def export_ir(torch_dir: Path, out_dir: Path, route: str = "convert_model") -> Path:
     import openvino as ov
 
-    from pipelines.cgd_model import load_torch_dir
+    from ovrecipes.pipelines.cgd_model import load_torch_dir
 
     module = load_torch_dir(torch_dir)
     out_dir = Path(out_dir)

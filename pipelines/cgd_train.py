@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pipelines.cgd_model import CGD
+from ovrecipes.pipelines.cgd_model import CGD
 
 
 @dataclass

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.base import seeded_splits
-from pipelines.cache import building, cache_path
+from ovrecipes.pipelines.base import seeded_splits
+from ovrecipes.pipelines.cache import building, cache_path
 
 SAMPLE_RATE = 16000
 SENTENCES = Path(__file__).parent / "data" / "sentences_en.txt"

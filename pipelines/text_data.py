@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.base import seeded_splits
-from pipelines.cache import cache_path
+from ovrecipes.pipelines.base import seeded_splits
+from ovrecipes.pipelines.cache import cache_path
 
 VADER_VERSION = "3.3.2"
 VADER_ARCHIVE = f"vaderSentiment-{VADER_VERSION}.tar.gz"

@@ -18,10 +18,10 @@ from typing import Any, Iterator
 import numpy as np
 from tqdm.auto import tqdm
 
-from pipelines.base import (FamilyPipeline, Metric, Submodel, copy_model_dir, is_openvino_dir, local_or_hub,
+from ovrecipes.pipelines.base import (FamilyPipeline, Metric, Submodel, copy_model_dir, is_openvino_dir, local_or_hub,
                             take_split)
-from pipelines.cache import building, cache_path
-from pipelines.speech_data import SpeechDataSpec, SpeechExample, load_audio, load_speech_splits
+from ovrecipes.pipelines.cache import building, cache_path
+from ovrecipes.pipelines.speech_data import SpeechDataSpec, SpeechExample, load_audio, load_speech_splits
 
 EMBEDDED = "embedded"
 EMBEDDED_BASE = "embedded:whisper-base"
@@ -52,7 +52,7 @@ def _concatenated_base_bin(tmp: Path) -> tuple[Path, Path]:
 
 def embedded_whisper_dir(name: str = EMBEDDED) -> Path:
     """The converted Hugging Face checkpoint of an embedded CTranslate2 Whisper, built once."""
-    from pipelines.whisper_ct2 import convert
+    from ovrecipes.pipelines.whisper_ct2 import convert
 
     if name not in (EMBEDDED, EMBEDDED_BASE):
         raise ValueError(f"embedded Whisper model must be '{EMBEDDED}' or '{EMBEDDED_BASE}': got {name!r}")
@@ -279,7 +279,7 @@ class WhisperPipeline(FamilyPipeline):
 
     def benchmark(self, model_dir: Path, **bench_args: Any):
         """Whole-utterance speed: generate() on one test clip in a loop (utterances per second)."""
-        from pipelines import runtime
+        from ovrecipes.pipelines import runtime
 
         model = self._load(Path(model_dir) if is_openvino_dir(model_dir) else model_dir)
         features = self.benchmark_inputs()["encoder"]["input_features"]

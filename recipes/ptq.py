@@ -17,10 +17,10 @@ from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from pipelines.base import FamilyPipeline, Submodel, copy_model_dir
-from recipes.overflow import OVERFLOW_FIX_CHOICES, TARGET_CPUS, OverflowDecision, choose_overflow_fix, target_cpu
-from recipes import scope_search
-from recipes.scope_search import AutoScopeConfig
+from ovrecipes.pipelines.base import FamilyPipeline, Submodel, copy_model_dir
+from ovrecipes.recipes.overflow import OVERFLOW_FIX_CHOICES, TARGET_CPUS, OverflowDecision, choose_overflow_fix, target_cpu
+from ovrecipes.recipes import scope_search
+from ovrecipes.recipes.scope_search import AutoScopeConfig
 
 Alpha = Union[float, Literal["off", "auto"]]
 DEFAULT_GRID: list[Alpha] = ["off", 0.15, 0.3, 0.5, 0.7, 0.8, 0.95]

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipelines.base import FamilyPipeline, Submodel, copy_model_dir
+from ovrecipes.pipelines.base import FamilyPipeline, Submodel, copy_model_dir
 
 MODE_SYNTAX = "'none', 'auto' or 'preset:<name>'"
 
@@ -107,7 +107,7 @@ def _candidates(pipeline: FamilyPipeline, model, quantized: list[tuple[str, str]
 
 def _trial(pipeline, fp32_dir: Path, sub: Submodel, names: list[str], quantize_fn, limit: int | None):
     """Quantize with ``names`` kept in FP32 and score the result on the validation split."""
-    from recipes.ptq import _ir_files, _save
+    from ovrecipes.recipes.ptq import _ir_files, _save
 
     model = quantize_fn(names)
     with tempfile.TemporaryDirectory(prefix="ovrecipes-scope-") as tmp:
@@ -122,7 +122,7 @@ def auto_search(pipeline: FamilyPipeline, fp32_dir: Path, sub: Submodel, quantiz
     """Greedy sensitivity search; ``quantize_fn(names)`` returns the INT8 ov.Model with ``names`` in FP32."""
     import openvino as ov
 
-    from recipes.ptq import quantized_ops
+    from ovrecipes.recipes.ptq import quantized_ops
 
     started = time.perf_counter()
     limit = config.search_size

@@ -23,7 +23,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from recipes.overflow import CpuInfo, sparse_kernel_support
+from ovrecipes.recipes.overflow import CpuInfo, sparse_kernel_support
 
 #: The property's name; equals ``openvino.properties.intel_cpu.sparse_weights_decompression_rate()``.
 RATE_KEY = "CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE"
@@ -387,7 +387,7 @@ def probe_kernels(model, config: dict, core=None, device: str = "CPU") -> tuple[
     import openvino as ov
     import openvino.properties as props
 
-    from pipelines.runtime import compiled_precision, random_inputs
+    from ovrecipes.pipelines.runtime import compiled_precision, random_inputs
 
     core = core or ov.Core()
     compiled = core.compile_model(model, device, {**config, props.enable_profiling(): True})

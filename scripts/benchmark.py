@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Run pipelines.runtime.benchmark_openvino and OpenVINO's benchmark_app side by side.
+"""Run ovrecipes.pipelines.runtime.benchmark_openvino and OpenVINO's benchmark_app side by side.
 
 Both get the same model, device, shape, hint, duration and (optionally) streams,
 threads and config file; the script prints both throughputs and their ratio and
@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipelines.runtime import (
+from ovrecipes.pipelines.runtime import (
     BenchResult,
     benchmark_openvino,
     load_config_file,
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print("== ours (pipelines.runtime.benchmark_openvino)")
+    print("== ours (ovrecipes.pipelines.runtime.benchmark_openvino)")
     print(ours.to_text())
 
     cmd = find_benchmark_app() + ["-m", str(xml), "-d", args.device, "-hint", args.hint, "-t", str(args.time)]

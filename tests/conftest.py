@@ -31,7 +31,7 @@ def tiny_bert_dir(tmp_path_factory) -> Path:
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
-    from pipelines.bert import embedded_base_dir
+    from ovrecipes.pipelines.bert import embedded_base_dir
 
     torch.manual_seed(0)
     out = tmp_path_factory.mktemp("tiny-bert")
@@ -50,8 +50,8 @@ def tiny_csv(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_pipeline(tiny_bert_dir, tiny_csv):
-    from pipelines.bert import BertPipeline
-    from pipelines.text_data import TextDataSpec
+    from ovrecipes.pipelines.bert import BertPipeline
+    from ovrecipes.pipelines.text_data import TextDataSpec
 
     return BertPipeline(tiny_bert_dir, TextDataSpec(source=str(tiny_csv)), max_length=16, progress=False)
 

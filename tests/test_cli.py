@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from ovrecipes.cli import main
-from recipes import ptq
+from ovrecipes.recipes import ptq
 
 POOLER = r".*bert\.pooler\..*"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ovrecipes.compare import Variant, VariantResult, format_table, recommend, table_rows
-from pipelines.base import Metric
-from pipelines.runtime import BenchResult
+from ovrecipes.pipelines.base import Metric
+from ovrecipes.pipelines.runtime import BenchResult
 
 
 def _result(label: str, engine_dir: Path, accuracy: float, fps: float) -> VariantResult:

@@ -11,12 +11,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from recipes.jpqd.config import JPQDConfig, MovementConfig, SparseStructure
-from recipes.jpqd.distill import distillation_loss, mixed_loss
-from recipes.jpqd.legacy import import_legacy, parse_lenient_json, read_legacy
-from recipes.jpqd.movement import MovementSparsifier, apply_movement, remove_movement
-from recipes.jpqd.schedule import MovementSchedule
-from recipes.jpqd.structure import Block, apply_structured_masks, ffn_sizes, prune_blocks, resolve_keep
+from ovrecipes.recipes.jpqd.config import JPQDConfig, MovementConfig, SparseStructure
+from ovrecipes.recipes.jpqd.distill import distillation_loss, mixed_loss
+from ovrecipes.recipes.jpqd.legacy import import_legacy, parse_lenient_json, read_legacy
+from ovrecipes.recipes.jpqd.movement import MovementSparsifier, apply_movement, remove_movement
+from ovrecipes.recipes.jpqd.schedule import MovementSchedule
+from ovrecipes.recipes.jpqd.structure import Block, apply_structured_masks, ffn_sizes, prune_blocks, resolve_keep
 
 DATA = Path(__file__).parent / "data"
 BERT_SCOPES = [
@@ -36,7 +36,7 @@ def tiny_bert(layers: int = 2, heads: int = 4, hidden: int = 32, ffn: int = 48):
 
 
 def blocks_of(model) -> list[Block]:
-    from pipelines.bert import BertPipeline
+    from ovrecipes.pipelines.bert import BertPipeline
 
     return [Block.from_dict(b) for b in BertPipeline.transformer_blocks(None, model)]
 
@@ -178,7 +178,7 @@ def test_distillation_loss_matches_hand_computation():
     assert distillation_loss(student, teacher, t).item() == pytest.approx(expected, rel=1e-5)
     assert distillation_loss(student, teacher, t, "mse").item() == pytest.approx(
         F.mse_loss(student, teacher).item())
-    from recipes.jpqd.config import DistillationConfig
+    from ovrecipes.recipes.jpqd.config import DistillationConfig
 
     task = torch.tensor(0.7)
     loss, _ = mixed_loss(task, student, teacher, DistillationConfig(weight=0.75, temperature=t))
@@ -218,7 +218,7 @@ def test_tiny_training_run_exports_pruned_int8_ir(tiny_pipeline, tmp_path):
     import openvino as ov
 
     from ovrecipes.jpqd_workflow import run_jpqd
-    from recipes.jpqd import export
+    from ovrecipes.recipes.jpqd import export
 
     config = JPQDConfig.model_validate({
         "movement": {"warmup_start_epoch": 0.5, "warmup_end_epoch": 1.0, "importance_regularization_factor": 1.0,
@@ -305,8 +305,8 @@ def test_resume_after_a_failed_run_skips_stage1_and_continues_qat(tiny_pipeline,
     import nncf
 
     from ovrecipes.jpqd_workflow import run_jpqd, work_dir
-    from recipes.jpqd import recipe
-    from recipes.jpqd.trainer import JPQDTrainer
+    from ovrecipes.recipes.jpqd import recipe
+    from ovrecipes.recipes.jpqd.trainer import JPQDTrainer
 
     def config(resume: str | None) -> JPQDConfig:
         return JPQDConfig.model_validate({

@@ -9,8 +9,8 @@ import numpy as np
 import openvino as ov
 import pytest
 
-from recipes import ptq
-from recipes.overflow import CpuInfo
+from ovrecipes.recipes import ptq
+from ovrecipes.recipes.overflow import CpuInfo
 
 NO_VNNI = CpuInfo("fake AVX2", frozenset({"avx2"}))
 WITH_VNNI = CpuInfo("fake VNNI", frozenset({"avx2", "avx512f", "avx512_vnni"}))

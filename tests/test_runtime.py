@@ -1,4 +1,4 @@
-"""Tests for pipelines.runtime and scripts/benchmark.py, on tiny models built in the test."""
+"""Tests for ovrecipes.pipelines.runtime and scripts/benchmark.py, on tiny models built in the test."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import openvino as ov
 import openvino.opset13 as ops
 import pytest
 
-from pipelines.runtime import (
+from ovrecipes.pipelines.runtime import (
     BenchResult,
     bench_pytorch,
     benchmark_callable,

@@ -16,8 +16,8 @@ import pytest
 
 from ovrecipes.cli import main
 from ovrecipes.sparse_sweep import grid_points
-from recipes import sparse
-from recipes.overflow import CpuInfo, host_cpu
+from ovrecipes.recipes import sparse
+from ovrecipes.recipes.overflow import CpuInfo, host_cpu
 
 NO_AMX = CpuInfo("fake AVX2", frozenset({"avx2"}))
 AMX = CpuInfo("fake SPR", frozenset({"avx2", "avx512f", "avx512_vnni", "amx_tile", "amx_int8", "amx_bf16"}))
@@ -98,8 +98,8 @@ def tiny64(tmp_path_factory, tiny_csv):
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
-    from pipelines.bert import BertPipeline, embedded_base_dir
-    from pipelines.text_data import TextDataSpec
+    from ovrecipes.pipelines.bert import BertPipeline, embedded_base_dir
+    from ovrecipes.pipelines.text_data import TextDataSpec
 
     torch.manual_seed(0)
     src = tmp_path_factory.mktemp("tiny64-pt")
@@ -119,7 +119,7 @@ def tiny64_ir(tiny64) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny64_int8(tiny64, tmp_path_factory) -> Path:
-    from recipes import ptq
+    from ovrecipes.recipes import ptq
 
     pipeline, fp32 = tiny64
     out = tmp_path_factory.mktemp("tiny64-int8")
@@ -223,7 +223,7 @@ def test_property_name_matches_openvino():
 
 
 def test_config_is_accepted_by_benchmark_app_bench_and_compile_model(planted_ir, tmp_path, capsys):
-    from pipelines.runtime import load_config_file
+    from ovrecipes.pipelines.runtime import load_config_file
 
     out = tmp_path / "cfg"
     assert main(["sparse", "config", str(planted_ir), "--streams", "1", "--threads", "1", "--out", str(out)]) == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.text_data import (
+from ovrecipes.pipelines.text_data import (
     EMBEDDED_SPLITS,
     TextDataSpec,
     TextExample,

@@ -14,10 +14,10 @@ import openvino as ov
 import pytest
 
 from ovrecipes.cli import main
-from pipelines.speech_data import SpeechDataSpec, read_manifest
-from pipelines.whisper import WhisperPipeline, recording_inputs
-from pipelines.whisper_ct2 import convert, ct2_to_hf_state_dict, read_ct2
-from recipes import ptq
+from ovrecipes.pipelines.speech_data import SpeechDataSpec, read_manifest
+from ovrecipes.pipelines.whisper import WhisperPipeline, recording_inputs
+from ovrecipes.pipelines.whisper_ct2 import convert, ct2_to_hf_state_dict, read_ct2
+from ovrecipes.recipes import ptq
 
 D, FFN, HEADS, LAYERS = 32, 64, 2, 2
 SENTENCES = ["the cat sat on the mat", "please open the window", "we walked home in the rain",

@@ -11,7 +11,7 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from recipes.overflow import OVERFLOW_FIX_CHOICES, TARGET_CPUS
+from ovrecipes.recipes.overflow import OVERFLOW_FIX_CHOICES, TARGET_CPUS
 
 Scopes = list[str]
 

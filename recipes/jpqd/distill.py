@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from recipes.jpqd.config import DistillationConfig
+from ovrecipes.recipes.jpqd.config import DistillationConfig
 
 
 def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float,

@@ -96,7 +96,7 @@ def save_ir(ov_model, out_dir: Path, side_files_from: Path | None, config_update
     """Write openvino_model.xml/.bin plus config.json and tokenizer files (HF layout)."""
     import openvino as ov
 
-    from pipelines.base import copy_model_dir
+    from ovrecipes.pipelines.base import copy_model_dir
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

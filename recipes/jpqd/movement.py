@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from recipes.jpqd.config import MovementConfig, SparseStructure
+from ovrecipes.recipes.jpqd.config import MovementConfig, SparseStructure
 
 MAX_PERCENTILE = 0.98  # never mask more than this fraction of a layer's scores during warmup
 LAYER_LOSS_LAMBDA = 0.5

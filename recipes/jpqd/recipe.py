@@ -19,12 +19,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from pipelines.base import FamilyPipeline
-from recipes.jpqd import export
-from recipes.jpqd.config import JPQDConfig
-from recipes.jpqd.movement import MovementController, apply_movement, remove_movement
-from recipes.jpqd.structure import (Block, BlockKeep, apply_structured_masks, ffn_sizes, prune_blocks, resolve_keep)
-from recipes.overflow import choose_overflow_fix, target_cpu
+from ovrecipes.pipelines.base import FamilyPipeline
+from ovrecipes.recipes.jpqd import export
+from ovrecipes.recipes.jpqd.config import JPQDConfig
+from ovrecipes.recipes.jpqd.movement import MovementController, apply_movement, remove_movement
+from ovrecipes.recipes.jpqd.structure import (Block, BlockKeep, apply_structured_masks, ffn_sizes, prune_blocks, resolve_keep)
+from ovrecipes.recipes.overflow import choose_overflow_fix, target_cpu
 
 STAGE1_FILE = "stage1.pt"
 
@@ -84,7 +84,7 @@ def _resumes_after_stage1(config: JPQDConfig, work: Path) -> bool:
 def _sparsify(pipeline: FamilyPipeline, config: JPQDConfig, student: nn.Module, teacher: nn.Module | None,
               data: dict, work: Path, progress: bool) -> dict[str, Any]:
     """Stage 1; returns what stage 2 and the report need (the model is pruned in place)."""
-    from recipes.jpqd.trainer import JPQDTrainer, MovementCallback, accuracy_metric
+    from ovrecipes.recipes.jpqd.trainer import JPQDTrainer, MovementCallback, accuracy_metric
 
     mv = config.movement
     blocks = [Block.from_dict(b) for b in pipeline.transformer_blocks(student)] if mv.enable_structured_masking else []
@@ -204,7 +204,7 @@ def run(pipeline: FamilyPipeline, config: JPQDConfig, out_dir: Path, fp32_dir: P
     report["quantization"] = qinfo
     stage2_epochs = config.training.epochs - config.sparsity_epochs
     if stage2_epochs > 0 or config.training.max_steps > 0:
-        from recipes.jpqd.trainer import JPQDTrainer, MaskKeeper, accuracy_metric
+        from ovrecipes.recipes.jpqd.trainer import JPQDTrainer, MaskKeeper, accuracy_metric
 
         lr = config.training.qat_learning_rate or config.training.learning_rate
         args = training_arguments(config, work / "qat", max(stage2_epochs, 0.0), lr, progress)

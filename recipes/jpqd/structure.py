@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from recipes.jpqd.movement import MovementController
+from ovrecipes.recipes.jpqd.movement import MovementController
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from recipes.jpqd.config import DistillationConfig
-from recipes.jpqd.distill import mixed_loss
-from recipes.jpqd.movement import MovementController
-from recipes.jpqd.schedule import IN_WARMUP, MovementSchedule
+from ovrecipes.recipes.jpqd.config import DistillationConfig
+from ovrecipes.recipes.jpqd.distill import mixed_loss
+from ovrecipes.recipes.jpqd.movement import MovementController
+from ovrecipes.recipes.jpqd.schedule import IN_WARMUP, MovementSchedule
 
 logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)  # torchao's import-time notices
 
