@@ -59,7 +59,7 @@ def run_jpqd(
             fp32 = pipeline.export(stage / FP32_SUBDIR)
         with timer.stage("JPQD: movement sparsity, structured pruning, QAT, distillation, export"):
             info = jpqd.run(pipeline, config, stage, fp32, teacher, work, stage / PRUNED_SUBDIR,
-                            progress=getattr(pipeline, "progress", True))
+                            progress=pipeline.progress)
         info["legacy_notes"] = legacy_notes or []
         variants = [Variant("Teacher (PyTorch FP32)", teacher)] if measure_teacher else []
         variants += [Variant("OV FP32", fp32), Variant("OV FP32 pruned", stage / PRUNED_SUBDIR),

@@ -47,6 +47,32 @@ class Metric:
         return diff if self.higher_is_better else -diff
 
 
+@dataclass(frozen=True)
+class Block:
+    """One transformer layer as structured pruning sees it: module names of the attention projections
+    (q/k/v rows and o columns belong to heads) and of the FFN (ffn_in rows and ffn_out columns belong
+    to units). A family finds these in its architecture; training recipes never name one."""
+
+    layer: int
+    num_heads: int
+    head_size: int
+    q: str
+    k: str
+    v: str
+    o: str
+    ffn_in: str
+    ffn_out: str
+
+
+@dataclass
+class TrainerData:
+    """What transformers' Trainer needs from a family: tokenized train/eval datasets and a collator."""
+
+    train: Any
+    eval: Any
+    collator: Callable[[list], dict]
+
+
 @dataclass
 class ValidationSet:
     """What NNCF's accuracy control needs for one submodel: items and a metric over them."""
@@ -124,6 +150,13 @@ class FamilyPipeline(ABC):
 
     family: ClassVar[str]
     metric_name: ClassVar[str]
+    #: progress bars while evaluating, calibrating and training (tests switch them off)
+    progress: bool = True
+
+    @property
+    @abstractmethod
+    def model_path(self) -> str | Path:
+        """The model source resolved: a local directory (PyTorch/HF or OpenVINO), or a hub id."""
 
     @abstractmethod
     def describe(self) -> dict:
@@ -155,7 +188,7 @@ class FamilyPipeline(ABC):
 
     def torch_source(self) -> str | Path:
         """The PyTorch/HF model (directory or hub id) behind the pipeline, for side-by-side comparisons."""
-        path = getattr(self, "model_path")
+        path = self.model_path
         if is_openvino_dir(path):
             raise ValueError(f"{path} is an OpenVINO directory; a PyTorch baseline needs a PyTorch model")
         return path
@@ -170,13 +203,32 @@ class FamilyPipeline(ABC):
         """
         return {}
 
-    def trainer_data(self, limit: int | None = None) -> dict[str, Any]:
-        """Tokenized "train"/"eval" datasets and a "collator" for transformers' Trainer (training recipes)."""
-        raise ValueError(f"training recipes are not available for the {self.family} family")
+    # -- training recipes (JPQD) ----------------------------------------------------------------
+    def _no_training(self, what: str) -> ValueError:
+        return ValueError(f"{what} is not available for the {self.family} family")
 
-    def transformer_blocks(self, model: Any) -> list[dict]:
-        """Per layer: q/k/v/o and FFN in/out module names, num_heads, head_size (structured pruning)."""
-        raise ValueError(f"structured pruning is not available for the {self.family} family")
+    def trainer_data(self, limit: int | None = None) -> TrainerData:
+        """Tokenized train/eval datasets and a collator for transformers' Trainer (training recipes)."""
+        raise self._no_training("training")
+
+    def training_outputs(self, outputs: Any) -> tuple[Any, Any]:
+        """(task loss, the output to distil) from a forward pass on a Trainer batch with labels.
+
+        The same call on a teacher's outputs (no labels: loss None) gives the distillation target.
+        """
+        raise self._no_training("training")
+
+    def training_metrics(self, prediction: Any) -> dict[str, float]:
+        """The family's metric on the Trainer's eval predictions (``compute_metrics``)."""
+        raise self._no_training("training")
+
+    def export_input_shapes(self) -> dict[str, list[int]]:
+        """Input name -> IR dimensions (-1 = dynamic) for a trained PyTorch model converted to IR."""
+        raise self._no_training("export of a trained model")
+
+    def transformer_blocks(self, model: Any) -> list[Block]:
+        """The model's transformer layers for structured pruning (heads and FFN units)."""
+        raise self._no_training("structured pruning")
 
     def validation_set(self, submodel: str, n: int) -> ValidationSet:
         """Items and metric for NNCF accuracy control on one submodel; not every family has one."""

@@ -16,9 +16,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ovrecipes.pipelines.base import (
+    Block,
     FamilyPipeline,
     Metric,
     Submodel,
+    TrainerData,
     ValidationSet,
     copy_model_dir,
     is_openvino_dir,
@@ -268,7 +270,7 @@ class BertPipeline(FamilyPipeline):
         return Metric(self.metric_name, float(100.0 * np.mean(preds == labels)), len(examples))
 
     # -- training recipes (JPQD) ---------------------------------------------------------------
-    def trainer_data(self, limit: int | None = None) -> dict[str, Any]:
+    def trainer_data(self, limit: int | None = None) -> TrainerData:
         """Train split and validation split tokenized to ``max_length`` (padded per batch by the collator)."""
         import datasets
         from transformers import DataCollatorWithPadding
@@ -279,10 +281,22 @@ class BertPipeline(FamilyPipeline):
             return ds.map(lambda b: self.tokenizer(b["text"], truncation=True, max_length=self.max_length),
                           batched=True, remove_columns=["text"])
 
-        return {"train": tokenized("train"), "eval": tokenized("validation"),
-                "collator": DataCollatorWithPadding(self.tokenizer)}
+        return TrainerData(train=tokenized("train"), eval=tokenized("validation"),
+                           collator=DataCollatorWithPadding(self.tokenizer))
 
-    def transformer_blocks(self, model: Any) -> list[dict]:
+    def training_outputs(self, outputs: Any) -> tuple[Any, Any]:
+        """A sequence classifier's cross-entropy (present when the batch has labels) and its logits."""
+        return outputs["loss"] if "loss" in outputs else None, outputs["logits"]
+
+    def training_metrics(self, prediction: Any) -> dict[str, float]:
+        logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+        return {self.metric_name: float(100.0 * np.mean(np.argmax(logits, axis=-1) == prediction.label_ids))}
+
+    def export_input_shapes(self) -> dict[str, list[int]]:
+        """Dynamic batch and sequence length, as optimum-intel exports text classifiers."""
+        return {name: [-1, -1] for name in self.benchmark_inputs()["model"]}
+
+    def transformer_blocks(self, model: Any) -> list[Block]:
         """BERT-style encoder layers (BERT, MiniLM, RoBERTa): attention.self.{query,key,value},
         attention.output.dense, intermediate.dense, output.dense, found by module names."""
         names = {name for name, _ in model.named_modules()}
@@ -292,13 +306,13 @@ class BertPipeline(FamilyPipeline):
             attn = model.get_submodule(layer + ".attention.self")
             heads = int(getattr(attn, "num_attention_heads", model.config.num_attention_heads))
             size = int(getattr(attn, "attention_head_size", model.config.hidden_size // heads))
-            blocks.append({
-                "layer": int(layer.rsplit(".", 1)[-1]), "num_heads": heads, "head_size": size,
-                "q": f"{layer}.attention.self.query", "k": f"{layer}.attention.self.key",
-                "v": f"{layer}.attention.self.value", "o": f"{layer}.attention.output.dense",
-                "ffn_in": f"{layer}.intermediate.dense", "ffn_out": f"{layer}.output.dense",
-            })
-        return sorted(blocks, key=lambda b: b["layer"])
+            blocks.append(Block(
+                layer=int(layer.rsplit(".", 1)[-1]), num_heads=heads, head_size=size,
+                q=f"{layer}.attention.self.query", k=f"{layer}.attention.self.key",
+                v=f"{layer}.attention.self.value", o=f"{layer}.attention.output.dense",
+                ffn_in=f"{layer}.intermediate.dense", ffn_out=f"{layer}.output.dense",
+            ))
+        return sorted(blocks, key=lambda b: b.layer)
 
     def validation_set(self, submodel: str, n: int) -> ValidationSet:
         examples = self.examples("validation", n)

@@ -38,7 +38,7 @@ def tiny_bert(layers: int = 2, heads: int = 4, hidden: int = 32, ffn: int = 48):
 def blocks_of(model) -> list[Block]:
     from ovrecipes.pipelines.bert import BertPipeline
 
-    return [Block.from_dict(b) for b in BertPipeline.transformer_blocks(None, model)]
+    return BertPipeline.transformer_blocks(None, model)
 
 
 @pytest.mark.parametrize("structure, scores, factors", [
@@ -363,7 +363,7 @@ def test_torchrun_two_processes_train_data_parallel_and_rank0_exports(tiny_pipel
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     recipe_info = json.loads((out / "report.json").read_text())["recipe"]
-    train_rows = len(tiny_pipeline.trainer_data()["train"])
+    train_rows = len(tiny_pipeline.trainer_data().train)
     per_rank = math.ceil(train_rows / 2)
     assert recipe_info["training_processes"] == 2
     assert recipe_info["movement"]["steps_per_epoch"] == math.ceil(per_rank / 8)

@@ -11,7 +11,7 @@ import json
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -53,34 +53,35 @@ def traceable_masks() -> Iterator[None]:
             ALL_MASK_ATTENTION_FUNCTIONS.register(key, fn)
 
 
-class LogitsOnly(nn.Module):
-    """Positional inputs in a fixed order, logits out: what TorchScript tracing handles."""
+class TracedOutput(nn.Module):
+    """Positional inputs in a fixed order, one tensor out (the family picks it): what TorchScript traces."""
 
-    def __init__(self, model: nn.Module, names: list[str]) -> None:
+    def __init__(self, model: nn.Module, names: list[str], output_fn: Callable[[Any], torch.Tensor]) -> None:
         super().__init__()
         self.model = model
         self.names = names
+        self.output_fn = output_fn
 
     def forward(self, *args: torch.Tensor) -> torch.Tensor:
-        out = self.model(**dict(zip(self.names, args)))
-        return out["logits"] if isinstance(out, dict) else out[0]
+        return self.output_fn(self.model(**dict(zip(self.names, args))))
 
 
-def convert(model: nn.Module, example: dict[str, np.ndarray]):
-    """An ov.Model with the example's input names and a ``logits`` output, dynamic batch and length."""
+def convert(model: nn.Module, example: dict[str, np.ndarray], shapes: dict[str, list[int]],
+            output_fn: Callable[[Any], torch.Tensor], output_name: str = "logits"):
+    """An ov.Model with the example's input names, reshaped to the family's ``shapes`` (-1 = dynamic)."""
     import openvino as ov
 
     names = list(example)
     tensors = tuple(torch.from_numpy(np.asarray(example[n])) for n in names)
     model = model.eval()
     with traceable_masks(), torch.no_grad():
-        ov_model = ov.convert_model(LogitsOnly(model, names), example_input=tensors)
+        ov_model = ov.convert_model(TracedOutput(model, names, output_fn), example_input=tensors)
     for port, name in zip(ov_model.inputs, names):
         port.get_tensor().set_names({name})
         port.get_node().set_friendly_name(name)
-    ov_model.outputs[0].get_tensor().set_names({"logits"})
-    shape = {port: ov.PartialShape([-1, -1]) for port in ov_model.inputs}
-    ov_model.reshape(shape)
+    ov_model.outputs[0].get_tensor().set_names({output_name})
+    ov_model.reshape({port: ov.PartialShape(shapes.get(name, list(example[name].shape)))
+                      for port, name in zip(ov_model.inputs, names)})
     return ov_model
 
 

@@ -19,11 +19,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from ovrecipes.pipelines.base import FamilyPipeline
+from ovrecipes.pipelines.base import FamilyPipeline, TrainerData
 from ovrecipes.recipes.jpqd import export
 from ovrecipes.recipes.jpqd.config import JPQDConfig
 from ovrecipes.recipes.jpqd.movement import MovementController, apply_movement, remove_movement
-from ovrecipes.recipes.jpqd.structure import (Block, BlockKeep, apply_structured_masks, ffn_sizes, prune_blocks, resolve_keep)
+from ovrecipes.recipes.jpqd.structure import (BlockKeep, apply_structured_masks, ffn_sizes, prune_blocks, resolve_keep)
 from ovrecipes.recipes.overflow import choose_overflow_fix, target_cpu
 
 STAGE1_FILE = "stage1.pt"
@@ -82,12 +82,12 @@ def _resumes_after_stage1(config: JPQDConfig, work: Path) -> bool:
 
 
 def _sparsify(pipeline: FamilyPipeline, config: JPQDConfig, student: nn.Module, teacher: nn.Module | None,
-              data: dict, work: Path, progress: bool) -> dict[str, Any]:
+              data: TrainerData, work: Path, progress: bool) -> dict[str, Any]:
     """Stage 1; returns what stage 2 and the report need (the model is pruned in place)."""
-    from ovrecipes.recipes.jpqd.trainer import JPQDTrainer, MovementCallback, accuracy_metric
+    from ovrecipes.recipes.jpqd.trainer import JPQDTrainer, MovementCallback
 
     mv = config.movement
-    blocks = [Block.from_dict(b) for b in pipeline.transformer_blocks(student)] if mv.enable_structured_masking else []
+    blocks = pipeline.transformer_blocks(student) if mv.enable_structured_masking else []
     sizes = ffn_sizes(student, blocks)
     controller: MovementController = apply_movement(student, mv)
     callback = MovementCallback(controller, mv.warmup_start_epoch, mv.warmup_end_epoch,
@@ -95,9 +95,9 @@ def _sparsify(pipeline: FamilyPipeline, config: JPQDConfig, student: nn.Module, 
                                 steps_per_epoch=mv.steps_per_epoch, log_every=config.training.logging_steps)
     args = training_arguments(config, work / "sparsity", config.sparsity_epochs, config.training.learning_rate,
                               progress)
-    trainer = JPQDTrainer(model=student, args=args, train_dataset=data["train"], eval_dataset=data["eval"],
-                          data_collator=data["collator"], compute_metrics=accuracy_metric, callbacks=[callback],
-                          teacher=teacher, distillation=config.distillation, controller=controller,
+    trainer = JPQDTrainer(model=student, args=args, train_dataset=data.train, eval_dataset=data.eval,
+                          data_collator=data.collator, compute_metrics=pipeline.training_metrics, callbacks=[callback],
+                          outputs_fn=pipeline.training_outputs, teacher=teacher, distillation=config.distillation, controller=controller,
                           importance_lr_multiplier=mv.importance_lr_multiplier)
     callback.trainer = trainer
     trainer.train(resume_from_checkpoint=_checkpoint(config, work / "sparsity"))
@@ -122,17 +122,17 @@ def _sparsify(pipeline: FamilyPipeline, config: JPQDConfig, student: nn.Module, 
             "steps_per_epoch": callback.schedule.steps_per_epoch if callback.schedule else None}
 
 
-def _qat_dataset(data: dict, n: int):
+def _qat_dataset(data: TrainerData, n: int):
     import nncf
 
     items = []
-    for i in range(min(n, len(data["train"]))):
-        batch = data["collator"]([data["train"][i]])
+    for i in range(min(n, len(data.train))):
+        batch = data.collator([data.train[i]])
         items.append({k: v for k, v in batch.items() if k not in ("labels", "label")})
     return nncf.Dataset(items)
 
 
-def _quantize(model: nn.Module, config: JPQDConfig, data: dict) -> tuple[nn.Module, dict]:
+def _quantize(model: nn.Module, config: JPQDConfig, data: TrainerData) -> tuple[nn.Module, dict]:
     import nncf
     from nncf.quantization.advanced_parameters import AdvancedSmoothQuantParameters
 
@@ -175,6 +175,11 @@ def run(pipeline: FamilyPipeline, config: JPQDConfig, out_dir: Path, fp32_dir: P
     student, _ = pipeline.torch_model(Path(pipeline.torch_source()))
     teacher = pipeline.torch_model(Path(teacher_dir))[0].eval() if (teacher_dir and config.distillation.enabled) else None
     example = pipeline.benchmark_inputs()[pipeline.submodels()[0].name]
+
+    def to_ir(model: nn.Module):
+        return export.convert(model, example, pipeline.export_input_shapes(),
+                              lambda outputs: pipeline.training_outputs(outputs)[1])
+
     params_before = count_parameters(student)
     report: dict[str, Any] = {"params_fp32": params_before, "training_processes": world_size()}
 
@@ -197,21 +202,21 @@ def run(pipeline: FamilyPipeline, config: JPQDConfig, out_dir: Path, fp32_dir: P
     report["config_update"] = config_update
 
     if pruned_dir is not None and is_main_process():
-        export.save_ir(export.convert(student, example), pruned_dir, fp32_dir, config_update)
+        export.save_ir(to_ir(student), pruned_dir, fp32_dir, config_update)
 
     started = time.perf_counter()
     model, qinfo = (_quantize(student, config, data) if config.quantization.enabled else (student, {}))
     report["quantization"] = qinfo
     stage2_epochs = config.training.epochs - config.sparsity_epochs
     if stage2_epochs > 0 or config.training.max_steps > 0:
-        from ovrecipes.recipes.jpqd.trainer import JPQDTrainer, MaskKeeper, accuracy_metric
+        from ovrecipes.recipes.jpqd.trainer import JPQDTrainer, MaskKeeper
 
         lr = config.training.qat_learning_rate or config.training.learning_rate
         args = training_arguments(config, work / "qat", max(stage2_epochs, 0.0), lr, progress)
         keeper = [MaskKeeper(model, sparsity["residual"])] if sparsity["residual"] else []
-        trainer = JPQDTrainer(model=model.train(), args=args, train_dataset=data["train"], eval_dataset=data["eval"],
-                              data_collator=data["collator"], compute_metrics=accuracy_metric, callbacks=keeper,
-                              teacher=teacher, distillation=config.distillation)
+        trainer = JPQDTrainer(model=model.train(), args=args, train_dataset=data.train, eval_dataset=data.eval,
+                              data_collator=data.collator, compute_metrics=pipeline.training_metrics,
+                              callbacks=keeper, outputs_fn=pipeline.training_outputs, teacher=teacher, distillation=config.distillation)
         result = trainer.train(resume_from_checkpoint=_checkpoint(config, work / "qat"))
         report["qat_train_loss"] = round(float(result.training_loss), 4)
     timings["QAT + distillation (stage 2)"] = round(time.perf_counter() - started, 1)
@@ -225,7 +230,7 @@ def run(pipeline: FamilyPipeline, config: JPQDConfig, out_dir: Path, fp32_dir: P
 
         torch_example = {k: torch.from_numpy(v) for k, v in example.items()}
         model = nncf.strip(model, do_copy=False, example_input=torch_example)
-    ov_model = export.convert(model, example)
+    ov_model = to_ir(model)
     report["fake_quantize_nodes"] = export.op_counts(ov_model).get("FakeQuantize", 0)
     if config.quantization.enabled:
         export.compress_quantized_weights(ov_model)

@@ -14,24 +14,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from ovrecipes.pipelines.base import Block
 from ovrecipes.recipes.jpqd.movement import MovementController
-
-
-@dataclass(frozen=True)
-class Block:
-    layer: int
-    num_heads: int
-    head_size: int
-    q: str
-    k: str
-    v: str
-    o: str
-    ffn_in: str
-    ffn_out: str
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "Block":
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
 
 
 @dataclass
@@ -155,11 +139,3 @@ def ffn_sizes(model: nn.Module, blocks: list[Block]) -> dict[int, int]:
         module = model.get_submodule(b.ffn_in)
         sizes[b.layer] = int(module.weight.shape[0])
     return sizes
-
-
-def keep_summary(keeps: list[BlockKeep]) -> list[dict]:
-    return [k.to_dict() for k in keeps]
-
-
-def block_dicts(blocks: list[Block]) -> list[dict]:
-    return [asdict(b) for b in blocks]

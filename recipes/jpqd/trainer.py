@@ -7,9 +7,8 @@ data-parallel runs working unchanged: every process computes the same schedule f
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Callable
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -23,18 +22,15 @@ logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)  # torchao's im
 from transformers import Trainer, TrainerCallback  # noqa: E402
 
 
-def accuracy_metric(prediction) -> dict[str, float]:
-    logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
-    return {"accuracy": float(100.0 * np.mean(np.argmax(logits, axis=-1) == prediction.label_ids))}
-
-
 class JPQDTrainer(Trainer):
     """Trainer whose loss adds distillation from ``teacher`` and the movement regularization."""
 
-    def __init__(self, *args: Any, teacher: nn.Module | None = None, distillation: DistillationConfig | None = None,
+    def __init__(self, *args: Any, outputs_fn: Callable[[Any], tuple[Any, Any]],
+                 teacher: nn.Module | None = None, distillation: DistillationConfig | None = None,
                  controller: MovementController | None = None, importance_lr_multiplier: float = 1.0,
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.outputs_fn = outputs_fn  # the family's (task loss, output to distil) from a forward pass
         self.teacher = teacher.eval().to(self.args.device) if teacher is not None else None
         self.distillation = distillation or DistillationConfig(enabled=False)
         self.controller = controller
@@ -43,13 +39,12 @@ class JPQDTrainer(Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         outputs = model(**inputs)
-        task = outputs["loss"] if isinstance(outputs, dict) else outputs[0]
-        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[1]
+        task, logits = self.outputs_fn(outputs)
         teacher_logits = None
         if self.teacher is not None and self.distillation.enabled:
             with torch.no_grad():
                 teacher_inputs = {k: v for k, v in inputs.items() if k != "labels"}
-                teacher_logits = self.teacher(**teacher_inputs).logits
+                teacher_logits = self.outputs_fn(self.teacher(**teacher_inputs))[1]
         loss, distill = mixed_loss(task, logits, teacher_logits, self.distillation)
         regularization = None
         if self.controller is not None and model.training:
