@@ -14,6 +14,8 @@ from typing import Any, Callable, ClassVar, Iterable
 
 import numpy as np
 
+from ovrecipes.pipelines import runtime
+
 OV_MODEL_SUFFIX = ".xml"
 
 
@@ -45,6 +47,23 @@ class Metric:
         """Points lost against a reference (positive = worse), whatever the metric's direction."""
         diff = reference.value - self.value
         return diff if self.higher_is_better else -diff
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    """How a family presents itself to the command line, declared once in the family's own module.
+
+    ``add_options`` adds its model/data options to a parser; ``make_pipeline`` builds the pipeline
+    from the parsed options; ``add_commands`` adds family-only subcommands next to its recipes (each
+    sets a ``handler`` default). Capabilities say which generic recipes apply.
+    """
+
+    name: str
+    help: str
+    add_options: Callable[[Any], None]
+    make_pipeline: Callable[[Any], "FamilyPipeline"]
+    add_commands: Callable[[Any], None] | None = None
+    supports_jpqd: bool = False  # trainer_data, training_outputs, transformer_blocks ... are implemented
 
 
 @dataclass(frozen=True)
@@ -175,8 +194,13 @@ class FamilyPipeline(ABC):
         """An ``nncf.Dataset`` per submodel name, from the calibration split."""
 
     @abstractmethod
-    def evaluate(self, model_dir: Path, split: str = "test", limit: int | None = None) -> Metric:
-        """The family's metric on a split for an OpenVINO or PyTorch model directory."""
+    def evaluate(self, model_dir: Path, split: str = "test", limit: int | None = None, *,
+                 precision: str | None = None) -> Metric:
+        """The family's metric on a split for an OpenVINO or PyTorch model directory.
+
+        ``precision`` pins OpenVINO's INFERENCE_PRECISION_HINT ("f32", "bf16", "f16"); None or
+        "default" leaves the plugin's choice (bf16 on AVX512_BF16/AMX CPUs). PyTorch ignores it.
+        """
 
     @abstractmethod
     def benchmark_inputs(self) -> dict[str, dict[str, np.ndarray]]:
@@ -237,15 +261,18 @@ class FamilyPipeline(ABC):
             "needs the whole pipeline, not one submodel"
         )
 
-    def benchmark(self, model_dir: Path, **bench_args: Any):
-        """Throughput/latency of a model directory on :meth:`benchmark_inputs` (first submodel)."""
-        from ovrecipes.pipelines import runtime
+    def bench_session(self, model_dir: Path, *, precision: str | None = None, **bench_args: Any):
+        """A reusable throughput/latency session (``.run(time_s)``, ``.precision``) for a model directory.
 
+        OpenVINO: the first submodel on :meth:`benchmark_inputs`, compiled once with ``bench_args``
+        (hint, streams, threads) and ``precision``; PyTorch: a synchronous loop over the module.
+        """
         model_dir = Path(model_dir)
         if is_openvino_dir(model_dir):
             sub = self.submodels()[0]
             inputs = self.benchmark_inputs()[sub.name]
             shape = {k: list(v.shape) for k, v in inputs.items()}
-            return runtime.benchmark_openvino(model_dir / sub.filename, inputs, shape=shape, **bench_args)
+            return runtime.OpenVINOBench(model_dir / sub.filename, inputs, shape=shape, precision=precision,
+                                         **bench_args)
         module, inputs = self.torch_model(model_dir)
-        return runtime.bench_pytorch(module, inputs, time_s=bench_args.get("time_s", 10.0))
+        return runtime.pytorch_bench(module, inputs)

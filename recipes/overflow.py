@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 
 VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 AMX_FLAGS = ("amx_int8", "amx_bf16", "amx_tile")
+#: With either, OpenVINO's CPU plugin runs floating-point IRs in bf16 unless INFERENCE_PRECISION_HINT says f32.
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 REPORTED_FLAGS = (
     "avx2",
     "avx512f",
@@ -32,7 +34,8 @@ OVERFLOW_FIX_CHOICES = ("auto", "enable", "disable", "first_layer_only")
 TARGET_CPUS: dict[str, tuple[str, ...]] = {
     "avx2": ("avx2",),
     "vnni": ("avx2", "avx512f", "avx512_vnni"),
-    "amx": ("avx2", "avx512f", "avx512_vnni", "amx_tile", "amx_int8", "amx_bf16"),
+    "vnni-bf16": ("avx2", "avx512f", "avx512_vnni", "avx512_bf16"),
+    "amx": ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16"),
 }
 
 
@@ -56,13 +59,44 @@ class CpuInfo:
     def int8_can_saturate(self) -> bool:
         return not self.has_vnni
 
+    @property
+    def has_bf16(self) -> bool:
+        return any(f in self.flags for f in BF16_FLAGS)
+
+    @property
+    def cpu_class(self) -> str:
+        """The class that decides int8 and bf16 behaviour: AMX, AVX-512 VNNI(+BF16), AVX2 ..."""
+        if self.has_amx:
+            return "AMX"
+        if self.has_vnni:
+            kind = "AVX-512 VNNI" if "avx512_vnni" in self.flags else "AVX-VNNI"
+            return kind + ("+BF16" if self.has_bf16 else "")
+        return "AVX2" if "avx2" in self.flags else "pre-AVX2"
+
+    @property
+    def default_precision(self) -> str:
+        """The INFERENCE_PRECISION_HINT OpenVINO's CPU plugin picks by itself here."""
+        return "bf16" if self.has_bf16 else "f32"
+
+    def default_precision_reason(self) -> str:
+        where = f"{self.brand} ({self.source})"
+        if self.has_bf16:
+            flags = ", ".join(f for f in BF16_FLAGS if f in self.flags)
+            return (f"{where} has {flags}: OpenVINO's CPU plugin runs floating-point IRs in bf16 unless "
+                    "INFERENCE_PRECISION_HINT is f32, so an unpinned \"FP32\" figure here is a bf16 figure.")
+        return (f"{where} has no AVX512_BF16 or AMX: OpenVINO's CPU plugin runs floating-point IRs in f32 here "
+                "(no bf16 kernels).")
+
     def to_dict(self) -> dict:
         return {
             "brand": self.brand,
             "source": self.source,
             "flags": {f: f in self.flags for f in REPORTED_FLAGS},
+            "class": self.cpu_class,
             "vnni": self.has_vnni,
             "amx": self.has_amx,
+            "bf16": self.has_bf16,
+            "default_precision": self.default_precision,
             "int8_can_saturate": self.int8_can_saturate,
         }
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -18,9 +17,10 @@ from typing import Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ovrecipes.pipelines.base import FamilyPipeline, Submodel, copy_model_dir
-from ovrecipes.recipes.overflow import OVERFLOW_FIX_CHOICES, TARGET_CPUS, OverflowDecision, choose_overflow_fix, target_cpu
 from ovrecipes.recipes import scope_search
-from ovrecipes.recipes.scope_search import AutoScopeConfig
+from ovrecipes.recipes.ir import PLUMBING_TYPES, evaluate_replaced, ir_files, op_index, quantized_ops, save
+from ovrecipes.recipes.overflow import OVERFLOW_FIX_CHOICES, TARGET_CPUS, OverflowDecision, choose_overflow_fix, target_cpu
+from ovrecipes.recipes.scope_search import AutoScopeConfig, ScopeModeResult
 
 Alpha = Union[float, Literal["off", "auto"]]
 DEFAULT_GRID: list[Alpha] = ["off", 0.15, 0.3, 0.5, 0.7, 0.8, 0.95]
@@ -120,18 +120,65 @@ class PTQConfig(BaseModel):
         return self.smooth_quant.get(submodel) or self.smooth_quant.get("default") or SmoothQuantConfig()
 
 
-# -- graph inspection ------------------------------------------------------------------------------
-def op_index(model) -> list[tuple[str, str]]:
-    """(friendly name, type) of every op: the names NNCF's ignored scope is matched against."""
-    return [(op.get_friendly_name(), op.get_type_name()) for op in model.get_ops()]
+# -- what a run did ---------------------------------------------------------------------------------
+class AlphaPoint(BaseModel):
+    """One SmoothQuant alpha tried by the ``auto`` search, scored on the validation split."""
+
+    submodel: str
+    op: Literal["matmul", "convolution"]
+    alpha: Alpha
+    metric: float
+    metric_name: str
+    samples: int
+    seconds: float
 
 
+class RevertedOp(BaseModel):
+    name: str
+    type: str
+
+
+class SubmodelResult(BaseModel):
+    """One quantized submodel: what NNCF was given and what came out."""
+
+    file: str
+    model_type: str | None
+    smooth_quant: SmoothQuantConfig  # the alphas used ('auto' resolved)
+    ignored_scope: IgnoredScopeConfig
+    ignored_nodes: list[str]  # every op kept in floating point (user rules and the scope mode)
+    scope_mode: ScopeModeResult
+    fake_quantize: int
+    quantized_ops: dict[str, int]  # op type -> ops fed by a FakeQuantize
+    reverted_by_accuracy_control: list[RevertedOp] | None
+    seconds: float
+
+
+class ScopeVariant(BaseModel):
+    """An extra INT8 model quantized with another ignored-scope mode (``compare_scope_modes``)."""
+
+    dir: str
+    submodels: dict[str, SubmodelResult]
+
+
+class PTQResult(BaseModel):
+    """The PTQ recipe's own section of a report."""
+
+    overflow_fix: OverflowDecision
+    submodels: dict[str, SubmodelResult] = Field(default_factory=dict)
+    alpha_search: list[AlphaPoint] = Field(default_factory=list)
+    scope_variants: dict[str, ScopeVariant] = Field(default_factory=dict)
+
+
+# -- ignored scope ---------------------------------------------------------------------------------
 def check_ignored_scope(model, scope: IgnoredScopeConfig, submodel: str) -> dict[str, list[str]]:
     """Nodes each rule matches; a rule that matches nothing raises one clear line (unless validate is off)."""
     ops = op_index(model)
     names = [n for n, _ in ops]
     name_set = set(names)
     types = sorted({t for _, t in ops})
+    # Suggestions come from ops a user would mean (MatMul, Convolution, Softmax ...), never Constant_64.
+    meant_names = [n for n, t in ops if t not in PLUMBING_TYPES]
+    meant_types = [t for t in types if t not in PLUMBING_TYPES]
     matched: dict[str, list[str]] = {"names": [], "patterns": [], "types": []}
 
     def fail(kind: str, value: str, pool: list[str]) -> None:
@@ -146,17 +193,17 @@ def check_ignored_scope(model, scope: IgnoredScopeConfig, submodel: str) -> dict
         if name in name_set:
             matched["names"].append(name)
         elif scope.validate_:
-            fail("name", name, names)
+            fail("name", name, meant_names)
     for pattern in scope.patterns:
         hits = [n for n in names if re.match(pattern, n)]
         matched["patterns"].extend(hits)
         if not hits and scope.validate_:
-            fail("pattern", pattern, names)
+            fail("pattern", pattern, meant_names)
     for op_type in scope.types:
         hits = [n for n, t in ops if t == op_type]
         matched["types"].extend(hits)
         if not hits and scope.validate_:
-            fail("type", op_type, types)
+            fail("type", op_type, meant_types or types)
     return matched
 
 
@@ -238,43 +285,31 @@ def _selected(pipeline: FamilyPipeline, config: PTQConfig) -> list[Submodel]:
     return [known[n] for n in config.submodels]
 
 
-def _save(model, path: Path) -> None:
-    import openvino as ov
-
-    ov.save_model(model, str(path), compress_to_fp16=False)
-
-
 def _search_alpha(pipeline, fp32_dir: Path, sub: Submodel, dataset, config: PTQConfig,
-                  base: SmoothQuantConfig, which: str, overflow: OverflowDecision, ignored) -> tuple[Alpha, list[dict]]:
+                  base: SmoothQuantConfig, which: str, overflow: OverflowDecision, ignored) -> tuple[Alpha, list[AlphaPoint]]:
     """Try each alpha of the grid for one submodel (others stay FP32), scored on the validation split."""
     import openvino as ov
 
     core = ov.Core()
-    points = []
+    points: list[AlphaPoint] = []
     for alpha in config.alpha_grid:
         if alpha == "auto":
             continue
-        trial = base.model_copy(update={which: alpha})
-        trial = trial.model_copy(update={k: 0.95 if k == "matmul" else "off"
-                                         for k in ("matmul", "convolution") if getattr(trial, k) == "auto"})
+        trial = _fixed(base.model_copy(update={which: alpha}))
         started = time.perf_counter()
         model = _quantize(core.read_model(fp32_dir / sub.filename), dataset, sub.model_type,
                           _nncf_kwargs(config, trial, overflow, ignored))
-        with tempfile.TemporaryDirectory(prefix="ovrecipes-alpha-") as tmp:
-            trial_dir = Path(tmp)
-            copy_model_dir(fp32_dir, trial_dir, skip=_ir_files(sub))
-            _save(model, trial_dir / sub.filename)
-            metric = pipeline.evaluate(trial_dir, split="validation", limit=config.search_size)
-        points.append({"submodel": sub.name, "op": which, "alpha": alpha, "metric": metric.value,
-                       "metric_name": metric.name, "samples": metric.samples,
-                       "seconds": round(time.perf_counter() - started, 1)})
+        metric = evaluate_replaced(pipeline, fp32_dir, sub, model, limit=config.search_size)
+        points.append(AlphaPoint(submodel=sub.name, op=which, alpha=alpha, metric=metric.value,
+                                 metric_name=metric.name, samples=metric.samples,
+                                 seconds=round(time.perf_counter() - started, 1)))
         print(f"  SmoothQuant {sub.name}.{which} alpha={alpha}: {metric.name} {metric.value:.2f} "
               f"on {metric.samples} validation samples")
     if not points:
         raise ValueError("alpha_grid has no value to try (it holds only 'auto')")
     sign = 1 if metric.higher_is_better else -1
-    best = max(points, key=lambda p: sign * p["metric"])
-    return best["alpha"], points
+    best = max(points, key=lambda p: sign * p.metric)
+    return best.alpha, points
 
 
 def _with_nodes(scope: IgnoredScopeConfig, names: list[str]):
@@ -293,12 +328,8 @@ def scope_dir_name(mode: str) -> str:
     return "scope-" + re.sub(r"[^\w.-]+", "-", mode)
 
 
-def _ir_files(sub: Submodel) -> list[str]:
-    return [sub.filename, sub.filename[: -len(".xml")] + ".bin"]
-
-
-def quantize(pipeline: FamilyPipeline, fp32_dir: Path, out_dir: Path, config: PTQConfig) -> dict[str, Any]:
-    """Write the INT8 model directory (HF layout) into ``out_dir`` and return the recipe's report.
+def quantize(pipeline: FamilyPipeline, fp32_dir: Path, out_dir: Path, config: PTQConfig) -> PTQResult:
+    """Write the INT8 model directory (HF layout) into ``out_dir`` and return what was done.
 
     ``fp32_dir`` is the family's exported FP32 IR directory; files of submodels that are not
     quantized (and configs, tokenizers) are copied unchanged.
@@ -313,10 +344,11 @@ def quantize(pipeline: FamilyPipeline, fp32_dir: Path, out_dir: Path, config: PT
     # Validate every submodel's ignored scope before any slow step runs.
     matched = {s.name: check_ignored_scope(core.read_model(fp32_dir / s.filename), config.ignored_scope, s.name)
                for s in selected}
+    validations = ({s.name: pipeline.validation_set(s.name, ac.validation_size) for s in selected}
+                   if ac.max_drop is not None else {})  # a family without one fails here, before calibration
     calibration = pipeline.calibration_data(fp32_dir, config.calibration_samples or config.subset_size)
-    copy_model_dir(fp32_dir, out_dir, skip=[f for s in selected for f in _ir_files(s)])
-    report: dict[str, Any] = {"overflow_fix": overflow.to_dict(), "submodels": {}, "alpha_search": []}
-    resolved_alphas: dict[str, dict] = {}
+    copy_model_dir(fp32_dir, out_dir, skip=[f for s in selected for f in ir_files(s)])
+    result = PTQResult(overflow_fix=overflow)
     for sub in selected:
         started = time.perf_counter()
 
@@ -325,62 +357,50 @@ def quantize(pipeline: FamilyPipeline, fp32_dir: Path, out_dir: Path, config: PT
                              _nncf_kwargs(config, _fixed(config.alphas_for(sub.name)), overflow,
                                           _with_nodes(config.ignored_scope, names)))
 
-        scope_nodes, scope_info = scope_search.resolve(pipeline, fp32_dir, sub, config.ignored_scope_mode,
-                                                       config.auto_scope, trial)
-        ignored = _with_nodes(config.ignored_scope, scope_nodes)
+        scope = scope_search.resolve(pipeline, fp32_dir, sub, config.ignored_scope_mode, config.auto_scope, trial)
+        ignored = _with_nodes(config.ignored_scope, scope.nodes)
         alphas = config.alphas_for(sub.name)
         for which in ("matmul", "convolution"):
             if getattr(alphas, which) == "auto":
                 best, points = _search_alpha(pipeline, fp32_dir, sub, calibration[sub.name], config, alphas,
                                              which, overflow, ignored)
                 alphas = alphas.model_copy(update={which: best})
-                report["alpha_search"].extend(points)
-        resolved_alphas[sub.name] = alphas.model_dump()
+                result.alpha_search.extend(points)
         kwargs = _nncf_kwargs(config, alphas, overflow, ignored)
         model = core.read_model(fp32_dir / sub.filename)
-        reverted: list[dict] | None = None
+        reverted: list[RevertedOp] | None = None
         if ac.max_drop is not None:
-            validation = pipeline.validation_set(sub.name, ac.validation_size)
+            validation = validations[sub.name]
             plain = {n for n, _ in quantized_ops(_quantize(model.clone(), calibration[sub.name], sub.model_type,
                                                            kwargs))}
             model = _quantize(model, calibration[sub.name], sub.model_type, kwargs, validation, ac)
             now = {n for n, _ in quantized_ops(model)}
             types = dict(op_index(model))
-            reverted = [{"name": n, "type": types.get(n, "?")} for n in sorted(plain - now)]
+            reverted = [RevertedOp(name=n, type=types.get(n, "?")) for n in sorted(plain - now)]
         else:
             model = _quantize(model, calibration[sub.name], sub.model_type, kwargs)
-        _save(model, out_dir / sub.filename)
-        ops = quantized_ops(model)
+        save(model, out_dir / sub.filename)
         by_type: dict[str, int] = {}
-        for _, t in ops:
+        for _, t in quantized_ops(model):
             by_type[t] = by_type.get(t, 0) + 1
-        report["submodels"][sub.name] = {
-            "file": sub.filename,
-            "model_type": sub.model_type,
-            "smooth_quant": alphas.model_dump(),
-            "ignored_scope": config.ignored_scope.model_dump(by_alias=True),
-            "ignored_nodes": sorted({n for v in matched[sub.name].values() for n in v} | set(scope_nodes)),
-            "ignored_scope_mode": scope_info,
-            "fake_quantize": count_ops(model, "FakeQuantize"),
-            "quantized_ops": by_type,
-            "reverted_by_accuracy_control": reverted,
-            "seconds": round(time.perf_counter() - started, 1),
-        }
-    report["resolved"] = {"overflow_fix": overflow.value, "smooth_quant": resolved_alphas}
-    report["scope_variants"] = {}
+        result.submodels[sub.name] = SubmodelResult(
+            file=sub.filename, model_type=sub.model_type, smooth_quant=alphas, ignored_scope=config.ignored_scope,
+            ignored_nodes=sorted({n for v in matched[sub.name].values() for n in v} | set(scope.nodes)),
+            scope_mode=scope, fake_quantize=sum(1 for op in model.get_ops() if op.get_type_name() == "FakeQuantize"),
+            quantized_ops=by_type, reverted_by_accuracy_control=reverted,
+            seconds=round(time.perf_counter() - started, 1))
     for mode in dict.fromkeys(config.compare_scope_modes):
         if mode == config.ignored_scope_mode:
             continue
         print(f"== extra INT8 variant: ignored scope mode {mode}")
         extra = quantize(pipeline, fp32_dir, out_dir / scope_dir_name(mode),
                          config.model_copy(update={"ignored_scope_mode": mode, "compare_scope_modes": []}))
-        report["scope_variants"][mode] = {"dir": scope_dir_name(mode), "submodels": extra["submodels"]}
-    return report
+        result.scope_variants[mode] = ScopeVariant(dir=scope_dir_name(mode), submodels=extra.submodels)
+    return result
 
 
-def resolved_config(config: PTQConfig, report: dict[str, Any]) -> PTQConfig:
+def resolved_config(config: PTQConfig, result: PTQResult) -> PTQConfig:
     """The config with ``auto`` values replaced by what was chosen: rerunnable as ``--config``."""
-    alphas = {name: SmoothQuantConfig(**a) for name, a in report["resolved"]["smooth_quant"].items()}
+    alphas = {name: sub.smooth_quant for name, sub in result.submodels.items()}
     return config.model_copy(update={"smooth_quant": {**config.smooth_quant, **alphas},
-                                     "overflow_fix": report["resolved"]["overflow_fix"]})
-
+                                     "overflow_fix": result.overflow_fix.value})

@@ -11,14 +11,14 @@ measurement rather than by a list.
 from __future__ import annotations
 
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ovrecipes.pipelines.base import FamilyPipeline, Submodel, copy_model_dir
+from ovrecipes.pipelines.base import FamilyPipeline, Submodel
+from ovrecipes.recipes.ir import evaluate_replaced, quantized_ops
 
 MODE_SYNTAX = "'none', 'auto' or 'preset:<name>'"
 
@@ -33,6 +33,15 @@ class AutoScopeConfig(BaseModel):
     search_size: int | None = Field(None, gt=0)  # validation samples per trial (None: the whole split)
     max_candidates: int = Field(24, gt=0)  # cap on per-op trials when candidates are many
     rounds: int = Field(2, gt=0)  # measuring rounds (each: every remaining op on top of those chosen)
+
+
+class ScopeModeResult(BaseModel):
+    """What a scope mode kept in floating point for one submodel, and how it decided."""
+
+    mode: str
+    nodes: list[str] = Field(default_factory=list)
+    preset: dict[str, Any] | None = None  # the family's preset, for preset:<name>
+    search: dict[str, Any] | None = None  # the auto search log (per-op trials, greedy steps, budget)
 
 
 def check_mode(mode: str) -> str:
@@ -107,22 +116,14 @@ def _candidates(pipeline: FamilyPipeline, model, quantized: list[tuple[str, str]
 
 def _trial(pipeline, fp32_dir: Path, sub: Submodel, names: list[str], quantize_fn, limit: int | None):
     """Quantize with ``names`` kept in FP32 and score the result on the validation split."""
-    from ovrecipes.recipes.ptq import _ir_files, _save
-
     model = quantize_fn(names)
-    with tempfile.TemporaryDirectory(prefix="ovrecipes-scope-") as tmp:
-        trial_dir = Path(tmp)
-        copy_model_dir(fp32_dir, trial_dir, skip=_ir_files(sub))
-        _save(model, trial_dir / sub.filename)
-        return model, pipeline.evaluate(trial_dir, split="validation", limit=limit)
+    return model, evaluate_replaced(pipeline, fp32_dir, sub, model, limit=limit)
 
 
 def auto_search(pipeline: FamilyPipeline, fp32_dir: Path, sub: Submodel, quantize_fn,
                 config: AutoScopeConfig) -> tuple[list[str], dict[str, Any]]:
     """Greedy sensitivity search; ``quantize_fn(names)`` returns the INT8 ov.Model with ``names`` in FP32."""
     import openvino as ov
-
-    from ovrecipes.recipes.ptq import quantized_ops
 
     started = time.perf_counter()
     limit = config.search_size
@@ -177,20 +178,19 @@ def auto_search(pipeline: FamilyPipeline, fp32_dir: Path, sub: Submodel, quantiz
 
 
 def resolve(pipeline: FamilyPipeline, fp32_dir: Path, sub: Submodel, mode: str, auto: AutoScopeConfig,
-            quantize_fn) -> tuple[list[str], dict[str, Any]]:
+            quantize_fn) -> ScopeModeResult:
     """Node names the mode keeps in FP32 for one submodel, and what the report says about it."""
     import openvino as ov
 
     mode = check_mode(mode)
     if mode == "none":
-        return [], {"mode": mode, "nodes": []}
+        return ScopeModeResult(mode=mode)
     if mode.startswith("preset:"):
         name = mode[len("preset:"):]
         preset = _preset(pipeline, name)
         nodes = preset_nodes(ov.Core().read_model(fp32_dir / sub.filename), preset)
         if not nodes:
             raise ValueError(f"ignored-scope preset {name!r} selects no op in submodel '{sub.name}'")
-        return nodes, {"mode": mode, "preset": preset, "nodes": nodes}
+        return ScopeModeResult(mode=mode, preset=preset, nodes=nodes)
     nodes, log = auto_search(pipeline, fp32_dir, sub, quantize_fn, auto)
-    return nodes, {"mode": mode, "nodes": nodes, "search": log}
-
+    return ScopeModeResult(mode=mode, nodes=nodes, search=log)

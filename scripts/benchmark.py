@@ -1,10 +1,11 @@
 #!/usr/bin/env python
 """Run ovrecipes.pipelines.runtime.benchmark_openvino and OpenVINO's benchmark_app side by side.
 
-Both get the same model, device, shape, hint, duration and (optionally) streams,
-threads and config file; the script prints both throughputs and their ratio and
-exits 1 when they differ by more than --tolerance. This is the check that our
-in-process numbers can be quoted as benchmark_app numbers.
+Both get the same model, device, shape, hint, duration, inference precision and (optionally)
+streams, threads and config file. They run in interleaved rounds (ours, benchmark_app, ours, ...)
+so both see the same machine load; the script compares the median throughputs, prints the
+per-round figures and the ratio, and exits 1 when they differ by more than --tolerance. This is
+the check that our in-process numbers can be quoted as benchmark_app numbers.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import argparse
 import json
 import math
 import re
+import statistics
 import shutil
 import subprocess
 import sys
@@ -20,7 +22,7 @@ from pathlib import Path
 
 from ovrecipes.pipelines.runtime import (
     BenchResult,
-    benchmark_openvino,
+    OpenVINOBench,
     load_config_file,
     parse_shape,
     resolve_model_xml,
@@ -30,7 +32,7 @@ EXAMPLE = """example:
   python scripts/benchmark.py ovrecipes-runs/bert-int8 \\
       --shape 'input_ids[1,64],attention_mask[1,64],token_type_ids[1,64]' --hint throughput --time 10
 
-exit status: 0 when |ours/benchmark_app - 1| <= tolerance, 1 when not, 2 on errors.
+exit status: 0 when |median ours / median benchmark_app - 1| <= tolerance, 1 when not, 2 on errors.
 """
 
 
@@ -77,12 +79,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--streams", type=int, help="NUM_STREAMS for both (benchmark_app -nstreams)")
     ap.add_argument("--threads", type=int, help="INFERENCE_NUM_THREADS for both (benchmark_app -nthreads)")
     ap.add_argument("--load-config", help="benchmark_app -load_config JSON, applied to both")
-    ap.add_argument("--tolerance", type=float, default=0.10, help="allowed |ratio - 1| (default 0.10)")
+    ap.add_argument("--inference-precision", choices=["f32", "bf16", "f16", "default"], default="default",
+                    help="INFERENCE_PRECISION_HINT for both (benchmark_app -infer_precision); default: the plugin's")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of each (default 3)")
+    ap.add_argument("--tolerance", type=float, default=0.05, help="allowed |ratio - 1| of the medians (default 0.05)")
     ap.add_argument("--json", help="write both results and the ratio to this file")
     args = ap.parse_args(argv)
     if args.time < 1:
         ap.error("--time must be at least 1 second")
+    if args.rounds < 1:
+        ap.error("--rounds must be at least 1")
     return args
+
+
+def verdict(ours_fps: float, app_fps: float, tolerance: float) -> tuple[float, bool]:
+    """Ratio ours/benchmark_app and whether it is within the tolerance."""
+    ratio = ours_fps / app_fps if app_fps > 0 else math.inf
+    return ratio, abs(ratio - 1.0) <= tolerance
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,15 +108,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
-    try:
-        ours: BenchResult = benchmark_openvino(xml, hint=args.hint, streams=args.streams, threads=args.threads,
-                                               time_s=args.time, shape=shape, config=config, device=args.device)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print("== ours (ovrecipes.pipelines.runtime.benchmark_openvino)")
-    print(ours.to_text())
-
     cmd = find_benchmark_app() + ["-m", str(xml), "-d", args.device, "-hint", args.hint, "-t", str(args.time)]
     if args.shape:
         cmd += ["-shape", args.shape]
@@ -113,23 +117,41 @@ def main(argv: list[str] | None = None) -> int:
         cmd += ["-nthreads", str(args.threads)]
     if args.load_config:
         cmd += ["-load_config", args.load_config]
+    if args.inference_precision != "default":
+        cmd += ["-infer_precision", args.inference_precision]
+
+    ours_runs: list[BenchResult] = []
+    app_runs: list[dict] = []
     try:
-        ref = run_benchmark_app(cmd)
-    except (RuntimeError, OSError) as e:
+        session = OpenVINOBench(xml, hint=args.hint, streams=args.streams, threads=args.threads, shape=shape,
+                                config=config, device=args.device, precision=args.inference_precision)
+        for round_no in range(1, args.rounds + 1):
+            ours_runs.append(session.run(args.time))
+            app_runs.append(run_benchmark_app(cmd))
+            print(f"round {round_no}: ours {ours_runs[-1].throughput_fps * app_runs[-1]['batch']:.2f} FPS, "
+                  f"benchmark_app {app_runs[-1]['throughput_fps']:.2f} FPS")
+    except (ValueError, RuntimeError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    ours = ours_runs[len(ours_runs) // 2]
+    print("== ours (ovrecipes.pipelines.runtime.OpenVINOBench), one round")
+    print(ours.to_text())
 
     # benchmark_app multiplies by the batch of an 'N' layout dimension (1 for e.g. text
     # models); scale ours the same way so the two numbers mean the same thing.
-    ours_fps = ours.throughput_fps * ref["batch"]
-    ratio = ours_fps / ref["throughput_fps"] if ref["throughput_fps"] > 0 else math.inf
-    ok = abs(ratio - 1.0) <= args.tolerance
+    batch = app_runs[0]["batch"]
+    ours_fps = statistics.median(r.throughput_fps * batch for r in ours_runs)
+    app_fps = statistics.median(r["throughput_fps"] for r in app_runs)
+    ratio, ok = verdict(ours_fps, app_fps, args.tolerance)
+    ours_median = statistics.median(r.latency_ms["median"] for r in ours_runs)
+    app_medians = [r["latency_median_ms"] for r in app_runs if r["latency_median_ms"] is not None]
+    ref_median = statistics.median(app_medians) if app_medians else float("nan")
 
     print()
-    print(f"{'':16}{'FPS':>12}{'median ms':>12}")
-    print(f"{'ours':16}{ours_fps:12.2f}{ours.latency_ms['median']:12.3f}")
-    ref_median = ref["latency_median_ms"]
-    print(f"{'benchmark_app':16}{ref['throughput_fps']:12.2f}{ref_median if ref_median is not None else float('nan'):12.3f}")
+    print(f"{'median of ' + str(args.rounds):16}{'FPS':>12}{'median ms':>12}")
+    print(f"{'ours':16}{ours_fps:12.2f}{ours_median:12.3f}")
+    print(f"{'benchmark_app':16}{app_fps:12.2f}{ref_median:12.3f}")
+    print(f"inference precision: {ours.inference_precision} (execution mode {ours.execution_mode})")
     print(f"ratio ours/benchmark_app = {ratio:.3f} (tolerance {args.tolerance:.0%}): {'OK' if ok else 'MISMATCH'}")
 
     if args.json:
@@ -138,10 +160,12 @@ def main(argv: list[str] | None = None) -> int:
             "hint": args.hint,
             "time_s": args.time,
             "shape": args.shape,
-            "ours": ours.to_dict(),
+            "inference_precision": ours.inference_precision,
+            "rounds": args.rounds,
+            "ours": [r.to_dict() for r in ours_runs],
             "ours_throughput_fps": ours_fps,
-            "benchmark_app": ref,
-            "benchmark_app_throughput_fps": ref["throughput_fps"],
+            "benchmark_app": app_runs,
+            "benchmark_app_throughput_fps": app_fps,
             "ratio": ratio,
             "tolerance": args.tolerance,
             "ok": ok,

@@ -10,7 +10,7 @@
 
 import sys
 
-from ovrecipes.cli import main
+from ovrecipes.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main(["cgd", *sys.argv[1:]]))

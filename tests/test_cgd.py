@@ -10,12 +10,13 @@ import numpy as np
 import openvino as ov
 import pytest
 
-from ovrecipes.cli import main
+from ovrecipes.cli.main import main
 from ovrecipes.pipelines.cgd import HEAD_PATTERN, NORM_GEM_TYPES, CGDPipeline, Embedder, build_model_dir, recall_at_k
 from ovrecipes.pipelines.cgd_model import CGDConfig
 from ovrecipes.pipelines.cgd_train import TrainConfig
 from ovrecipes.pipelines.image_data import ImageDataSpec, split_items
-from ovrecipes.recipes import ptq, scope_search
+from ovrecipes.recipes import ir, ptq, scope_search
+from ovrecipes.recipes.overflow import host_cpu
 
 DATA = ImageDataSpec(source="digits", validation_size=60, calibration_size=16)
 EVAL = 120  # test images used by the CLI run
@@ -45,7 +46,7 @@ def fp32_ir(request, tiny_cgd, tmp_path_factory) -> tuple[str, Path]:
 def _head_quantized(model, tail: set[str]) -> dict[str, int]:
     """Quantized head ops by type: named under the head, or ending the graph (``tail``)."""
     counts: dict[str, int] = {}
-    for name, op_type in ptq.quantized_ops(model):
+    for name, op_type in ir.quantized_ops(model):
         if re.match(HEAD_PATTERN, name) or name in tail:
             counts[op_type] = counts.get(op_type, 0) + 1
     return counts
@@ -77,47 +78,47 @@ def test_split_is_class_disjoint():
 
 
 def test_export_layout_reloads_and_matches_torch(fp32_ir, tiny_cgd, pipeline):
-    route, ir = fp32_ir
-    assert (ir / "openvino_model.xml").exists() and (ir / "config.json").exists()
-    config = CGDConfig.load(ir)
+    route, ir_dir = fp32_ir
+    assert (ir_dir / "openvino_model.xml").exists() and (ir_dir / "config.json").exists()
+    config = CGDConfig.load(ir_dir)
     assert (config.descriptors, config.embedding_dim, config.extra["export_route"]) == ("SMG", 48, route)
     items = pipeline.items("test", 8)
     # f32 pinned: on AVX512_BF16/AMX CPUs the plugin would run bf16 by default (about 1e-3 off)
-    ov_emb, pt_emb = Embedder(ir, precision="f32").embed(items), Embedder(tiny_cgd).embed(items)
+    ov_emb, pt_emb = Embedder(ir_dir, precision="f32").embed(items), Embedder(tiny_cgd).embed(items)
     assert ov_emb.shape == (8, 48)
     np.testing.assert_allclose(np.linalg.norm(ov_emb, axis=1), 1.0, atol=1e-4)
     np.testing.assert_allclose(ov_emb, pt_emb, atol=1e-4)
-    metric = pipeline.evaluate(ir, limit=40)
+    metric = pipeline.evaluate(ir_dir, limit=40)
     assert metric.name == "recall@1" and set(metric.extra) == {"recall@1", "recall@2", "recall@4", "recall@8"}
 
 
 def test_published_preset_keeps_norm_and_gem_ops_fp32(fp32_ir, pipeline, tmp_path):
     """On both node-naming variants: the head's normalisation/GeM ops lose their FakeQuantize inputs."""
-    route, ir = fp32_ir
-    plain, _ = _quantize(pipeline, ir, tmp_path / "none")
-    kept, report = _quantize(pipeline, ir, tmp_path / "published", ignored_scope_mode="preset:published")
-    fp32 = ov.Core().read_model(ir / "openvino_model.xml")
+    route, ir_dir = fp32_ir
+    plain, _ = _quantize(pipeline, ir_dir, tmp_path / "none")
+    kept, report = _quantize(pipeline, ir_dir, tmp_path / "published", ignored_scope_mode="preset:published")
+    fp32 = ov.Core().read_model(ir_dir / "openvino_model.xml")
     tail = scope_search.output_tail(fp32, set(NORM_GEM_TYPES))
     assert _output_op(fp32) in tail  # the final normalisation, whatever the route called it
     before, after = _head_quantized(plain, tail), _head_quantized(kept, tail)
-    quantized_names = lambda m: {n for n, _ in ptq.quantized_ops(m)}  # noqa: E731
+    quantized_names = lambda m: {n for n, _ in ir.quantized_ops(m)}  # noqa: E731
     assert _output_op(fp32) in quantized_names(plain) and _output_op(fp32) not in quantized_names(kept)
     norm_gem = lambda counts: sum(n for t, n in counts.items() if t in NORM_GEM_TYPES)  # noqa: E731
     # SMG head: 3 branch L2 norms + the final one (ReduceL2, Divide), GeM Power x2 / ReduceMean, SPoC mean, MAC max.
     assert norm_gem(before) >= 8, (route, before)
     assert norm_gem(after) == 0, (route, after)
     assert after.get("MatMul", 0) == 3  # the head's three FC layers stay INT8
-    convs = lambda m: sum(1 for _, t in ptq.quantized_ops(m) if t == "Convolution")  # noqa: E731
+    convs = lambda m: sum(1 for _, t in ir.quantized_ops(m) if t == "Convolution")  # noqa: E731
     assert convs(kept) == convs(plain) == 2  # the backbone is untouched by the preset
-    sub = report["submodels"]["model"]
-    assert sub["ignored_scope_mode"]["mode"] == "preset:published"
-    assert sub["ignored_nodes"] and all(re.match(HEAD_PATTERN, n) or n in tail for n in sub["ignored_nodes"])
+    sub = report.submodels["model"]
+    assert sub.scope_mode.mode == "preset:published"
+    assert sub.ignored_nodes and all(re.match(HEAD_PATTERN, n) or n in tail for n in sub.ignored_nodes)
 
 
 def test_preset_selection_needs_type_and_head_name(fp32_ir, pipeline):
     """By type alone the preset would also take the backbone's ReLU6 (Clamp) ops; with the head pattern, not."""
-    _, ir = fp32_ir
-    model = ov.Core().read_model(ir / "openvino_model.xml")
+    _, ir_dir = fp32_ir
+    model = ov.Core().read_model(ir_dir / "openvino_model.xml")
     types = {op.get_friendly_name(): op.get_type_name() for op in model.get_ops()}
     by_type = scope_search.preset_nodes(model, {"types": NORM_GEM_TYPES})
     backbone_clamps = {n for n in by_type if types[n] == "Clamp" and not re.match(HEAD_PATTERN, n)}
@@ -130,27 +131,35 @@ def test_preset_selection_needs_type_and_head_name(fp32_ir, pipeline):
 
 
 def test_unknown_preset_and_bad_mode_are_clear_errors(pipeline, fp32_ir, tmp_path):
-    _, ir = fp32_ir
+    _, ir_dir = fp32_ir
     with pytest.raises(ValueError, match="no ignored-scope preset 'nope'.*published"):
-        _quantize(pipeline, ir, tmp_path / "x", ignored_scope_mode="preset:nope")
+        _quantize(pipeline, ir_dir, tmp_path / "x", ignored_scope_mode="preset:nope")
     with pytest.raises(ValueError, match="'none', 'auto' or 'preset:<name>'"):
         ptq.PTQConfig(ignored_scope_mode="publish")
 
 
 def test_auto_mode_returns_a_set_within_its_budget(fp32_ir, pipeline, tmp_path):
-    route, ir = fp32_ir
+    route, ir_dir = fp32_ir
     if route != "convert_model":
         pytest.skip("one route is enough for the search itself")
-    _, loose = _quantize(pipeline, ir, tmp_path / "loose", ignored_scope_mode="auto",
+    _, loose = _quantize(pipeline, ir_dir, tmp_path / "loose", ignored_scope_mode="auto",
                          auto_scope={"max_drop": 100.0, "search_size": 40})
-    info = loose["submodels"]["model"]["ignored_scope_mode"]
-    assert info["nodes"] == [] and info["search"]["met_budget"]  # nothing needed under a huge budget
-    _, tight = _quantize(pipeline, ir, tmp_path / "tight", ignored_scope_mode="auto",
-                         auto_scope={"max_drop": 0.0, "max_ops": 2, "search_size": 40, "max_candidates": 4})
-    search = tight["submodels"]["model"]["ignored_scope_mode"]["search"]
-    chosen = tight["submodels"]["model"]["ignored_scope_mode"]["nodes"]
-    assert isinstance(chosen, list) and len(chosen) <= 2 and len(set(chosen)) == len(chosen)
+    info = loose.submodels["model"].scope_mode
+    assert info.nodes == [] and info.search["met_budget"] and info.search["per_op"] == []  # no trial needed
+    model, tight = _quantize(pipeline, ir_dir, tmp_path / "tight", ignored_scope_mode="auto",
+                             auto_scope={"max_drop": 0.0, "max_ops": 2, "search_size": 40, "max_candidates": 4})
+    search = tight.submodels["model"].scope_mode.search
+    chosen = tight.submodels["model"].scope_mode.nodes
+    assert len(chosen) <= 2 and len(set(chosen)) == len(chosen)
     assert len(search["per_op"]) <= 2 * 4 and set(chosen) <= {p["name"] for p in search["per_op"]}
+    # the budget decides: met exactly when the chosen set brings the drop to at most max_drop ...
+    drop = search["fp32"] - search["metric_with_chosen"]
+    assert search["met_budget"] == (drop <= 0.0 + 1e-9) and search["drop"] == pytest.approx(drop, abs=1e-3)
+    # ... and the search only stops short of it at the op cap or when no candidate helps any more
+    if not search["met_budget"]:
+        helped = [p for p in search["per_op"] if p["gain"] > 0 and p["name"] not in chosen]
+        assert len(chosen) == 2 or not helped
+    assert not {n for n, _ in ir.quantized_ops(model)} & set(chosen)  # the chosen ops really stayed FP32
 
 
 def _png_folder(root: Path, per_class: int = 4) -> Path:
@@ -224,14 +233,16 @@ def test_cgd_ptq_cli_reports_every_scope_mode(tiny_cgd, tmp_path):
     assert main(args) == 0
     report = json.loads((out / "report.json").read_text())
     labels = [v["label"] for v in report["variants"]]
-    assert labels == ["PyTorch FP32", "OV FP32", "OV INT8 [preset:published]", "OV INT8 [none]"]
+    bf16 = ["OV BF16"] if host_cpu().default_precision == "bf16" else []
+    assert labels == ["PyTorch FP32", "OV FP32", *bf16, "OV INT8 [preset:published]", "OV INT8 [none]"]
     for v in report["variants"]:
         assert v["metric"]["name"] == "recall@1" and v["metric"]["samples"] == EVAL
         assert set(v["metric"]["extra"]) == {"recall@1", "recall@2", "recall@4", "recall@8"}
-        assert v["bench"]["throughput_fps"] > 0
+        assert v["throughput"]["rounds"][0]["throughput_fps"] > 0
     assert (out / "scope-none" / "openvino_model.xml").exists()
     md = (out / "report.md").read_text()
-    assert "Metric details and ignored scopes" in md and "`preset:published`" in md and "`none`: 0 ops" in md
+    assert "## Metric details" in md and "| recall@2 |" in md
+    assert "## Ignored scopes" in md and "`preset:published`" in md and "`none`: 0 ops" in md
 
 
 def test_new_model_is_built_once_into_the_cache(tmp_path, monkeypatch):

@@ -10,8 +10,9 @@ import openvino as ov
 import pytest
 import yaml
 
-from ovrecipes.cli import main
-from ovrecipes.recipes import ptq
+from ovrecipes.cli.main import main
+from ovrecipes.recipes import ir, ptq
+from ovrecipes.recipes.overflow import host_cpu
 
 POOLER = r".*bert\.pooler\..*"
 
@@ -35,28 +36,37 @@ def test_ptq_writes_a_complete_output_directory(ptq_run):
     assert not [p for p in ptq_run.parent.iterdir() if ".partial-" in p.name]
 
 
-def test_report_has_three_variants_measured_in_one_run(ptq_run):
+def test_report_has_every_variant_measured_in_one_run(ptq_run):
     report = json.loads((ptq_run / "report.json").read_text())
     labels = [v["label"] for v in report["variants"]]
-    assert labels == ["PyTorch FP32", "OV FP32", "OV INT8"]
+    bf16_here = host_cpu().default_precision == "bf16"  # faked both ways in tests/test_compare.py
+    assert labels == ["PyTorch FP32", "OV FP32", *(["OV BF16"] if bf16_here else []), "OV INT8"]
+    assert report["schema_version"] == 2 and report["rounds"] == 3 and report["reference"] == "OV FP32"
     for v in report["variants"]:
         assert v["metric"]["name"] == "accuracy" and v["metric"]["samples"] == 24
-        assert v["bench"]["count"] > 0 and v["bench"]["throughput_fps"] > 0
+        rounds = v["throughput"]["rounds"]
+        assert len(rounds) == 3 and all(r["count"] > 0 and r["throughput_fps"] > 0 for r in rounds)
         assert Path(v["path"]).exists()
+    ran = {v["label"]: v["inference_precision"] for v in report["variants"]}
+    assert ran["OV FP32"] == "f32" and ran["PyTorch FP32"] == "f32"
+    assert ran["OV INT8"] == host_cpu().default_precision
+    if bf16_here:
+        assert ran["OV BF16"] == "bf16"
+    assert report["precision_note"].startswith("FP32 rows are pinned" if bf16_here else "No BF16 row:")
     assert report["recipe"]["overflow_fix"]["reason"]
     assert report["recommendation"]["choice"] in labels
     assert set(report["timings_s"]) >= {"export FP32 OpenVINO IR", "quantize (NNCF PTQ)"}
     md = (ptq_run / "report.md").read_text()
-    assert "| OV INT8 |" in md and "overflow_fix" in md
+    assert "| OV INT8 |" in md and "overflow_fix" in md and "precision (mode)" in md
 
 
 def test_ignored_pattern_from_cli_reaches_the_model(ptq_run):
     fp32 = ov.Core().read_model(ptq_run / "fp32" / "openvino_model.xml")
     int8 = ov.Core().read_model(ptq_run / "openvino_model.xml")
-    assert ptq.count_ops(int8, "FakeQuantize") > 0
-    pooler_matmuls = [n for n, t in ptq.op_index(fp32) if t == "MatMul" and re.match(POOLER, n)]
+    assert ir.count_ops(int8, "FakeQuantize") > 0
+    pooler_matmuls = [n for n, t in ir.op_index(fp32) if t == "MatMul" and re.match(POOLER, n)]
     assert len(pooler_matmuls) == 1
-    assert not [n for n, _ in ptq.quantized_ops(int8) if re.match(POOLER, n)]
+    assert not [n for n, _ in ir.quantized_ops(int8) if re.match(POOLER, n)]
 
 
 def test_recipe_yaml_is_resolved_and_reusable(ptq_run, tiny_bert_dir, tiny_csv, tmp_path):
@@ -121,7 +131,8 @@ def test_compare_existing_directories(ptq_run, tiny_bert_dir, tiny_csv, tmp_path
             "--eval-samples", "16", "--time", "0.3", "--out", str(out)]
     assert main(args) == 0
     report = json.loads((out / "report.json").read_text())
-    assert [v["label"] for v in report["variants"]] == ["fp32", "int8"]
+    bf16_here = host_cpu().default_precision == "bf16"
+    assert [v["label"] for v in report["variants"]] == ["fp32", *(["fp32 (bf16)"] if bf16_here else []), "int8"]
     assert (out / "report.md").exists() and (out / "accuracy_vs_throughput.png").exists()
 
 
@@ -140,9 +151,25 @@ def test_cpu_command_json(capsys):
     assert main(["cpu", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["overflow_fix"] == ("disable" if info["vnni"] else "enable")
-    assert main(["cpu", "--target-cpu", "amx", "--json"]) == 0
-    amx = json.loads(capsys.readouterr().out)
-    assert amx["overflow_fix"] == "disable" and amx["sparse_kernels"] is True
+    # the flags-derived default agrees with what this machine's CPU plugin reports
+    assert info["default_precision"] == info["plugin_default_precision"]
+
+
+@pytest.mark.parametrize("target, klass, precision, overflow, sparse", [
+    ("avx2", "AVX2", "f32", "enable", False),
+    ("vnni-bf16", "AVX-512 VNNI+BF16", "bf16", "disable", False),
+    ("amx", "AMX", "bf16", "disable", True)])
+def test_cpu_command_states_each_class(capsys, target, klass, precision, overflow, sparse):
+    assert main(["cpu", "--target-cpu", target]) == 0
+    text = capsys.readouterr().out
+    assert f"class:               {klass}" in text and f"default precision:   {precision}" in text
+    assert main(["cpu", "--target-cpu", target, "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert (info["class"], info["default_precision"], info["overflow_fix"], info["sparse_kernels"]) == (
+        klass, precision, overflow, sparse)
+    assert ("no AVX512_BF16 or AMX" in info["default_precision_reason"]) == (precision == "f32")
+    assert ("no VNNI" in info["overflow_fix_reason"]) == (overflow == "enable")
+    assert ("has no AMX" in info["sparse_kernels_reason"]) == (not sparse)
 
 
 def test_bench_sparse_rate_is_passed_or_rejected(ptq_run, capsys):

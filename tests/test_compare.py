@@ -1,43 +1,177 @@
-"""Side-by-side table and the recommendation, on hand-made measurements."""
+"""Side-by-side logic on hand-made measurements: precision rows per CPU class, ratios from rounds,
+ties, noisy-run warnings, and notes that only name causes the (faked) CPU really has."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ovrecipes.compare import Variant, VariantResult, format_table, recommend, table_rows
+import pytest
+
+from ovrecipes.measure import variants as variants_mod
+from ovrecipes.measure.recommend import cpu_notes, recommend, run_warnings
+from ovrecipes.measure.variants import Variant, set_ratios, with_precisions
 from ovrecipes.pipelines.base import Metric
-from ovrecipes.pipelines.runtime import BenchResult
+from ovrecipes.recipes.overflow import CpuInfo, target_cpu
+from ovrecipes.report.machine import machine
+from ovrecipes.report.model import Report, Round, Throughput, VariantResult
+from ovrecipes.report.writer import format_table, render_markdown, side_by_side_table
+
+AVX2 = target_cpu("avx2")
+VNNI_BF16 = target_cpu("vnni-bf16")
+AMX = target_cpu("amx")
+CLASSES = {"AVX2": AVX2, "AVX-512 VNNI+BF16": VNNI_BF16, "AMX": AMX}
 
 
-def _result(label: str, engine_dir: Path, accuracy: float, fps: float) -> VariantResult:
-    bench = BenchResult(count=100, duration_s=100 / fps, latency_ms={"median": 1000 / fps, "average": 1000 / fps,
-                        "min": 1.0, "max": 99.0}, throughput_fps=fps, batch=1, hint="throughput", streams=2,
-                        threads=2, nireq=2, device="CPU", shapes={"input_ids": [1, 64]}, engine="openvino")
-    return VariantResult(Variant(label, engine_dir), Metric("accuracy", accuracy, 2000), bench, 10.0)
+def _result(label: str, accuracy: float, fps: list[float], *, weights: str = "fp32", size: float = 10.0,
+            precision: str | None = "f32") -> VariantResult:
+    rounds = [Round(throughput_fps=f, latency_ms={"median": 1000 / f, "average": 1000 / f, "min": 1.0, "max": 99.0},
+                    count=int(f), duration_s=1.0) for f in fps]
+    return VariantResult(label=label, path=f"/models/{label}", engine="openvino", weights=weights,
+                         requested_precision=precision, inference_precision=precision or "bf16", metric=Metric(
+                             "accuracy", accuracy, 2000), throughput=Throughput(rounds=rounds, hint="throughput"),
+                         size_mb=size)
 
 
-def _ov_dir(tmp_path: Path, name: str) -> Path:
-    d = tmp_path / name
-    d.mkdir()
-    (d / "openvino_model.xml").write_text("<net/>")
-    return d
+def test_cpu_classes_are_what_the_target_names_say():
+    assert [c.cpu_class for c in CLASSES.values()] == list(CLASSES)
+    assert [c.default_precision for c in CLASSES.values()] == ["f32", "bf16", "bf16"]
+    assert "no AVX512_BF16 or AMX" in AVX2.default_precision_reason()
+    assert "avx512_bf16" in VNNI_BF16.default_precision_reason()
 
 
-def test_slower_int8_is_said_plainly_and_fp32_recommended(tmp_path):
-    fp32 = _result("OV FP32", _ov_dir(tmp_path, "fp32"), 86.5, 69.0)
-    int8 = _result("OV INT8", _ov_dir(tmp_path, "int8"), 86.45, 62.0)
-    rec = recommend([fp32, int8], budget=0.5)
-    assert rec["choice"] == "OV FP32"
-    assert any("OV INT8 is SLOWER than OV FP32" in n and "0.90x" in n for n in rec["notes"])
+@pytest.mark.parametrize("name", list(CLASSES))
+def test_bf16_row_only_where_the_plugin_defaults_to_bf16(tmp_path, monkeypatch, name):
+    cpu = CLASSES[name]
+    monkeypatch.setattr(variants_mod, "weights_format", lambda path: "int8" if "int8" in str(path) else "fp32")
+    fp32 = tmp_path / "fp32"
+    int8 = tmp_path / "int8"
+    for d in (fp32, int8):
+        d.mkdir()
+        (d / "openvino_model.xml").write_text("<net/>")
+    out, note = with_precisions([Variant("OV FP32", fp32), Variant("OV INT8", int8)], "auto", cpu)
+    rows = [(v.label, v.precision) for v in out]
+    if cpu.default_precision == "bf16":
+        assert rows == [("OV FP32", "f32"), ("OV BF16", "default"), ("OV INT8", None)]
+        assert "pinned to f32" in note
+    else:
+        assert rows == [("OV FP32", "f32"), ("OV INT8", None)]
+        assert note.startswith("No BF16 row:") and "no AVX512_BF16 or AMX" in note
+    pinned, note = with_precisions([Variant("OV FP32", fp32), Variant("OV INT8", int8)], "f32", cpu)
+    assert [v.precision for v in pinned] == ["f32", "f32"] and "--inference-precision" in note
 
 
-def test_fastest_within_budget_wins(tmp_path):
-    fp32 = _result("OV FP32", _ov_dir(tmp_path, "fp32"), 86.5, 69.0)
-    int8 = _result("OV INT8", _ov_dir(tmp_path, "int8"), 86.2, 150.0)
-    lossy = _result("OV INT4", _ov_dir(tmp_path, "int4"), 80.0, 400.0)
-    rec = recommend([fp32, int8, lossy], budget=0.5)
-    assert rec["choice"] == "OV INT8" and rec["notes"] == []
-    header, rows = table_rows([fp32, int8, lossy])
-    assert rows[1][3] == "+0.30" and rows[1][5] == "2.17x"
-    md = format_table(header, rows, markdown=True)
-    assert md.splitlines()[0].startswith("| variant |") and len(md.splitlines()) == 5
+def test_ratio_is_the_median_of_per_round_ratios():
+    fp32 = _result("OV FP32", 86.5, [100.0, 50.0, 100.0])
+    int8 = _result("OV INT8", 86.4, [200.0, 150.0, 190.0], weights="int8", precision=None)
+    set_ratios([fp32, int8])
+    # per round: 2.0, 3.0, 1.9 -> median 2.0 (the ratio of medians would be 1.9)
+    assert int8.ratio == pytest.approx(2.0) and fp32.ratio == pytest.approx(1.0)
+
+
+def test_fastest_within_budget_wins_when_ranges_do_not_overlap():
+    fp32 = _result("OV FP32", 86.5, [69.0, 70.0, 71.0])
+    int8 = _result("OV INT8", 86.2, [148.0, 150.0, 152.0], weights="int8", precision=None)
+    lossy = _result("OV INT4", 80.0, [390.0, 400.0, 410.0], weights="int8", precision=None)
+    rec = recommend([fp32, int8, lossy], VNNI_BF16, budget=0.5)
+    assert rec.choice == "OV INT8" and rec.tie == [] and "no other range overlaps" in rec.reason
+
+
+def test_overlapping_ranges_are_a_tie_decided_by_metric_then_size():
+    a = _result("INT8 a", 84.60, [324.0, 325.0, 330.0], weights="int8", size=16.0, precision=None)
+    b = _result("INT8 b", 84.65, [320.0, 325.2, 327.0], weights="int8", size=16.0, precision=None)
+    rec = recommend([a, b], VNNI_BF16)
+    assert rec.choice == "INT8 b" and rec.tie == ["INT8 a"]
+    assert "tie on throughput" in rec.reason and "higher accuracy" in rec.reason
+    same_a = _result("INT8 a", 84.6, [324.0, 325.0, 330.0], weights="int8", size=20.0, precision=None)
+    same_b = _result("INT8 b", 84.6, [320.0, 325.2, 327.0], weights="int8", size=16.0, precision=None)
+    rec = recommend([same_a, same_b], VNNI_BF16)
+    assert rec.choice == "INT8 b" and "smaller model (16.0 MB)" in rec.reason
+
+
+def _slower_int8() -> list[VariantResult]:
+    fp32 = _result("OV FP32", 86.5, [69.0, 70.0, 69.5])
+    int8 = _result("OV INT8", 86.45, [61.0, 62.0, 62.5], weights="int8", precision=None)
+    set_ratios([fp32, int8])
+    return [fp32, int8]
+
+
+def test_slower_int8_note_without_vnni_names_the_missing_instructions():
+    notes = cpu_notes(_slower_int8(), AVX2)
+    assert len(notes) == 1 and "SLOWER" in notes[0] and "has no VNNI or AMX" in notes[0]
+    assert recommend(_slower_int8(), AVX2, budget=0.5).choice == "OV FP32"
+
+
+@pytest.mark.parametrize("cpu, flag", [(VNNI_BF16, "avx512_vnni"), (AMX, "amx_int8")])
+def test_slower_int8_note_on_vnni_cpus_never_blames_missing_vnni(cpu, flag):
+    notes = cpu_notes(_slower_int8(), cpu)
+    assert len(notes) == 1
+    assert "no VNNI" not in notes[0] and "emulates" not in notes[0] and flag in notes[0]
+
+
+@pytest.mark.parametrize("cpu", list(CLASSES.values()), ids=list(CLASSES))
+def test_overlapping_int8_is_called_not_measurably_faster_on_every_class(cpu):
+    fp32 = _result("OV FP32", 86.5, [60.0, 70.0, 80.0])
+    int8 = _result("OV INT8", 86.4, [62.0, 66.0, 75.0], weights="int8", precision=None)
+    notes = cpu_notes([fp32, int8], cpu)
+    assert len(notes) == 1 and "not measurably faster" in notes[0] and "VNNI" not in notes[0]
+
+
+def test_faster_int8_needs_no_note():
+    fp32 = _result("OV FP32", 86.5, [69.0, 70.0, 71.0])
+    int8 = _result("OV INT8", 86.2, [148.0, 150.0, 152.0], weights="int8", precision=None)
+    assert all(cpu_notes([fp32, int8], cpu) == [] for cpu in CLASSES.values())
+
+
+def test_noisy_runs_get_one_warning_line():
+    quiet = [_result("OV FP32", 86.5, [100.0, 101.0, 102.0])]
+    assert run_warnings(quiet, [0.5, 0.7, 0.9], cores=2) == []
+    spread = [_result("OV FP32", 86.5, [100.0, 80.0, 101.0])]
+    warnings = run_warnings(spread, [0.5], cores=2)
+    assert len(warnings) == 1 and "OV FP32 21%" in warnings[0] and "Noisy run" in warnings[0]
+    loaded = run_warnings(quiet, [1.0, 3.5], cores=2)
+    assert len(loaded) == 1 and "load average reached 3.5 on 2 cores" in loaded[0]
+
+
+def test_precision_mismatch_is_a_warning():
+    asked = _result("OV FP32", 86.5, [100.0, 101.0, 102.0])
+    asked.inference_precision = "bf16"
+    assert any("asked for f32 but the compiled model ran bf16" in w for w in run_warnings([asked], [], 2))
+
+
+def test_table_and_markdown_show_precision_range_and_reference():
+    fp32 = _result("OV FP32", 86.5, [69.0, 70.0, 71.0])
+    bf16 = _result("OV BF16", 86.45, [120.0, 121.0, 125.0], precision=None)
+    int8 = _result("OV INT8", 86.2, [148.0, 150.0, 152.0], weights="int8", precision=None)
+    results = [fp32, bf16, int8]
+    set_ratios(results)
+    report = Report(kind="compare", title="t", command="c", created="now", variants=results, reference="OV FP32",
+                    rounds=3, recommendation=recommend(results, VNNI_BF16), machine=machine(VNNI_BF16))
+    table = side_by_side_table(report)
+    assert table.header[2] == "precision (mode)" and table.header[7] == "vs OV FP32"
+    rows = {r[0]: r for r in table.rows}
+    assert rows["OV FP32"][2].startswith("f32") and rows["OV BF16"][2].startswith("bf16")
+    assert rows["OV INT8"][2].startswith("int8+bf16") and rows["OV INT8"][6] == "148.0-152.0"
+    assert rows["OV INT8"][7] == "2.14x" and rows["OV INT8"][4] == "+0.30"
+    md = render_markdown(report, None)
+    assert "median of 3 interleaved rounds" in md and "**Recommended: OV INT8**" in md
+    assert len(format_table(table, markdown=True).splitlines()) == 5
+
+
+def test_report_round_trips_through_json(tmp_path):
+    from ovrecipes.report.writer import read_report, write_report
+
+    results = _slower_int8()
+    report = Report(kind="compare", title="t", command="c", created="now", variants=results, reference="OV FP32",
+                    rounds=3, machine=machine(AVX2))
+    write_report(tmp_path, report)
+    again = read_report(tmp_path)
+    assert again == report and (tmp_path / "accuracy_vs_throughput.png").exists()
+    data = (tmp_path / "report.json").read_text().replace('"schema_version": 2', '"schema_version": 1')
+    (tmp_path / "report.json").write_text(data)
+    with pytest.raises(ValueError, match="schema version 1"):
+        read_report(tmp_path)
+
+
+def test_cpu_info_of_faked_classes_drives_notes_not_this_machine():
+    # the same measurements, two faked CPUs: the note follows the fake, whatever this machine is
+    assert cpu_notes(_slower_int8(), CpuInfo("fake AVX2", frozenset({"avx2"}))) != cpu_notes(_slower_int8(), AMX)

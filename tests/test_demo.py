@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from ovrecipes.cli import main
+from ovrecipes.cli.main import main
+from ovrecipes.recipes.overflow import host_cpu
 
 
 @pytest.mark.slow
@@ -17,12 +18,16 @@ def test_demo_runs_offline_and_int8_stays_within_half_a_point(tmp_path, capsys):
     assert "PyTorch FP32" in printed and "OV INT8" in printed and "Recommended:" in printed
     report = json.loads((out / "report.json").read_text())
     variants = {v["label"]: v for v in report["variants"]}
-    assert list(variants) == ["PyTorch FP32", "OV FP32", "OV INT8"]
+    bf16_here = host_cpu().default_precision == "bf16"
+    assert list(variants) == ["PyTorch FP32", "OV FP32", *(["OV BF16"] if bf16_here else []), "OV INT8"]
+    assert variants["OV FP32"]["inference_precision"] == "f32"
     assert all(v["metric"]["samples"] == 2000 for v in variants.values())
     fp32, int8 = variants["OV FP32"]["metric"]["value"], variants["OV INT8"]["metric"]["value"]
     assert fp32 - int8 <= 0.5, f"INT8 lost {fp32 - int8:.2f} points"
     assert variants["OV FP32"]["metric"]["value"] > 80.0  # the fine-tuned default is a real classifier
-    assert all(v["bench"]["shapes"]["input_ids"] == [1, 64] for v in variants.values())
+    assert all(v["throughput"]["shapes"]["input_ids"] == [1, 64] for v in variants.values())
+    assert all(len(v["throughput"]["rounds"]) == 3 for v in variants.values())
+    assert "precision (mode)" in printed and ("No BF16 row" in printed) == (not bf16_here)
     assert report["recipe"]["overflow_fix"]["requested"] == "auto"
     for name in ("report.md", "recipe.yaml", "accuracy_vs_throughput.png", "openvino_model.xml", "fp32/openvino_model.xml"):
         assert (out / name).exists(), name

@@ -31,7 +31,7 @@ def test_explicit_choice_is_kept_and_warned_about():
 def test_bad_values_are_clear():
     with pytest.raises(ValueError, match="overflow_fix must be one of auto, enable, disable, first_layer_only: got 'on'"):
         choose_overflow_fix("on", AVX2)
-    with pytest.raises(ValueError, match="target CPU must be one of avx2, vnni, amx: got 'arm'"):
+    with pytest.raises(ValueError, match="target CPU must be one of avx2, vnni, vnni-bf16, amx: got 'arm'"):
         target_cpu("arm")
 
 

@@ -262,14 +262,30 @@ def test_benchmark_script_side_by_side(tmp_path):
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     proc = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "benchmark.py"), str(tmp_path / "ir"),
-         "--shape", "input_ids[1,8],attention_mask[1,8]", "--time", "1", "--tolerance", "100",
-         "--json", str(out)],
-        capture_output=True, text=True, env=env, timeout=120)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+         "--shape", "input_ids[1,8],attention_mask[1,8]", "--time", "1", "--rounds", "2",
+         "--inference-precision", "f32", "--json", str(out)],
+        capture_output=True, text=True, env=env, timeout=180)
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
     report = json.loads(out.read_text())
+    assert len(report["ours"]) == len(report["benchmark_app"]) == 2 and report["inference_precision"] == "f32"
+    assert report["benchmark_app"][0]["command"][-2:] == ["-infer_precision", "f32"]
     assert report["ours_throughput_fps"] > 0 and report["benchmark_app_throughput_fps"] > 0
     assert report["ratio"] == pytest.approx(report["ours_throughput_fps"] / report["benchmark_app_throughput_fps"])
-    assert "ratio ours/benchmark_app" in proc.stdout
+    # the exit status is the verdict on the medians at the default 5% tolerance, whatever this machine measured
+    assert report["tolerance"] == 0.05 and report["ok"] == (abs(report["ratio"] - 1) <= 0.05)
+    assert proc.returncode == (0 if report["ok"] else 1)
+    assert "ratio ours/benchmark_app" in proc.stdout and ("OK" if report["ok"] else "MISMATCH") in proc.stdout
+
+
+def test_benchmark_script_verdict():
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        from benchmark import verdict
+    finally:
+        sys.path.pop(0)
+    assert verdict(104.0, 100.0, 0.05) == (pytest.approx(1.04), True)
+    assert verdict(94.0, 100.0, 0.05) == (pytest.approx(0.94), False)
+    assert verdict(1.0, 0.0, 0.05)[1] is False
 
 
 def test_benchmark_script_help_and_bad_shape(tmp_path):

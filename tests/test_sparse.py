@@ -14,8 +14,8 @@ import openvino as ov
 import openvino.opset13 as ops
 import pytest
 
-from ovrecipes.cli import main
-from ovrecipes.sparse_sweep import grid_points
+from ovrecipes.cli.main import main
+from ovrecipes.measure.sweep import grid_points
 from ovrecipes.recipes import sparse
 from ovrecipes.recipes.overflow import CpuInfo, host_cpu
 
@@ -208,7 +208,9 @@ def test_stats_cli_writes_json_markdown_and_histogram(planted_ir, tmp_path, caps
     assert main(["sparse", "stats", str(planted_ir), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "auto rate" in printed and "multiples of 64" in printed
-    data = json.loads((out / "stats.json").read_text())
+    report = json.loads((out / "report.json").read_text())
+    assert report["kind"] == "sparse-stats" and report["schema_version"] == 2
+    data = report["data"]
     assert [l["name"] for l in data["layers"]] == list(PLANTED)
     assert data["summary"]["auto_rate"] == 0.75
     assert (out / "zero_fraction.png").stat().st_size > 1000
@@ -365,7 +367,7 @@ def test_prune_cli_with_family_reports_accuracy_and_loads_in_optimum(tiny64_ir, 
                  "--dataset", str(tiny_csv), "--max-length", "16", "--eval-samples", "16"]) == 0
     printed = capsys.readouterr().out
     assert "accuracy on 16 test samples" in printed
-    report = json.loads((out / "report.json").read_text())
+    report = json.loads((out / "report.json").read_text())["data"]
     assert report["accuracy"]["samples"] == 16 and report["pruned_layers"] == 7  # q,k,v,o,ffn1,ffn2,pooler
     assert report["min_layer_zero_fraction_after"] >= 0.8
     assert (out / "zero_fraction.png").exists() and (out / "config.json").exists()
@@ -388,14 +390,15 @@ def test_sweep_cli_writes_ratio_tables(tiny64_ir, tmp_path, capsys):
     out = tmp_path / "sweep"
     assert main(["sparse", "sweep", str(tiny64_ir), "--out", str(out), "--rate", "0.5", "--time", "0.1",
                  "--seq-lens", "16,32", "--grid", "1,2", "--grid-seq-len", "16"]) == 0
-    report = json.loads((out / "report.json").read_text())
+    report = json.loads((out / "report.json").read_text())["data"]
     assert len(report["grid"]) == len(grid_points(report["cores"], [1, 2]))
     assert [p["seq_len"] for p in report["seq"]] == [16, 32]
     for p in report["grid"] + report["seq"]:
         assert p["ratio"] == pytest.approx(p["sparse"]["fps"] / p["dense"]["fps"])
+        assert p["dense"]["inference_precision"] in ("f32", "bf16")  # int8 IR: the rest runs at the default
     assert report["sparse_config"] == {sparse.RATE_KEY: "0.5"} and report["dense_config"] == {}
     md = (out / "report.md").read_text()
-    assert "## Streams x threads" in md and "| 16 |" in md and (out / "sweep.png").exists()
+    assert "| streams | threads |" in md and "| 16 |" in md and (out / "sweep.png").exists()
     assert "sparse/dense" in capsys.readouterr().out
 
 

@@ -13,11 +13,11 @@ import numpy as np
 import openvino as ov
 import pytest
 
-from ovrecipes.cli import main
+from ovrecipes.cli.main import main
 from ovrecipes.pipelines.speech_data import SpeechDataSpec, read_manifest
 from ovrecipes.pipelines.whisper import WhisperPipeline, recording_inputs
 from ovrecipes.pipelines.whisper_ct2 import convert, ct2_to_hf_state_dict, read_ct2
-from ovrecipes.recipes import ptq
+from ovrecipes.recipes import ir, ptq
 
 D, FFN, HEADS, LAYERS = 32, 64, 2, 2
 SENTENCES = ["the cat sat on the mat", "please open the window", "we walked home in the rain",
@@ -183,17 +183,17 @@ def test_calibration_captures_real_inputs_and_restores_requests(tiny_pipeline, t
 def test_ptq_quantizes_encoder_and_decoder_with_past_only(tiny_pipeline, tiny_fp32, tmp_path):
     from optimum.intel import OVModelForSpeechSeq2Seq
 
-    from ovrecipes.config import load_config
+    from ovrecipes.runs.config import load_config
 
-    config = load_config(ptq.PTQConfig, "whisper", "ptq", None, {"calibration_samples": 2, "subset_size": 16})
+    config, _ = load_config(ptq.PTQConfig, "whisper", "ptq", None, {"calibration_samples": 2, "subset_size": 16})
     report = ptq.quantize(tiny_pipeline, tiny_fp32, tmp_path, config)
     core = ov.Core()
     for name in ("encoder", "decoder_with_past"):
         model = core.read_model(tmp_path / f"openvino_{name}_model.xml")
-        assert ptq.count_ops(model, "FakeQuantize") > 0, name
-        assert report["submodels"][name]["smooth_quant"]["matmul"] == (0.5 if name == "encoder" else 0.95)
-    assert ptq.count_ops(core.read_model(tmp_path / "openvino_decoder_model.xml"), "FakeQuantize") == 0
-    assert set(report["submodels"]) == {"encoder", "decoder_with_past"}
+        assert ir.count_ops(model, "FakeQuantize") > 0, name
+        assert report.submodels[name].smooth_quant.matmul == (0.5 if name == "encoder" else 0.95)
+    assert ir.count_ops(core.read_model(tmp_path / "openvino_decoder_model.xml"), "FakeQuantize") == 0
+    assert set(report.submodels) == {"encoder", "decoder_with_past"}
     model = OVModelForSpeechSeq2Seq.from_pretrained(tmp_path)
     features = tiny_pipeline.features(tiny_pipeline.examples("test", 1)[0])
     import torch

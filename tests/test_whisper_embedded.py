@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from ovrecipes.cli import main
+from ovrecipes.cli.main import main
 
 
 @pytest.mark.slow

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Callable, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -52,13 +52,23 @@ def validate(model: type[M], data: dict, where: str) -> M:
         raise ValueError(f"{where}: {loc}: {first['msg']} (got {got!r})") from None
 
 
-def load_config(model: type[M], family: str, recipe: str, path: Path | None, overrides: dict) -> M:
-    """The packaged default for the family, then the user's file, then command-line flags."""
+def load_config(model: type[M], family: str, recipe: str, path: Path | None, overrides: dict,
+                json_reader: Callable[[Path], tuple[dict, list[str]]] | None = None) -> tuple[M, list[str]]:
+    """The packaged default for the family, then the user's file, then command-line flags.
+
+    ``json_reader`` reads a legacy JSON config (e.g. an NNCF JSON for JPQD) into this recipe's keys and
+    returns notes on what it could not map; the notes come back with the config.
+    """
     default = default_config_path(family, recipe)
     data = read_yaml(default) if default.exists() else {}
+    notes: list[str] = []
     where = str(default)
     if path is not None:
-        data = deep_merge(data, read_yaml(path))
+        if json_reader is not None and Path(path).suffix.lower() == ".json":
+            legacy, notes = json_reader(Path(path))
+            data = deep_merge(data, legacy)
+        else:
+            data = deep_merge(data, read_yaml(path))
         where = str(path)
     data = deep_merge(data, overrides)
-    return validate(model, data, where if not overrides else f"{where} with command-line options")
+    return validate(model, data, where if not overrides else f"{where} with command-line options"), notes

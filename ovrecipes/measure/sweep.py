@@ -2,15 +2,17 @@
 
 Each point measures the dense and the sparse config back to back in the same process (alternating
 which goes first), so the ratio between them is meaningful even on a noisy shared machine; the
-absolute numbers are not. All measurement goes through :func:`ovrecipes.pipelines.runtime.benchmark_openvino`.
+absolute numbers are not. Every measurement goes through :func:`ovrecipes.pipelines.runtime.benchmark_openvino`
+and records the precision the compiled model ran.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 from typing import Any
+
+from ovrecipes.pipelines.runtime import benchmark_openvino
+from ovrecipes.recipes.overflow import sparse_kernel_support
 
 GRID_HEADER = ["streams", "threads", "L", "dense FPS", "sparse FPS", "sparse/dense"]
 SEQ_HEADER = ["L", "streams", "threads", "dense FPS", "sparse FPS", "sparse/dense", "dense latency ms", "sparse latency ms"]
@@ -34,8 +36,6 @@ def grid_points(cores: int, values: list[int] | tuple[int, ...] = (1, 2, 4, 8)) 
 
 
 def _pair(model, sparse_cfg: dict, dense_cfg: dict, first_sparse: bool, **bench: Any) -> dict:
-    from ovrecipes.pipelines.runtime import benchmark_openvino
-
     order = [("sparse", sparse_cfg), ("dense", dense_cfg)]
     if not first_sparse:
         order.reverse()
@@ -44,7 +44,8 @@ def _pair(model, sparse_cfg: dict, dense_cfg: dict, first_sparse: bool, **bench:
         for label, cfg in order:
             r = benchmark_openvino(model, None, config=cfg, **bench)
             point[label] = {"fps": r.throughput_fps, "latency_ms": r.latency_ms["median"], "count": r.count,
-                            "streams": r.streams, "threads": r.threads, "nireq": r.nireq}
+                            "streams": r.streams, "threads": r.threads, "nireq": r.nireq,
+                            "inference_precision": r.inference_precision, "execution_mode": r.execution_mode}
         point["ratio"] = point["sparse"]["fps"] / point["dense"]["fps"]
     except Exception as err:  # one failing point (e.g. a length beyond the model's range) must not end the sweep
         point["error"] = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -63,8 +64,6 @@ def run_sweep(model, sparse_cfg: dict, dense_cfg: dict, *, time_s: float, seq_le
               grid_values: list[int], cores: int | None = None, hint: str = "throughput") -> dict:
     """Measure dense and sparse at each (streams, threads) at length ``grid_seq_len``, then at each length."""
     import openvino as ov
-
-    from ovrecipes.recipes.overflow import sparse_kernel_support
 
     _check_rank2(model)
     core = ov.Core()
@@ -112,75 +111,3 @@ def tables(result: dict) -> tuple[list[list[str]], list[list[str]]]:
         lat = [f"{p['dense']['latency_ms']:.2f}", f"{p['sparse']['latency_ms']:.2f}"] if "ratio" in p else ["-", "-"]
         seq.append([str(p["seq_len"]), str(ran.get("streams", "-")), str(ran.get("threads", "-")), *_cells(p), *lat])
     return grid, seq
-
-
-def plot_sweep(result: dict, path: Path) -> Path:
-    """Left: sparse/dense ratio per (streams, threads); right: both throughputs against L."""
-    from ovrecipes.plots import saved_figure
-
-    with saved_figure(path, 2, figsize=(10, 4), dpi=120) as (fig, (left, right)):
-        grid = [p for p in result["grid"] if "ratio" in p]
-        left.bar([f"s{p['streams']} t{p['threads']}" for p in grid], [p["ratio"] for p in grid], color="tab:blue")
-        left.axhline(1.0, color="black", linewidth=0.8)
-        left.set_ylabel("sparse / dense throughput")
-        left.set_title(f"streams x threads, L={result['grid'][0]['seq_len'] if result['grid'] else '-'}", fontsize=10)
-        seq = [p for p in result["seq"] if "ratio" in p]
-        lengths = [p["seq_len"] for p in seq]
-        right.plot(lengths, [p["dense"]["fps"] for p in seq], "o-", label="dense")
-        right.plot(lengths, [p["sparse"]["fps"] for p in seq], "s--", label="sparse")
-        for p in seq:
-            right.annotate(f"{p['ratio']:.2f}x", (p["seq_len"], p["sparse"]["fps"]), textcoords="offset points",
-                           xytext=(4, 6), fontsize=8)
-        right.set_xscale("log", base=2)
-        right.set_yscale("log")
-        if lengths:
-            right.set_xticks(lengths, [str(l) for l in lengths])
-            right.minorticks_off()
-        right.set_xlabel("sequence length L (inputs [1, L])")
-        right.set_ylabel("throughput (inferences/s)")
-        right.set_title("by sequence length (hint throughput)", fontsize=10)
-        right.legend(fontsize=8)
-        for ax in (left, right):
-            ax.grid(alpha=0.3)
-        fig.suptitle(f"sparse rate {result.get('rate')}: {'AMX CPU' if result['sparse_kernels_here'] else 'no AMX: ratios are noise'}",
-                     fontsize=10)
-    return path
-
-
-def render_markdown(result: dict, plot_name: str) -> str:
-    from ovrecipes.compare import format_table
-    from ovrecipes.report import system_info
-
-    grid, seq = tables(result)
-    system = system_info()
-    lo_hi = result["ratio_range"]
-    verdict = (f"Sparse/dense ratios span {lo_hi[0]:.3f}-{lo_hi[1]:.3f}." if lo_hi else "No point was measured.")
-    if not result["sparse_kernels_here"]:
-        verdict += (" This CPU has no AMX, so the sparse config runs the same dense kernels: the spread is "
-                    "measurement noise, not an effect of sparsity.")
-    lines = [f"# Sparse vs dense sweep", "", f"Model: `{result.get('model')}`  ",
-             f"Rate: {result.get('rate')} ({result.get('rate_reason')})  ",
-             f"Sparse config: `{json.dumps(result['sparse_config'])}`; dense: the same without the rate.  ",
-             f"{result['time_s']:g} s per measurement, dense and sparse back to back in one process; "
-             f"hint {result['hint']}; sweep wall time {result.get('wall_s', '-')} s.", "",
-             f"**{verdict}**", "", f"- {result['sparse_kernels_reason']}", "",
-             "## Streams x threads", "", format_table(GRID_HEADER, grid, markdown=True), "",
-             "## Sequence length", "", format_table(SEQ_HEADER, seq, markdown=True), "",
-             f"![sweep]({plot_name})", "", "## Machine", "",
-             f"- CPU: {system['cpu']['brand']}, {system['cores']} cores; AMX: {system['cpu']['amx']}",
-             "- Versions: " + ", ".join(f"{k} {v}" for k, v in system["versions"].items() if v), ""]
-    return "\n".join(lines)
-
-
-def write_sweep(out_dir: Path, result: dict) -> None:
-    """report.json, report.md and sweep.png; the tables are printed too."""
-    from ovrecipes.compare import format_table
-
-    plot = plot_sweep(result, out_dir / "sweep.png")
-    (out_dir / "report.json").write_text(json.dumps(result, indent=2, default=str))
-    (out_dir / "report.md").write_text(render_markdown(result, plot.name))
-    grid, seq = tables(result)
-    print()
-    print(format_table(GRID_HEADER, grid))
-    print()
-    print(format_table(SEQ_HEADER, seq))

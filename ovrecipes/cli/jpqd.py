@@ -1,9 +1,14 @@
-"""`ovrecipes <family> jpqd`: options, config loading (YAML or legacy NNCF JSON) and the run."""
+"""``ovrecipes <family> jpqd``: options, config (YAML or legacy NNCF JSON) and the run."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from ovrecipes.cli.argtypes import parse_bool
+from ovrecipes.cli.options import add_cpu_target_args, add_measure_args, add_output_args, measure_options
+from ovrecipes.pipelines.base import FamilySpec
+from ovrecipes.runs.outdir import check_output
 
 JPQD_EXAMPLES = """examples:
   ovrecipes bert jpqd --out jpqd-minilm                                  # embedded MiniLM, teacher = itself
@@ -11,24 +16,17 @@ JPQD_EXAMPLES = """examples:
   ovrecipes bert jpqd --out jpqd-minilm --epochs 3 --warmup-end-epoch 2 --resume-from-checkpoint last
   torchrun --nproc-per-node 2 -m ovrecipes.cli bert jpqd --out jpqd-ddp     # data-parallel training
 """
+#: flag-name prefixes -> config sections (argparse dests carry the prefix)
+SECTIONS = {"t_": "training", "m_": "movement", "q_": "quantization", "d_": "distillation"}
 
 
-def _bool(text: str) -> bool:
-    from ovrecipes.cli import _bool as parse
-
-    return parse(text)
-
-
-def add_commands(recipes, family: str) -> None:
-    from ovrecipes.cli import _add_measure_args
-    from ovrecipes.families import FAMILIES
-
+def add_parser(recipes, spec: FamilySpec) -> None:
     p = recipes.add_parser("jpqd", help="joint movement pruning, QAT and distillation -> pruned INT8 IR",
                            epilog=JPQD_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    FAMILIES[family][0](p)
+    spec.add_options(p)
     g = p.add_argument_group("JPQD recipe (override the config)")
     g.add_argument("--config", type=Path, default=None,
-                   help=f"recipe YAML (default recipes/configs/{family}-jpqd.yaml) or an NNCF JSON list with "
+                   help=f"recipe YAML (default recipes/configs/{spec.name}-jpqd.yaml) or an NNCF JSON list with "
                         "movement_sparsity/quantization entries (optimum-intel <= 1.22)")
     g.add_argument("--teacher", default=None, help="PyTorch teacher directory (default: the student model)")
     t = p.add_argument_group("training")
@@ -48,34 +46,31 @@ def add_commands(recipes, family: str) -> None:
     m.add_argument("--warmup-start-epoch", type=float, dest="m_warmup_start_epoch")
     m.add_argument("--warmup-end-epoch", type=float, dest="m_warmup_end_epoch")
     m.add_argument("--regularization-factor", type=float, dest="m_importance_regularization_factor")
-    m.add_argument("--structured-masking", type=_bool, metavar="true|false", dest="m_enable_structured_masking")
+    m.add_argument("--structured-masking", type=parse_bool, metavar="true|false", dest="m_enable_structured_masking")
     m.add_argument("--no-sparsity", action="store_true", help="skip movement sparsity (QAT + distillation only)")
     m.add_argument("--no-quantization", action="store_true", help="skip QAT (pruned FP32 only)")
     m.add_argument("--preset", choices=("performance", "mixed"), dest="q_preset")
-    m.add_argument("--overflow-fix", choices=("auto", "enable", "disable", "first_layer_only"), dest="q_overflow_fix")
-    m.add_argument("--target-cpu", choices=("avx2", "vnni", "amx"), dest="q_target_cpu")
+    add_cpu_target_args(m, prefix="q_")
     m.add_argument("--distillation-weight", type=float, dest="d_weight")
     m.add_argument("--temperature", type=float, dest="d_temperature")
     m.add_argument("--distillation-loss", choices=("kl", "mse"), dest="d_loss")
     m.add_argument("--no-distillation", action="store_true")
-    o = p.add_argument_group("output")
-    o.add_argument("--out", type=Path, required=True, help="output directory (must not exist unless --overwrite)")
-    o.add_argument("--overwrite", action="store_true")
-    o.add_argument("--no-eval", action="store_true")
-    o.add_argument("--no-bench", action="store_true")
-    o.add_argument("--no-teacher-eval", action="store_true", help="do not measure the PyTorch teacher")
-    _add_measure_args(p)
-    p.set_defaults(handler=cmd_jpqd, family=family)
+    add_output_args(p)
+    r = p.add_argument_group("what to measure")
+    r.add_argument("--no-eval", action="store_true")
+    r.add_argument("--no-bench", action="store_true")
+    r.add_argument("--no-teacher-eval", action="store_true", help="do not measure the PyTorch teacher")
+    add_measure_args(p)
+    p.set_defaults(handler=cmd_jpqd, spec=spec)
 
 
 def overrides(args: argparse.Namespace) -> dict:
     """CLI flags as a partial config, deep-merged over the YAML/JSON config."""
-    sections = {"t_": "training", "m_": "movement", "q_": "quantization", "d_": "distillation"}
     out: dict = {}
     for name, value in vars(args).items():
-        if value is None or name[:2] not in sections:
+        if value is None or name[:2] not in SECTIONS:
             continue
-        out.setdefault(sections[name[:2]], {})[name[2:]] = value
+        out.setdefault(SECTIONS[name[:2]], {})[name[2:]] = value
     for flag, section in (("no_sparsity", "movement"), ("no_quantization", "quantization"),
                           ("no_distillation", "distillation")):
         if getattr(args, flag):
@@ -83,42 +78,18 @@ def overrides(args: argparse.Namespace) -> dict:
     return out
 
 
-def load_jpqd_config(family: str, path: Path | None, cli: dict):
-    """Packaged YAML, then the user's YAML or legacy JSON, then flags; returns (config, legacy notes)."""
-    from ovrecipes.config import deep_merge, default_config_path, read_yaml, validate
-    from ovrecipes.recipes.jpqd.config import JPQDConfig
-    from ovrecipes.recipes.jpqd.legacy import read_legacy
-
-    default = default_config_path(family, "jpqd")
-    data = read_yaml(default) if default.exists() else {}
-    notes: list[str] = []
-    where = str(default)
-    if path is not None:
-        if Path(path).suffix.lower() == ".json":
-            legacy, notes = read_legacy(path)
-            data = deep_merge(data, legacy)
-        else:
-            data = deep_merge(data, read_yaml(path))
-        where = str(path)
-    data = deep_merge(data, cli)
-    config = validate(JPQDConfig, data, where if not cli else f"{where} with command-line options")
-    return config.check_stages(), notes
-
-
 def cmd_jpqd(args: argparse.Namespace) -> None:
-    from ovrecipes.cli import _bench_args
-    from ovrecipes.families import FAMILIES
-    from ovrecipes.jpqd_workflow import run_jpqd
-    from ovrecipes.outdir import check_output
+    # Imported here: the JPQD run imports torch and transformers (seconds), which no other command needs.
+    from ovrecipes.runs.jpqd import load_jpqd_config, run_jpqd
 
-    config, notes = load_jpqd_config(args.family, args.config, overrides(args))
+    spec: FamilySpec = args.spec
+    config, notes = load_jpqd_config(spec.name, args.config, overrides(args))
     for note in notes:
         print(f"legacy config: {note}")
     check_output(args.out.resolve(), args.overwrite)
     if args.teacher and not Path(args.teacher).is_dir():
         raise ValueError(f"teacher {args.teacher} is not a directory (a PyTorch/HF model directory is needed)")
-    pipeline = FAMILIES[args.family][1](args)
-    run_jpqd(pipeline, config, args.out, teacher=Path(args.teacher) if args.teacher else None,
-             overwrite=args.overwrite, evaluate=not args.no_eval, bench=not args.no_bench,
-             measure_teacher=not args.no_teacher_eval, bench_args=_bench_args(args), eval_limit=args.eval_samples,
-             budget=args.accuracy_budget, title=f"{args.family} jpqd: {args.model}", legacy_notes=notes)
+    run_jpqd(spec.make_pipeline(args), config, args.out, teacher=Path(args.teacher) if args.teacher else None,
+             overwrite=args.overwrite, measure_teacher=not args.no_teacher_eval,
+             options=measure_options(args, evaluate=not args.no_eval, bench=not args.no_bench),
+             title=f"{spec.name} jpqd: {args.model}", legacy_notes=notes)

@@ -1,4 +1,5 @@
-"""One way to make a report figure: headless backend, laid out, saved, and always closed."""
+"""One way to make a figure: headless backend, laid out, saved, and always closed (a leaf module, used
+by the report and by families that draw, e.g. CGD query grids)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """``ovrecipes sparse ...``: sparse int8 weight decompression from the command line.
 
 stats -> config -> check -> sweep on a quantized IR, and prune to create the zeros first. The
-technique lives in :mod:`ovrecipes.recipes.sparse`; this module reads arguments, prints tables and writes
-output directories (staged, so a failed run leaves nothing half-written).
+technique lives in :mod:`ovrecipes.recipes.sparse` and the sweep's measurement in
+:mod:`ovrecipes.measure.sweep`; this module reads arguments, prints tables and writes output
+directories (staged, with the one report writer).
 """
 
 from __future__ import annotations
@@ -13,7 +14,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ovrecipes.families import FAMILIES
+from ovrecipes.cli.options import add_output_args
+from ovrecipes.measure.sweep import GRID_HEADER, SEQ_HEADER, parse_ints, run_sweep, tables
+from ovrecipes.pipelines import runtime
+from ovrecipes.pipelines.base import copy_model_dir
+from ovrecipes.pipelines.registry import FAMILIES
+from ovrecipes.recipes import sparse
+from ovrecipes.recipes.ir import save
+from ovrecipes.recipes.overflow import host_cpu, sparse_kernel_support
+from ovrecipes.report.machine import machine
+from ovrecipes.report.model import Figure, Report, Section, Table
+from ovrecipes.report.plots import plot_sweep, plot_zero_fractions
+from ovrecipes.report.writer import command_line, created, format_table, write_report
+from ovrecipes.runs.outdir import check_output, staged_output
 
 SPARSE_EXAMPLES = """examples:
   ovrecipes sparse prune int8-minilm --target 0.8 --out pruned --family bert
@@ -27,11 +40,14 @@ CONFIG_NAME = "sparse_config.json"
 SNIPPET_NAME = "compile_model.py"
 HIST_NAME = "zero_fraction.png"
 _REPORT_FILES = {"report.json", "report.md", "recipe.yaml"}
+ELIGIBILITY = ("Eligible: i8 weight constant, 2-D, both dims multiples of 64, u8/i8 activations (a FakeQuantize "
+               "upstream). On an AMX CPU such a layer is decompressed sparsely for any "
+               "CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE at or below its zero fraction (1 = off).")
 
 
 # -- parser -----------------------------------------------------------------------------------------
-def add_sparse_parser(subparsers) -> None:
-    """Register ``sparse`` and its five subcommands on the top-level subparsers."""
+def register(subparsers) -> None:
+    """``sparse`` and its five subcommands."""
     fmt = argparse.RawDescriptionHelpFormatter
     sp = subparsers.add_parser("sparse", help="sparse int8 weights: stats, runtime config, check, sweep, prune",
                                epilog=SPARSE_EXAMPLES, formatter_class=fmt)
@@ -45,22 +61,20 @@ def add_sparse_parser(subparsers) -> None:
         p.add_argument("--coverage", type=float, default=None,
                        help="auto rate: share of eligible weight bytes that must stay sparse (default 0.5)")
 
-    def out_args(p: argparse.ArgumentParser, required: bool) -> None:
-        p.add_argument("--out", type=Path, required=required, help="output directory (must not exist unless --overwrite)")
-        p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
-
     st = cmds.add_parser("stats", help="per-MatMul weight shape, type, zero fraction, eligibility; histogram PNG")
     model_arg(st)
     rate_arg(st, "rate shown in the table and plot")
-    out_args(st, required=False)
+    add_output_args(st, required=False)
     st.add_argument("--json", action="store_true", help="print the statistics as JSON")
+    st.set_defaults(handler=cmd_stats)
 
     cf = cmds.add_parser("config", help="choose the rate and write a -load_config JSON and a compile_model snippet")
     model_arg(cf)
     rate_arg(cf, "CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE")
     cf.add_argument("--streams", type=int, default=None, help="NUM_STREAMS to record in the config")
     cf.add_argument("--threads", type=int, default=None, help="INFERENCE_NUM_THREADS to record in the config")
-    out_args(cf, required=True)
+    add_output_args(cf)
+    cf.set_defaults(handler=cmd_config)
 
     ck = cmds.add_parser("check", help="compile, run once, and say per layer whether a sparse kernel ran")
     model_arg(ck)
@@ -69,6 +83,7 @@ def add_sparse_parser(subparsers) -> None:
     ck.add_argument("--shape", default=None,
                     help="benchmark_app syntax for dynamic inputs (default: first dim 1, other dynamic dims 128)")
     ck.add_argument("--json", type=Path, default=None, help="also write the verdicts as JSON here")
+    ck.set_defaults(handler=cmd_check)
 
     sw = cmds.add_parser("sweep", help="dense vs sparse throughput over streams x threads and sequence lengths")
     model_arg(sw)
@@ -78,7 +93,8 @@ def add_sparse_parser(subparsers) -> None:
     sw.add_argument("--seq-lens", default="16,32,64,128,256,512", help="comma-separated lengths L for inputs [1, L]")
     sw.add_argument("--grid-seq-len", type=int, default=128, help="L used for the streams x threads grid (default 128)")
     sw.add_argument("--grid", default="1,2,4,8", help="candidate streams/threads values, capped at the core count")
-    out_args(sw, required=True)
+    add_output_args(sw)
+    sw.set_defaults(handler=cmd_sweep)
 
     # conflict_handler: every family's options are accepted; those they share (--model, --dataset) once.
     pr = cmds.add_parser("prune", help="magnitude-prune eligible MatMul weights of an IR to a zero fraction",
@@ -88,36 +104,26 @@ def add_sparse_parser(subparsers) -> None:
     pr.add_argument("--family", choices=sorted(FAMILIES), default=None,
                     help="evaluate before and after with this family's pipeline")
     pr.add_argument("--eval-samples", type=int, default=500, help="test samples for the accuracy change (default 500)")
-    out_args(pr, required=True)
-    for add_family_args, _ in FAMILIES.values():
-        add_family_args(pr)
+    add_output_args(pr)
+    for spec in FAMILIES.values():
+        spec.add_options(pr)
     fam = pr.add_argument_group("family pipeline (with --family)")
     fam.add_argument("--model", default=None, help="the family's model source (tokenizer, config; default: MODEL)")
     fam.add_argument("--dataset", default="embedded", help="the family's dataset (default: its embedded data)")
-
-
-def cmd_sparse(args: argparse.Namespace) -> None:
-    handler = {"stats": _stats, "config": _config, "check": _check, "sweep": _sweep, "prune": _prune}
-    handler[args.sparse_command](args)
+    pr.set_defaults(handler=cmd_prune)
 
 
 # -- helpers ----------------------------------------------------------------------------------------
 def _coverage(args: argparse.Namespace) -> float:
-    from ovrecipes.recipes.sparse import AUTO_COVERAGE
-
-    value = AUTO_COVERAGE if args.coverage is None else args.coverage
+    value = sparse.AUTO_COVERAGE if args.coverage is None else args.coverage
     if not 0.0 < value <= 1.0:
         raise ValueError(f"--coverage must be in (0, 1]: got {value}")
     return value
 
 
 def _read(model_path: Path):
-    import openvino as ov
-
-    from ovrecipes.pipelines.runtime import resolve_model_xml
-
-    xml = resolve_model_xml(model_path).resolve()
-    return xml, ov.Core().read_model(xml)
+    xml = runtime.resolve_model_xml(model_path).resolve()
+    return xml, runtime.read_model(xml)
 
 
 def short_name(name: str) -> str:
@@ -126,15 +132,14 @@ def short_name(name: str) -> str:
     return head.removeprefix("__module.") or name
 
 
-def _layer_table(layers, rate: float | None) -> tuple[list[str], list[list[str]]]:
-    header = ["layer", "shape", "type", "activations", "zeros", "eligible", f"sparse at rate {rate if rate is not None else '-'}",
-              "sparse at rates / why not"]
-    rows = []
-    for l in layers:
-        rows.append([short_name(l.name), "x".join(map(str, l.shape)), l.dtype, l.activations,
-                     f"{l.zero_fraction:.1%}", "yes" if l.eligible else "no", "yes" if l.sparse_at(rate) else "no",
-                     f"any rate <= {l.zero_fraction:.3f} (below 1)" if l.eligible else "; ".join(l.reasons)])
-    return header, rows
+def _layer_table(layers, rate: float | None) -> Table:
+    header = ["layer", "shape", "type", "activations", "zeros", "eligible",
+              f"sparse at rate {rate if rate is not None else '-'}", "sparse at rates / why not"]
+    rows = [[short_name(l.name), "x".join(map(str, l.shape)), l.dtype, l.activations, f"{l.zero_fraction:.1%}",
+             "yes" if l.eligible else "no", "yes" if l.sparse_at(rate) else "no",
+             f"any rate <= {l.zero_fraction:.3f} (below 1)" if l.eligible else "; ".join(l.reasons)]
+            for l in layers]
+    return Table(header=header, rows=rows)
 
 
 def _summary_lines(summary: dict) -> list[str]:
@@ -151,56 +156,21 @@ def _summary_lines(summary: dict) -> list[str]:
     return lines
 
 
-def plot_zero_fractions(layers, rate: float | None, path: Path, title: str) -> Path:
-    """Histogram of per-layer zero fractions, eligible and not, with the rate marked."""
-    import numpy as np
-
-    from ovrecipes.plots import saved_figure
-
-    bins = np.linspace(0.0, 1.0, 21)
-    groups = [[l.zero_fraction for l in layers if l.eligible], [l.zero_fraction for l in layers if not l.eligible]]
-    with saved_figure(path, figsize=(6.4, 4.0), dpi=120) as (_, ax):
-        ax.hist(groups, bins=bins, stacked=True,
-                label=["eligible (i8, 2-D, 64-multiples, int8 input)", "not eligible"], color=["tab:blue", "tab:gray"])
-        if rate is not None:
-            ax.axvline(rate, color="tab:red", linestyle="--", label=f"rate {rate:g}")
-        ax.set_xlabel("zero fraction of a MatMul's stored weights")
-        ax.set_ylabel("layers")
-        ax.set_xlim(0, 1)
-        ax.set_title(title, fontsize=10)
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
-    return path
+def _report(kind: str, title: str, sections: list[Section], data: dict[str, Any],
+            timings: dict[str, float] | None = None) -> Report:
+    return Report(kind=kind, title=title, command=command_line(), created=created(), sections=sections,
+                  machine=machine(), timings_s=timings or {}, data=data)
 
 
-def _stats_markdown(title: str, xml: Path, layers, summary: dict, why: str | None, plot: str | None) -> str:
-    from ovrecipes.compare import format_table
-    from ovrecipes.recipes.overflow import sparse_kernel_support
-
-    header, rows = _layer_table(layers, summary["rate"])
-    lines = [f"# {title}", "", f"Model: `{xml}`", ""] + [f"- {l}" for l in _summary_lines(summary)]
-    if why:
-        lines.append(f"- {why}")
-    lines += [f"- This machine: {sparse_kernel_support()[1]}", "",
-              "Eligible: i8 weight constant, 2-D, both dims multiples of 64, u8/i8 activations (a FakeQuantize "
-              "upstream). On an AMX CPU such a layer is decompressed sparsely for any "
-              "CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE at or below its zero fraction (1 = off).", "",
-              format_table(header, rows, markdown=True), ""]
-    if plot:
-        lines += [f"![zero fractions]({plot})", ""]
-    return "\n".join(lines)
-
-
-def _dump(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2, default=str))
+def _stats_section(xml: Path, layers, summary: dict, why: str | None, plot: Path | None) -> Section:
+    lines = [f"Model: `{xml}`", *_summary_lines(summary), *([why] if why else []),
+             f"This machine: {sparse_kernel_support()[1]}", ELIGIBILITY]
+    figures = [Figure(file=plot.name, caption="zero fractions")] if plot else []
+    return Section(title="Weights", lines=lines, tables=[_layer_table(layers, summary["rate"])], figures=figures)
 
 
 # -- stats ------------------------------------------------------------------------------------------
-def _stats(args: argparse.Namespace) -> None:
-    from ovrecipes.compare import format_table
-    from ovrecipes.outdir import check_output, staged_output
-    from ovrecipes.recipes import sparse
-
+def cmd_stats(args: argparse.Namespace) -> None:
     requested = sparse.parse_rate(args.rate)
     coverage = _coverage(args)
     if args.out:
@@ -215,24 +185,19 @@ def _stats(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(data, indent=2))
     else:
-        print(format_table(*_layer_table(layers, rate)))
+        print(format_table(_layer_table(layers, rate)))
         print()
         print("\n".join(_summary_lines(summary) + ([why] if why else [])))
     if args.out:
         with staged_output(args.out, args.overwrite) as stage:
             plot = plot_zero_fractions(layers, rate, stage / HIST_NAME, f"zero fractions: {xml.parent.name}/{xml.name}")
-            _dump(stage / "stats.json", data)
-            (stage / "report.md").write_text(_stats_markdown("Sparse weight statistics", xml, layers, summary, why,
-                                                             plot.name))
-        print(f"\nWrote {args.out.resolve()} (stats.json, report.md, {HIST_NAME})")
+            write_report(stage, _report("sparse-stats", "Sparse weight statistics",
+                                        [_stats_section(xml, layers, summary, why, plot)], data))
+        print(f"\nWrote {args.out.resolve()} (report.json, report.md, {HIST_NAME})")
 
 
 # -- config -----------------------------------------------------------------------------------------
-def _config(args: argparse.Namespace) -> None:
-    from ovrecipes.outdir import check_output, staged_output
-    from ovrecipes.recipes import sparse
-    from ovrecipes.recipes.overflow import sparse_kernel_support
-
+def cmd_config(args: argparse.Namespace) -> None:
     requested = sparse.parse_rate(args.rate)
     coverage = _coverage(args)
     sparse.runtime_config(0.5, args.streams, args.threads)  # validates streams/threads before any work
@@ -245,13 +210,13 @@ def _config(args: argparse.Namespace) -> None:
     supported, support = sparse_kernel_support()
     summary = sparse.summarize(layers, rate, coverage)
     with staged_output(out, args.overwrite) as stage:
-        _dump(stage / CONFIG_NAME, config)
+        (stage / CONFIG_NAME).write_text(json.dumps(config, indent=2))
         (stage / SNIPPET_NAME).write_text(sparse.compile_snippet(str(xml), config["CPU"]))
-        _dump(stage / "report.json", {"model": str(xml), "config": config, "rate": rate, "rate_reason": why,
-                                      "sparse_kernels_here": supported, "sparse_kernels_reason": support,
-                                      "summary": summary, "layers": [l.to_dict() for l in layers]})
-        (stage / "report.md").write_text(_stats_markdown("Sparse runtime config", xml, layers, summary, why, None)
-                                         + f"\nConfig (`{CONFIG_NAME}`):\n\n```json\n{json.dumps(config, indent=2)}\n```\n")
+        section = _stats_section(xml, layers, summary, why, None)
+        section.lines.append(f"Config (`{CONFIG_NAME}`): `{json.dumps(config)}`")
+        write_report(stage, _report("sparse-config", "Sparse runtime config", [section], {
+            "model": str(xml), "config": config, "rate": rate, "rate_reason": why, "sparse_kernels_here": supported,
+            "sparse_kernels_reason": support, "summary": summary, "layers": [l.to_dict() for l in layers]}))
     print(why)
     print(support)
     print(json.dumps(config))
@@ -266,10 +231,8 @@ def _config(args: argparse.Namespace) -> None:
 # -- check ------------------------------------------------------------------------------------------
 def static_shapes(model, spec: str | None, default_len: int = 128) -> dict[str, list[int]] | None:
     """Shapes for inputs that are dynamic: ``--shape`` if given, else first dim 1 and others ``default_len``."""
-    from ovrecipes.pipelines.runtime import parse_shape
-
     if spec:
-        return parse_shape(spec)
+        return runtime.parse_shape(spec)
     shapes = {}
     for port in model.inputs:
         pshape = port.get_partial_shape()
@@ -281,24 +244,10 @@ def static_shapes(model, spec: str | None, default_len: int = 128) -> dict[str, 
     return shapes or None
 
 
-def reshape(model, shapes: dict[str, list[int]] | None) -> None:
-    import openvino as ov
-
-    if not shapes:
-        return
-    if "*" in shapes:
-        model.reshape({p.get_any_name(): ov.PartialShape(shapes["*"]) for p in model.inputs})
-    else:
-        model.reshape({name: ov.PartialShape(dims) for name, dims in shapes.items()})
-
-
 def sparse_configs(args: argparse.Namespace, layers) -> tuple[dict, dict, float, str]:
     """(sparse config, dense config, rate, why) from --config-file or --rate."""
-    from ovrecipes.pipelines.runtime import load_config_file
-    from ovrecipes.recipes import sparse
-
     if args.config_file is not None:
-        config = load_config_file(args.config_file)
+        config = runtime.load_config_file(args.config_file)
         rate = float(sparse.parse_rate(config.get(sparse.RATE_KEY, "1"), allow_auto=False))
         why = f"rate {rate:g} from {args.config_file}" + ("" if sparse.RATE_KEY in config else " (key absent: off)")
     else:
@@ -308,20 +257,22 @@ def sparse_configs(args: argparse.Namespace, layers) -> tuple[dict, dict, float,
     return config, dense, rate, why
 
 
-def _check(args: argparse.Namespace) -> None:
-    from ovrecipes.compare import format_table
-    from ovrecipes.recipes import sparse
-    from ovrecipes.recipes.overflow import host_cpu
-
+def _check_config_file(args: argparse.Namespace) -> None:
     if args.config_file is None:
         sparse.parse_rate(args.rate)
         _coverage(args)
     elif not args.config_file.is_file():
         raise FileNotFoundError(f"{args.config_file}: no such config file")
+
+
+def cmd_check(args: argparse.Namespace) -> None:
+    _check_config_file(args)
     xml, model = _read(args.model_path)
     layers = sparse.weight_stats(model)
     config, _, rate, why = sparse_configs(args, layers)
-    reshape(model, static_shapes(model, args.shape))
+    shapes = static_shapes(model, args.shape)
+    if shapes:
+        runtime.reshape(model, shapes)
     observed, precision = sparse.probe_kernels(model, config)
     report = sparse.decide(layers, rate, host_cpu(), observed)
     report.update(model=str(xml), rate_reason=why, config=config, **precision)
@@ -329,30 +280,43 @@ def _check(args: argparse.Namespace) -> None:
     rows = [[short_name(r["name"]), "x".join(map(str, r["shape"])), f"{r['zero_fraction']:.1%}",
              "yes" if r["eligible"] else "no", r["exec_type"] or "-",
              "ran" if r["ran"] else "not used", r["reason"]] for r in report["layers"]]
-    print(format_table(header, rows))
+    print(format_table(Table(header=header, rows=rows)))
     print(f"\n{why}")
+    print(f"inference precision: {precision['inference_precision']} (execution mode {precision['execution_mode']})")
     print(report["headline"])
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        _dump(args.json, report)
+        args.json.write_text(json.dumps(report, indent=2, default=str))
 
 
 # -- sweep ------------------------------------------------------------------------------------------
-def _sweep(args: argparse.Namespace) -> None:
-    from ovrecipes.outdir import check_output, staged_output
-    from ovrecipes.sparse_sweep import parse_ints, run_sweep, write_sweep
-    from ovrecipes.recipes import sparse
+def _sweep_section(result: dict, plot: Path) -> Section:
+    grid, seq = tables(result)
+    lo_hi = result["ratio_range"]
+    verdict = f"Sparse/dense ratios span {lo_hi[0]:.3f}-{lo_hi[1]:.3f}." if lo_hi else "No point was measured."
+    if not result["sparse_kernels_here"]:
+        verdict += (" This CPU has no AMX, so the sparse config runs the same dense kernels: the spread is "
+                    "measurement noise, not an effect of sparsity.")
+    precisions = sorted({p[k]["inference_precision"] for p in result["grid"] + result["seq"] for k in ("dense", "sparse")
+                         if k in p and p[k].get("inference_precision")})
+    lines = [f"Model: `{result.get('model')}`", f"Rate: {result.get('rate')} ({result.get('rate_reason')})",
+             f"Sparse config: `{json.dumps(result['sparse_config'])}`; dense: the same without the rate.",
+             f"{result['time_s']:g} s per measurement, dense and sparse back to back in one process; hint "
+             f"{result['hint']}; inference precision {', '.join(precisions) or '-'}; sweep wall time "
+             f"{result.get('wall_s', '-')} s.", f"**{verdict}**", result["sparse_kernels_reason"]]
+    return Section(title="Sparse vs dense", lines=lines,
+                   tables=[Table(header=GRID_HEADER, rows=grid), Table(header=SEQ_HEADER, rows=seq)],
+                   figures=[Figure(file=plot.name, caption="sweep")])
 
+
+def cmd_sweep(args: argparse.Namespace) -> None:
     if args.time <= 0:
         raise ValueError(f"--time must be positive: got {args.time}")
     seq_lens = parse_ints(args.seq_lens, "--seq-lens")
     grid = parse_ints(args.grid, "--grid")
     if args.grid_seq_len <= 0:
         raise ValueError(f"--grid-seq-len must be positive: got {args.grid_seq_len}")
-    if args.config_file is None:
-        sparse.parse_rate(args.rate)
-    elif not args.config_file.is_file():
-        raise FileNotFoundError(f"{args.config_file}: no such config file")
+    _check_config_file(args)
     out = args.out.resolve()
     check_output(out, args.overwrite)
     xml, model = _read(args.model_path)
@@ -363,18 +327,19 @@ def _sweep(args: argparse.Namespace) -> None:
                        grid_values=grid)
     result.update(model=str(xml), rate=rate, rate_reason=why, wall_s=round(time.perf_counter() - started, 1))
     with staged_output(out, args.overwrite) as stage:
-        write_sweep(stage, result)
+        plot = plot_sweep(result, stage / "sweep.png")
+        write_report(stage, _report("sparse-sweep", "Sparse vs dense sweep", [_sweep_section(result, plot)], result,
+                                    {"sweep": result["wall_s"]}))
+    grid_rows, seq_rows = tables(result)
+    print()
+    print(format_table(Table(header=GRID_HEADER, rows=grid_rows)))
+    print()
+    print(format_table(Table(header=SEQ_HEADER, rows=seq_rows)))
     print(f"\nSweep took {result['wall_s']:.0f} s. Wrote {out} (report.md, report.json, sweep.png)")
 
 
 # -- prune ------------------------------------------------------------------------------------------
-def _prune(args: argparse.Namespace) -> None:
-    import openvino as ov
-
-    from ovrecipes.outdir import check_output, staged_output
-    from ovrecipes.pipelines.base import copy_model_dir
-    from ovrecipes.recipes import sparse
-
+def cmd_prune(args: argparse.Namespace) -> None:
     if not 0.0 < args.target < 1.0:
         raise ValueError(f"--target must be a zero fraction in (0, 1): got {args.target}")
     if args.eval_samples is not None and args.eval_samples <= 0:
@@ -388,7 +353,7 @@ def _prune(args: argparse.Namespace) -> None:
     pipeline = None
     if args.family:
         family_args = argparse.Namespace(**{**vars(args), "model": args.model or str(src)})
-        pipeline = FAMILIES[args.family][1](family_args)
+        pipeline = FAMILIES[args.family].make_pipeline(family_args)
     results = sparse.prune_model(model, args.target)
     pruned = [r for r in results if r.skipped is None]
     if not pruned:
@@ -398,7 +363,7 @@ def _prune(args: argparse.Namespace) -> None:
     with staged_output(out, args.overwrite) as stage:
         skip = [xml.name, xml.with_suffix(".bin").name, *_REPORT_FILES] + [p.name for p in src.glob("*.png")]
         copy_model_dir(src, stage, skip=skip)
-        ov.save_model(model, str(stage / xml.name), compress_to_fp16=False)
+        save(model, stage / xml.name)
         metrics = {}
         if pipeline is not None:
             for label, path in (("before", src), ("after", stage)):
@@ -407,19 +372,17 @@ def _prune(args: argparse.Namespace) -> None:
                 timings[f"evaluate {label}"] = round(time.perf_counter() - t0, 1)
                 print(f"  {label}: {metrics[label].name} {metrics[label].value:.2f}{metrics[label].unit} "
                       f"on {metrics[label].samples} test samples")
-        layers = sparse.weight_stats(ov.Core().read_model(stage / xml.name))
+        layers = sparse.weight_stats(runtime.read_model(stage / xml.name))
         summary = sparse.summarize(layers)
-        plot_zero_fractions(layers, summary["auto_rate"], stage / HIST_NAME, f"after pruning to {args.target:g}")
-        report = _prune_report(xml, out, args, results, summary, metrics, timings)
-        _dump(stage / "report.json", report)
-        (stage / "report.md").write_text(_prune_markdown(report))
-    print("\n".join(_prune_lines(report)))
+        plot = plot_zero_fractions(layers, summary["auto_rate"], stage / HIST_NAME, f"after pruning to {args.target:g}")
+        data = _prune_data(xml, out, args, results, summary, metrics)
+        write_report(stage, _report("sparse-prune", f"Magnitude pruning to {args.target:g}",
+                                    [_prune_section(data, plot)], data, timings))
+    print("\n".join(_prune_lines(data)))
     print(f"\nWrote {out} (pruned IR, model files, report.json, report.md, {HIST_NAME})")
 
 
-def _prune_report(xml: Path, out: Path, args, results, summary: dict, metrics: dict, timings: dict) -> dict:
-    from ovrecipes.report import system_info
-
+def _prune_data(xml: Path, out: Path, args, results, summary: dict, metrics: dict) -> dict:
     pruned = [r for r in results if r.skipped is None]
     n_before = sum(r.zeros_before for r in pruned)
     n_after = sum(r.zeros_after for r in pruned)
@@ -433,37 +396,33 @@ def _prune_report(xml: Path, out: Path, args, results, summary: dict, metrics: d
             "pruned_layers": len(pruned), "skipped_layers": len(results) - len(pruned),
             "zero_fraction_before": n_before / n, "zero_fraction_after": n_after / n,
             "min_layer_zero_fraction_after": min(r.zeros_after / r.elements for r in pruned),
-            "accuracy": change, "summary_after": summary, "layers": [r.to_dict() for r in results],
-            "timings_s": timings, "system": system_info()}
+            "accuracy": change, "summary_after": summary, "layers": [r.to_dict() for r in results]}
 
 
-def _prune_lines(report: dict) -> list[str]:
-    lines = [f"pruned {report['pruned_layers']} MatMul weights to >= {report['target']:g} zeros each "
-             f"({report['skipped_layers']} skipped): zero fraction {report['zero_fraction_before']:.1%} -> "
-             f"{report['zero_fraction_after']:.1%} (lowest layer {report['min_layer_zero_fraction_after']:.1%})"]
-    acc = report["accuracy"]
+def _prune_lines(data: dict) -> list[str]:
+    lines = [f"pruned {data['pruned_layers']} MatMul weights to >= {data['target']:g} zeros each "
+             f"({data['skipped_layers']} skipped): zero fraction {data['zero_fraction_before']:.1%} -> "
+             f"{data['zero_fraction_after']:.1%} (lowest layer {data['min_layer_zero_fraction_after']:.1%})"]
+    acc = data["accuracy"]
     if acc:
         lines.append(f"{acc['name']} on {acc['samples']} test samples: {acc['before']:.2f}{acc['unit']} -> "
                      f"{acc['after']:.2f}{acc['unit']} (drop {acc['drop']:+.2f} points)")
-    s = report["summary_after"]
+    s = data["summary_after"]
     if s["eligible_layers"] == 0:
         lines.append("No layer is sparse-eligible yet (weights are not int8): quantize the pruned model "
-                     f"(e.g. ovrecipes {report['family'] or '<family>'} ptq --model {Path(report['out']).parent} "
+                     f"(e.g. ovrecipes {data['family'] or '<family>'} ptq --model {Path(data['out']).parent} "
                      "--out DIR) before 'sparse config'.")
     else:
         lines.append(f"{s['eligible_layers']} eligible int8 layers; auto rate {s['auto_rate']:g}")
     return lines
 
 
-def _prune_markdown(report: dict) -> str:
-    from ovrecipes.compare import format_table
-
+def _prune_section(data: dict, plot: Path) -> Section:
     header = ["layer", "shape", "type", "zeros before", "zeros after", "skipped because"]
     rows = [[short_name(l["name"]), "x".join(map(str, l["shape"])), l["dtype"], f"{l['before']:.1%}",
-             f"{l['after']:.1%}", l["skipped"] or ""] for l in report["layers"]]
-    lines = [f"# Magnitude pruning to {report['target']:g}", "", f"Source: `{report['source']}`  ",
-             f"Output: `{report['out']}`", ""] + [f"- {l}" for l in _prune_lines(report)]
-    lines += ["", "Unstructured, per layer: in each 2-D MatMul weight whose dims are multiples of 64, the smallest "
-              "values by dequantized magnitude are set to zero until the layer reaches the target.", "",
-              format_table(header, rows, markdown=True), "", f"![zero fractions]({HIST_NAME})", ""]
-    return "\n".join(lines)
+             f"{l['after']:.1%}", l["skipped"] or ""] for l in data["layers"]]
+    lines = [f"Source: `{data['source']}`", f"Output: `{data['out']}`", *_prune_lines(data),
+             "Unstructured, per layer: in each 2-D MatMul weight whose dims are multiples of 64, the smallest values "
+             "by dequantized magnitude are set to zero until the layer reaches the target."]
+    return Section(title="Pruning", lines=lines, tables=[Table(header=header, rows=rows)],
+                   figures=[Figure(file=plot.name, caption="zero fractions")])

@@ -1,0 +1,50 @@
+"""``ovrecipes compare <family> DIR...`` (measure now) and ``ovrecipes compare --from-reports R...``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ovrecipes.cli.options import add_measure_args, add_output_args, measure_options
+from ovrecipes.measure.variants import Variant
+from ovrecipes.pipelines.registry import FAMILIES
+from ovrecipes.runs.compare import compare_reports, run_compare
+
+EXAMPLES = """examples:
+  ovrecipes compare bert int8-minilm/fp32 int8-minilm --labels "OV FP32" "OV INT8" --out cmp
+  ovrecipes compare bert fp32-dir int8-dir --inference-precision f32 --rounds 5 --time 30
+  ovrecipes compare --from-reports run1 run2/report.json --out both
+"""
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    if args.from_reports:
+        if args.family:
+            raise ValueError("--from-reports puts earlier reports side by side; do not name a family and models too")
+        compare_reports(args.from_reports, args.out, overwrite=args.overwrite)
+        return
+    if not args.family:
+        raise ValueError("name a family and model directories (ovrecipes compare bert DIR...), or pass --from-reports")
+    labels = args.labels or [m.name for m in args.models]
+    if len(labels) != len(args.models):
+        raise ValueError(f"--labels gives {len(labels)} names for {len(args.models)} models")
+    pipeline = FAMILIES[args.family].make_pipeline(args)
+    run_compare(pipeline, [Variant(label, path) for label, path in zip(labels, args.models)], args.out,
+                overwrite=args.overwrite, options=measure_options(args))
+
+
+def register(sub) -> None:
+    cmp = sub.add_parser("compare", help="measure model directories side by side, or merge earlier reports",
+                         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    cmp.add_argument("--from-reports", nargs="+", type=Path, metavar="REPORT",
+                     help="report.json files (or run directories) of earlier runs, shown side by side")
+    add_output_args(cmp, required=False, help="write report.md/json and a plot here")
+    cmp.set_defaults(handler=cmd_compare, family=None)
+    families = cmp.add_subparsers(dest="family", required=False, metavar="FAMILY")
+    for spec in FAMILIES.values():
+        fam = families.add_parser(spec.name, help=f"compare {spec.name} models on the {spec.name} pipeline's data")
+        fam.add_argument("models", nargs="+", type=Path, help="PyTorch or OpenVINO model directories")
+        fam.add_argument("--labels", nargs="+", help="names for the table (default: directory names)")
+        add_output_args(fam, required=False, help="write report.md/json and a plot here")
+        spec.add_options(fam)
+        add_measure_args(fam)

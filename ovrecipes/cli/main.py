@@ -1,0 +1,75 @@
+"""The ``ovrecipes`` entry point: builds the parser from the command groups and runs one command.
+
+Errors a user can fix (bad flags, missing files, an ignored name that is not in the model, an
+existing output directory) are printed as one line and exit with status 2. SIGINT and SIGTERM end a
+run cleanly: staging directories are removed (a JPQD work directory stays, for resume). Known
+harmless third-party warnings are hidden; ``OVRECIPES_DEBUG=1`` shows tracebacks and every warning.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+
+from ovrecipes.cli import compare, demo, family, sparse, tools
+from ovrecipes.cli.quiet import quiet_third_party
+
+EXAMPLES = """examples:
+  ovrecipes demo                                   # the main job, offline, on the embedded MiniLM
+  ovrecipes bert ptq --out int8-minilm             # PTQ of the embedded default
+  ovrecipes bert ptq --model textattack/bert-base-uncased-SST-2 --dataset glue --dataset-config sst2 \\
+      --text-column sentence --split validation --out int8-sst2 --max-drop 0.5
+  ovrecipes bench int8-minilm --shape '[1,64]' --hint throughput --time 10
+  ovrecipes compare bert int8-minilm/fp32 int8-minilm --out cmp
+  ovrecipes cpu
+"""
+GROUPS = (demo, family, compare, tools, sparse)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ovrecipes", description="OpenVINO/NNCF recipes with measured accuracy and throughput.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for group in GROUPS:
+        group.register(sub)
+    return parser
+
+
+class Terminated(Exception):
+    """SIGTERM, raised in the main thread so every ``finally`` (staging directories) runs."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated()
+
+
+def main(argv: list[str] | None = None) -> int:
+    debug = bool(os.environ.get("OVRECIPES_DEBUG"))
+    if not debug:
+        quiet_third_party()
+    args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        args.handler(args)
+    except (ValueError, FileNotFoundError, RuntimeError) as err:
+        if debug:
+            raise
+        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        print(f"ovrecipes: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ovrecipes: interrupted; no output directory was written", file=sys.stderr)
+        return 130
+    except Terminated:
+        print("ovrecipes: terminated; no output directory was written", file=sys.stderr)
+        return 143
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Option groups more than one command uses: output, benchmark, side-by-side measurement, CPU target."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ovrecipes.cli.argtypes import positive_float, positive_int
+from ovrecipes.measure.variants import DEFAULT_ROUNDS, PRECISION_CHOICES
+from ovrecipes.pipelines.runtime import HINTS, PRECISIONS
+from ovrecipes.recipes.overflow import OVERFLOW_FIX_CHOICES, TARGET_CPUS
+from ovrecipes.runs.common import MeasureOptions
+
+
+def add_output_args(parser: argparse.ArgumentParser, *, required: bool = True, default: Path | None = None,
+                    help: str = "output directory (must not exist unless --overwrite)") -> None:
+    g = parser.add_argument_group("output")
+    g.add_argument("--out", type=Path, required=required, default=default, help=help)
+    g.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+
+
+def add_bench_args(parser: argparse.ArgumentParser, time_default: float, *, precision_default: str = "default",
+                   precision_choices: tuple[str, ...] = PRECISIONS, time_help: str | None = None) -> None:
+    g = parser.add_argument_group("benchmark")
+    g.add_argument("--hint", choices=HINTS, default="throughput")
+    g.add_argument("--streams", type=positive_int, default=None, help="NUM_STREAMS (default: from the hint)")
+    g.add_argument("--threads", type=positive_int, default=None, help="INFERENCE_NUM_THREADS (default: all cores)")
+    g.add_argument("--time", type=positive_float, default=time_default,
+                   help=time_help or f"seconds of measurement (default {time_default:g})")
+    g.add_argument("--inference-precision", choices=precision_choices, default=precision_default,
+                   help="INFERENCE_PRECISION_HINT; 'default' leaves the CPU plugin's choice (bf16 on AVX512_BF16/AMX "
+                        f"CPUs, f32 elsewhere) (default {precision_default})")
+
+
+def bench_args(args: argparse.Namespace) -> dict:
+    """hint, streams, threads and time_s as the runtime and the pipelines take them."""
+    return {"hint": args.hint, "streams": args.streams, "threads": args.threads, "time_s": args.time}
+
+
+def add_measure_args(parser: argparse.ArgumentParser) -> None:
+    """Options of every side-by-side (ptq, jpqd, compare, demo)."""
+    g = parser.add_argument_group("side-by-side measurement")
+    g.add_argument("--eval-samples", type=positive_int, default=None, help="limit the test split (default: all of it)")
+    g.add_argument("--accuracy-budget", type=float, default=1.0,
+                   help="metric points a faster variant may lose and still be recommended (default 1.0)")
+    g.add_argument("--rounds", type=positive_int, default=DEFAULT_ROUNDS,
+                   help=f"interleaved benchmark rounds (A B C, A B C, ...); --time is split over them "
+                        f"(default {DEFAULT_ROUNDS})")
+    add_bench_args(parser, time_default=10.0, precision_default="auto", precision_choices=PRECISION_CHOICES,
+                   time_help="seconds per variant, over all rounds (default 10)")
+
+
+def measure_options(args: argparse.Namespace, *, evaluate: bool = True, bench: bool = True) -> MeasureOptions:
+    return MeasureOptions(evaluate=evaluate, bench=bench, bench_args=bench_args(args), eval_limit=args.eval_samples,
+                          budget=args.accuracy_budget, rounds=args.rounds, precision=args.inference_precision)
+
+
+def add_cpu_target_args(group, prefix: str = "") -> None:
+    """--overflow-fix and --target-cpu with the choices recipes.overflow defines (``dest`` gets ``prefix``)."""
+    group.add_argument("--overflow-fix", choices=OVERFLOW_FIX_CHOICES, dest=f"{prefix}overflow_fix",
+                       help="NNCF overflow fix; 'auto' decides from the target CPU's VNNI/AMX flags")
+    group.add_argument("--target-cpu", choices=tuple(TARGET_CPUS), dest=f"{prefix}target_cpu",
+                       help="decide for this deployment CPU instead of this machine")

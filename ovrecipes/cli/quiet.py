@@ -1,0 +1,72 @@
+"""Known-harmless third-party warnings, hidden inside the command line's own runs.
+
+Each entry is a warning we have seen on every run and checked: it concerns how a library traces or
+configures models we export ourselves, never the user's data or results. Anything else still shows.
+``OVRECIPES_DEBUG=1`` leaves everything visible (the entry point does not call this then).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+
+#: (warning category name, message regex): category names, so torch need not be imported to filter
+HARMLESS_WARNINGS = (
+    ("TracerWarning", ""),  # torch.jit tracing of transformers code during OpenVINO export
+    ("FutureWarning", r"`torch\.jit\.trace"),  # the tracer's own deprecation notice
+    ("FutureWarning", r".*torch_dtype.* is deprecated"),
+    ("UserWarning", r"PySoundFile failed"),  # librosa falls back to audioread for formats soundfile lacks
+    ("FutureWarning", r"librosa\.core\.audio\.__audioread_load"),
+    ("DeprecationWarning", ""),
+)
+#: log messages (substring) of library loggers that are noise for a user of this package
+HARMLESS_LOG_MESSAGES = (
+    "loss_type=None",
+    "torch_dtype",
+    "Path.replace()",
+    "to instantiate a model of type",
+    "seem to have been set",  # max_new_tokens and max_length both set (we pass max_new_tokens)
+)
+
+
+class _DropKnownMessages(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(known in message for known in HARMLESS_LOG_MESSAGES)
+
+
+def _install_log_filter() -> None:
+    """Library loggers (transformers, optimum, nncf) with their own handlers get the filter on each handler;
+    the root handlers get it too, for loggers that propagate."""
+    drop = _DropKnownMessages()
+    for name in ("", "transformers", "optimum", "nncf", "openvino"):
+        logger = logging.getLogger(name)
+        logger.addFilter(drop)
+        for handler in logger.handlers:
+            handler.addFilter(drop)
+
+
+_original_showwarning = warnings.showwarning
+
+
+def _showwarning(message, category, filename, lineno, file=None, line=None):
+    import re
+
+    for name, pattern in HARMLESS_WARNINGS:
+        if any(c.__name__ == name for c in category.__mro__) and re.search(pattern, str(message)):
+            return
+    _original_showwarning(message, category, filename, lineno, file, line)
+
+
+def quiet_third_party() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    warnings.showwarning = _showwarning
+    _install_log_filter()
+    try:  # transformers configures its root logger lazily; make it now so its handler gets the filter
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.get_logger("transformers")
+        _install_log_filter()
+    except ImportError:
+        pass

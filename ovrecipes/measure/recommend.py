@@ -1,0 +1,105 @@
+"""Which variant to deploy, why, and what a reader must know to trust the numbers.
+
+The recommendation is the fastest variant within an accuracy budget of the best metric. Speed is
+compared by ranges, not single numbers: variants whose min-max throughput over the rounds overlap
+are a tie, decided by the higher metric and then the smaller model, and the reason says so.
+Every explanatory note is derived from the CPU facts of the run: a note never names a cause (no
+VNNI, no AMX) that the CPU does not have.
+"""
+
+from __future__ import annotations
+
+from ovrecipes.measure.variants import reference
+from ovrecipes.recipes.overflow import VNNI_FLAGS, CpuInfo
+from ovrecipes.report.model import NOISY_SPREAD, Recommendation, VariantResult
+
+DEFAULT_ACCURACY_BUDGET = 1.0  # metric points a faster variant may lose and still be recommended
+
+
+def _signed(r: VariantResult) -> float:
+    return r.metric.value if r.metric.higher_is_better else -r.metric.value
+
+
+def recommend(results: list[VariantResult], cpu: CpuInfo | None, budget: float = DEFAULT_ACCURACY_BUDGET) -> Recommendation:
+    """``cpu``: where the variants were measured (None when unknown or mixed: no CPU notes then)."""
+    measured = [r for r in results if r.throughput is not None]
+    notes = cpu_notes(results, cpu) if cpu is not None else []
+    if not measured:
+        return Recommendation(choice=None, reason="no benchmark was run", budget_points=budget, notes=notes)
+    scored = [r for r in measured if r.metric is not None]
+    best = max(scored, key=_signed) if scored else None
+    eligible = [r for r in scored if r.metric.drop_from(best.metric) <= budget + 1e-9] if best else measured
+    fastest = max(eligible, key=lambda r: r.throughput.median_fps)
+    tie = [r for r in eligible if r is not fastest and r.throughput.overlaps(fastest.throughput)]
+    t = fastest.throughput
+    within = (f" within {budget:g} {best.metric.name} points of the best ({best.label})" if best else "")
+    if not tie:
+        reason = (f"fastest variant{within}: median {t.median_fps:.1f} FPS over {len(t.rounds)} rounds "
+                  f"(range {t.min_fps:.1f}-{t.max_fps:.1f}), no other range overlaps it")
+        return Recommendation(choice=fastest.label, reason=reason, budget_points=budget, notes=notes)
+    group = [fastest, *tie]
+    choice = min(group, key=lambda r: ((-_signed(r)) if r.metric else 0.0, r.size_mb))
+    others = [r for r in group if r is not choice]
+    if choice.metric and any(r.metric and _signed(r) < _signed(choice) for r in others):
+        why = f"the higher {choice.metric.name} ({choice.metric.value:.2f})"
+    else:
+        why = f"the smaller model ({choice.size_mb:.1f} MB)"
+    names = ", ".join(r.label for r in group)
+    reason = (f"{names} tie on throughput{within} (their min-max ranges over {len(t.rounds)} rounds overlap); "
+              f"{choice.label} is chosen for {why}")
+    return Recommendation(choice=choice.label, reason=reason, budget_points=budget,
+                          tie=[r.label for r in others], notes=notes)
+
+
+def cpu_notes(results: list[VariantResult], cpu: CpuInfo) -> list[str]:
+    """Plain explanations of INT8 speed against the f32 baseline, from this CPU's flags."""
+    ref = reference(results)
+    if ref is None or ref.throughput is None or ref.weights != "fp32":
+        return []
+    notes = []
+    vnni = ", ".join(f for f in VNNI_FLAGS if f in cpu.flags)
+    for r in results:
+        if r.weights != "int8" or r.throughput is None or r.engine != "openvino":
+            continue
+        a, b = r.throughput, ref.throughput
+        if a.median_fps >= b.median_fps:
+            continue
+        if a.overlaps(b):
+            notes.append(f"{r.label} is not measurably faster than {ref.label} here: their throughput ranges "
+                         f"overlap ({a.min_fps:.1f}-{a.max_fps:.1f} vs {b.min_fps:.1f}-{b.max_fps:.1f} FPS).")
+        elif not cpu.has_vnni:
+            notes.append(
+                f"{r.label} is SLOWER than {ref.label} on this CPU ({a.median_fps:.1f} vs {b.median_fps:.1f} FPS, "
+                f"{r.ratio or a.median_fps / b.median_fps:.2f}x): {cpu.brand} ({cpu.source}) has no VNNI or AMX, so "
+                "OpenVINO computes int8 dot products with 16-bit intermediates and small models lose. Deploy FP32 "
+                "here, or INT8 on a VNNI/AMX CPU (see 'ovrecipes cpu').")
+        else:
+            notes.append(
+                f"{r.label} measured slower than {ref.label} ({a.median_fps:.1f} vs {b.median_fps:.1f} FPS) although "
+                f"{cpu.brand} ({cpu.source}) has {vnni} (int8 dot products in one instruction): for this model and "
+                "shape the quantize/dequantize work outweighs the int8 kernels, or the run was disturbed (see the "
+                "spread and any warning).")
+    return notes
+
+
+def run_warnings(results: list[VariantResult], loads: list[float], cores: int | None) -> list[str]:
+    """One line when the measurement is noisy (a spread over 10%, or more load than cores), and any
+    variant whose compiled precision differs from what was asked."""
+    warnings = []
+    noisy = [f"{r.label} {r.throughput.spread:.0%}" for r in results
+             if r.throughput is not None and len(r.throughput.rounds) > 1 and r.throughput.spread > NOISY_SPREAD]
+    causes = []
+    if noisy:
+        causes.append(f"throughput varied more than {NOISY_SPREAD:.0%} across rounds ({', '.join(noisy)})")
+    if loads and cores and max(loads) > cores:
+        causes.append(f"the load average reached {max(loads):.1f} on {cores} cores during the measurement")
+    if causes:
+        warnings.append("Noisy run: " + "; ".join(causes) + ". Ratios may not repeat; rerun on a quiet machine.")
+    for r in results:
+        asked = r.requested_precision
+        ran = r.inference_precision
+        if asked not in (None, "default") and ran and ran != asked:
+            warnings.append(f"{r.label} asked for {asked} but the compiled model ran {ran}.")
+        if asked == "default" and "BF16" in r.label and ran and ran != "bf16":
+            warnings.append(f"{r.label} ran {ran}: the plugin did not default to bf16 on this machine.")
+    return warnings

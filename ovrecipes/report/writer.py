@@ -1,0 +1,181 @@
+"""The one writer of report.json, report.md and the side-by-side plot, for every command."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ovrecipes.report.model import Report, Section, Table, VariantResult
+from ovrecipes.report.plots import metric_vs_throughput
+
+PLOT_NAME = "accuracy_vs_throughput.png"
+
+
+class Timer:
+    """Wall time of each stage of a run, in order, for the report."""
+
+    def __init__(self) -> None:
+        self.stages: dict[str, float] = {}
+
+    def stage(self, name: str):
+        timer = self
+
+        class _Stage:
+            def __enter__(self):
+                self.started = time.perf_counter()
+                print(f"== {name}")
+
+            def __exit__(self, *exc):
+                timer.stages[name] = round(time.perf_counter() - self.started, 1)
+
+        return _Stage()
+
+
+def command_line() -> str:
+    return " ".join(["ovrecipes", *sys.argv[1:]]) if sys.argv else ""
+
+
+def created() -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def _mode(v: VariantResult) -> str:
+    return {"PERFORMANCE": "perf", "ACCURACY": "acc"}.get(v.execution_mode or "", v.execution_mode or "-")
+
+
+def side_by_side_table(report: Report) -> Table:
+    """The table printed, written to report.md and drawn: the same rows everywhere."""
+    ref = next((v for v in report.variants if v.label == report.reference), None)
+    metric_name = next((v.metric.name for v in report.variants if v.metric), "metric")
+    header = ["variant", "engine", "precision (mode)", metric_name, "drop", "FPS median", "FPS range",
+              f"vs {report.reference or 'reference'}", "latency median ms", "size MB"]
+    rows = []
+    for v in report.variants:
+        drop = v.metric.drop_from(ref.metric) if (v.metric and ref and ref.metric) else None
+        t = v.throughput
+        rows.append([
+            v.label, v.engine, f"{v.precision_label} ({_mode(v)})",
+            f"{v.metric.value:.2f}" if v.metric else "-",
+            f"{drop:+.2f}" if drop is not None else "-",
+            f"{t.median_fps:.1f}" if t else "-",
+            f"{t.min_fps:.1f}-{t.max_fps:.1f}" if t else "-",
+            f"{v.ratio:.2f}x" if v.ratio is not None else "-",
+            f"{t.latency_median_ms:.2f}" if t else "-",
+            f"{v.size_mb:.1f}",
+        ])
+    return Table(header=header, rows=rows)
+
+
+def format_table(table: Table, markdown: bool = False) -> str:
+    header, rows = table.header, table.rows
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+        return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join([fmt.format(*header), fmt.format(*("-" * w for w in widths))] + [fmt.format(*r) for r in rows])
+
+
+def _measurement_note(report: Report) -> str:
+    t = next((v.throughput for v in report.variants if v.throughput), None)
+    if t is None:
+        return ""
+    per_round = t.rounds[0].duration_s if t.rounds else 0.0
+    return (f"Throughput: median of {report.rounds} interleaved rounds (every variant once per round, about "
+            f"{per_round:.1f} s each; benchmark_app-style asynchronous run for OpenVINO, a synchronous loop otherwise), "
+            f"hint {t.hint}, same input shape, same process. 'FPS range' is min-max over the rounds; "
+            f"'vs {report.reference}' is the median of the per-round ratios; 'drop' refers to {report.reference}.")
+
+
+def _section_markdown(section: Section) -> list[str]:
+    lines = [f"## {section.title}", ""]
+    lines += [line if line.startswith(("- ", "  -", "|", "**")) else f"- {line}" for line in section.lines]
+    if section.lines:
+        lines.append("")
+    for table in section.tables:
+        lines += [format_table(table, markdown=True), ""]
+    for fig in section.figures:
+        lines += [f"![{fig.caption}]({fig.file})", ""]
+    return lines
+
+
+def render_markdown(report: Report, plot_name: str | None) -> str:
+    lines = [f"# {report.title}", "", f"Command: `{report.command}`  ", f"Created: {report.created}", ""]
+    if report.pipeline:
+        info = report.pipeline
+        lines += [f"Model: `{info.get('model')}`; data: {info.get('data')}; splits: {info.get('splits')}", ""]
+    if report.variants:
+        lines += ["## Side by side", "", format_table(side_by_side_table(report), markdown=True), ""]
+        note = _measurement_note(report)
+        lines += [note, ""] if note else []
+        if report.precision_note:
+            lines += [report.precision_note, ""]
+        lines += [f"**Warning:** {w}" for w in report.warnings] + ([""] if report.warnings else [])
+    rec = report.recommendation
+    if rec and rec.choice:
+        lines += [f"**Recommended: {rec.choice}**: {rec.reason}.", ""]
+        lines += [f"- {note}" for note in rec.notes] + ([""] if rec.notes else [])
+    lines += [f"- {line}" for line in report.highlights] + ([""] if report.highlights else [])
+    if plot_name:
+        lines += [f"![metric vs throughput]({plot_name})", ""]
+    for section in report.sections:
+        lines += _section_markdown(section)
+    m = report.machine
+    flags = ", ".join(f for f, on in m.cpu["flags"].items() if on) or "none of the tracked flags"
+    lines += ["## Machine", "",
+              f"- CPU: {m.cpu['brand']} ({m.cpu_class}), {m.cores} cores; flags: {flags}",
+              f"- Default inference precision: {m.default_precision}. {m.default_precision_reason}",
+              f"- Sparse weight decompression: {m.sparse_weights_decompression['reason']}",
+              "- Versions: " + ", ".join(f"{k} {v}" for k, v in m.versions.items() if v), ""]
+    if report.load_average:
+        lines.insert(-1, f"- Load average (1 min) after each round: {', '.join(f'{x:.2f}' for x in report.load_average)}")
+    if report.timings_s:
+        lines += ["## Timings (s)", "", ", ".join(f"{k}: {v}" for k, v in report.timings_s.items()), ""]
+    return "\n".join(lines)
+
+
+def write_report(out_dir: Path, report: Report, config: dict[str, Any] | None = None) -> None:
+    """report.json, report.md, the metric-vs-throughput plot (when there is something to draw) and,
+    when given, recipe.yaml (the fully resolved config, reusable as --config)."""
+    out_dir = Path(out_dir)
+    plot = metric_vs_throughput(report.variants, out_dir / PLOT_NAME, report.title) if report.variants else None
+    (out_dir / "report.json").write_text(report.model_dump_json(indent=2))
+    (out_dir / "report.md").write_text(render_markdown(report, plot.name if plot else None))
+    if config is not None:
+        (out_dir / "recipe.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def read_report(path: Path) -> Report:
+    """A report.json (or the directory holding one), checked against this schema."""
+    path = Path(path)
+    file = path / "report.json" if path.is_dir() else path
+    if not file.is_file():
+        raise ValueError(f"{path} has no report.json")
+    data = json.loads(file.read_text())
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    if version != Report.model_fields["schema_version"].default:
+        raise ValueError(f"{file} has report schema version {version!r}; this ovrecipes reads version "
+                         f"{Report.model_fields['schema_version'].default} (rerun the command that wrote it)")
+    return Report.model_validate(data)
+
+
+def print_summary(report: Report) -> None:
+    if report.variants:
+        print()
+        print(format_table(side_by_side_table(report)))
+        if report.precision_note:
+            print(report.precision_note)
+        for w in report.warnings:
+            print(f"Warning: {w}")
+    rec = report.recommendation
+    if rec and rec.choice:
+        print(f"\nRecommended: {rec.choice} ({rec.reason})")
+        for note in rec.notes:
+            print(f"Note: {note}")
+    for line in report.highlights:
+        print(line)

@@ -1,0 +1,102 @@
+"""What every run shares: measure variants side by side into a report, and the skeleton of a recipe
+run (staged output directory, recipe, side-by-side, report files, summary)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ovrecipes.measure.recommend import DEFAULT_ACCURACY_BUDGET, recommend, run_warnings
+from ovrecipes.measure.variants import DEFAULT_ROUNDS, Variant, measure, reference, with_precisions
+from ovrecipes.pipelines.base import FamilyPipeline
+from ovrecipes.recipes.overflow import host_cpu
+from ovrecipes.report.machine import machine
+from ovrecipes.report.model import Report, Section, Table, VariantResult
+from ovrecipes.report.writer import Timer, command_line, created, print_summary, write_report
+from ovrecipes.runs.outdir import staged_output
+
+
+@dataclass
+class MeasureOptions:
+    """How a side-by-side measures: which parts, how long, how often, at which precision."""
+
+    evaluate: bool = True
+    bench: bool = True
+    bench_args: dict[str, Any] = field(default_factory=dict)  # hint, streams, threads, time_s (per variant)
+    eval_limit: int | None = None
+    budget: float = DEFAULT_ACCURACY_BUDGET
+    rounds: int = DEFAULT_ROUNDS
+    precision: str = "auto"  # see ovrecipes.measure.variants.with_precisions
+
+
+def side_by_side(pipeline: FamilyPipeline, variants: list[Variant], options: MeasureOptions, *, kind: str,
+                 title: str, timer: Timer, recipe: dict | None = None, sections: list[Section] | None = None,
+                 highlights: list[str] | None = None) -> Report:
+    """Measure the variants (with the precision rows this CPU calls for) and build the report."""
+    cpu = host_cpu()
+    variants, precision_note = with_precisions(variants, options.precision, cpu)
+    results, loads = [], []
+    if options.evaluate or options.bench:
+        with timer.stage("evaluate and benchmark side by side"):
+            results, loads = measure(pipeline, variants, limit=options.eval_limit, evaluate=options.evaluate,
+                                     bench=options.bench, bench_args=options.bench_args, rounds=options.rounds)
+    ref = reference(results)
+    details = metric_details(results)
+    return Report(
+        kind=kind, title=title, command=command_line(), created=created(), pipeline=pipeline.describe(),
+        variants=results, reference=ref.label if ref else None, rounds=options.rounds if options.bench else 0,
+        load_average=loads, warnings=run_warnings(results, loads, os.cpu_count()),
+        precision_note=precision_note if results else None,
+        recommendation=recommend(results, cpu, options.budget) if results else None,
+        highlights=highlights or [], recipe=recipe, sections=[*([details] if details else []), *(sections or [])],
+        machine=machine(cpu),
+        timings_s=timer.stages)
+
+
+def metric_details(results: list[VariantResult]) -> Section | None:
+    """Every number of metrics that carry more than one (recall@1/2/4/8, WER and RTF ...), per variant."""
+    scored = [v for v in results if v.metric and v.metric.extra]
+    if not scored:
+        return None
+    keys = list(dict.fromkeys(k for v in scored for k in v.metric.extra))
+    rows = [[v.label, *(f"{v.metric.extra[k]:.2f}" if k in v.metric.extra else "-" for k in keys)] for v in scored]
+    return Section(title="Metric details", tables=[Table(header=["variant", *keys], rows=rows)])
+
+
+@dataclass
+class RecipeOutcome:
+    """What a recipe run produced inside the staging directory, for the side-by-side and the report."""
+
+    variants: list[Variant]
+    recipe: dict[str, Any] | None = None
+    sections: list[Section] = field(default_factory=list)
+    highlights: list[str] = field(default_factory=list)
+    config: dict[str, Any] | None = None  # the resolved recipe config, written as recipe.yaml
+    contents: str = ""  # what the output directory holds, for the closing line
+
+
+def _relocate(report: Report, stage: Path, out: Path) -> None:
+    """Paths measured inside the staging directory, rewritten to where the results now live."""
+    for v in report.variants:
+        v.path = v.path.replace(str(stage), str(out))
+
+
+def recipe_run(pipeline: FamilyPipeline, out: Path, *, overwrite: bool, kind: str, title: str,
+               options: MeasureOptions, produce: Callable[[Path, Timer], RecipeOutcome]) -> Report:
+    """Stage ``out``, let ``produce`` write the models into it, measure them side by side, write the report.
+
+    ``out`` appears only when everything succeeded; an error or an interrupt leaves nothing behind.
+    """
+    out = Path(out).resolve()
+    timer = Timer()
+    with staged_output(out, overwrite) as stage:
+        outcome = produce(stage, timer)
+        report = side_by_side(pipeline, outcome.variants, options, kind=kind, title=title, timer=timer,
+                              recipe=outcome.recipe, sections=outcome.sections, highlights=outcome.highlights)
+        _relocate(report, stage, out)
+        write_report(stage, report, outcome.config)
+    print_summary(report)
+    print(f"\nWrote {out} ({outcome.contents or 'models'}, report.md, report.json)")
+    return report

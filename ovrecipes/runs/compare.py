@@ -1,0 +1,74 @@
+"""Side by side without a recipe: model directories measured now, or reports of earlier runs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ovrecipes.measure.recommend import DEFAULT_ACCURACY_BUDGET, recommend, run_warnings
+from ovrecipes.measure.variants import Variant, reference, set_ratios
+from ovrecipes.pipelines.base import FamilyPipeline
+from ovrecipes.recipes.overflow import CpuInfo
+from ovrecipes.report.machine import machine
+from ovrecipes.report.model import Report
+from ovrecipes.report.writer import Timer, command_line, created, print_summary, read_report, write_report
+from ovrecipes.runs.common import MeasureOptions, side_by_side
+from ovrecipes.runs.outdir import check_output, staged_output
+
+
+def _write(report: Report, out: Path | None, overwrite: bool) -> None:
+    if out is not None:
+        with staged_output(Path(out), overwrite) as stage:
+            write_report(stage, report)
+
+
+def run_compare(pipeline: FamilyPipeline, variants: list[Variant], out: Path | None, *, overwrite: bool = False,
+                options: MeasureOptions | None = None) -> Report:
+    """Measure existing model directories side by side; write the report if ``out`` is given."""
+    for v in variants:
+        if not Path(v.path).exists():
+            raise ValueError(f"model directory {v.path} does not exist")
+    if out is not None:
+        check_output(Path(out).resolve(), overwrite)
+    report = side_by_side(pipeline, variants, options or MeasureOptions(), kind="compare",
+                          title=f"{pipeline.family} comparison", timer=Timer())
+    _write(report, out, overwrite)
+    print_summary(report)
+    return report
+
+
+def compare_reports(paths: list[Path], out: Path | None, *, overwrite: bool = False,
+                    budget: float = DEFAULT_ACCURACY_BUDGET) -> Report:
+    """The variants of earlier reports in one table, without rerunning anything.
+
+    Ratios between reports compare medians measured at different times (possibly on different
+    machines), so the report says so; within one report they stay the per-round medians.
+    """
+    if out is not None:
+        check_output(Path(out).resolve(), overwrite)
+    reports = [read_report(p) for p in paths]
+    variants = []
+    for path, report in zip(paths, reports):
+        for v in report.variants:
+            labels = {x.label for x in variants}
+            label = v.label if v.label not in labels else f"{v.label} ({Path(path).name})"
+            variants.append(v.model_copy(update={"label": label, "source": str(path)}))
+    set_ratios(variants)
+    cpus = sorted({r.machine.cpu["brand"] + f" ({r.machine.cpu_class})" for r in reports})
+    measured_on = reports[0].machine.cpu if len(cpus) == 1 else None  # notes only when one CPU measured them all
+    cpu = CpuInfo(measured_on["brand"], frozenset(f for f, on in measured_on["flags"].items() if on),
+                  source="the reports' machine") if measured_on else None
+    ref = reference(variants)
+    warnings = run_warnings(variants, [], os.cpu_count())
+    if len(reports) > 1:
+        warnings.insert(0, "Rows come from separate runs: ratios between them compare medians taken at different "
+                           f"times (CPUs: {'; '.join(cpus)}); within one run they are per-round medians.")
+    report = Report(kind="compare", title="comparison of earlier reports", command=command_line(), created=created(),
+                    variants=variants, reference=ref.label if ref else None,
+                    rounds=max((r.rounds for r in reports), default=0), warnings=warnings,
+                    precision_note="Precision as each run recorded it.",
+                    recommendation=recommend(variants, cpu, budget), machine=machine(),
+                    data={"reports": [str(p) for p in paths]})
+    _write(report, out, overwrite)
+    print_summary(report)
+    return report

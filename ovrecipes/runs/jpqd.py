@@ -1,0 +1,115 @@
+"""The JPQD run: export the FP32 baseline, train/prune/quantize, measure every variant side by side.
+
+Output directory: the INT8 JPQD IR (HF layout) at the top, ``fp32/`` (baseline IR), ``pruned_fp32/``
+(pruned, not quantized), recipe.yaml, report.json/md, training_history.json and PNGs. Trainer
+checkpoints live in a work directory next to it (``<out>.jpqd-work``) so that
+``resume_from_checkpoint: last`` survives a failed or interrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ovrecipes.measure.variants import Variant, model_size_mb
+from ovrecipes.pipelines.base import FamilyPipeline
+from ovrecipes.recipes.jpqd import recipe as jpqd
+from ovrecipes.recipes.jpqd.config import JPQDConfig
+from ovrecipes.recipes.jpqd.legacy import read_legacy
+from ovrecipes.report.model import Figure, Report, Section, Table
+from ovrecipes.report.plots import kept_per_layer, sparsity_schedule
+from ovrecipes.report.writer import Timer
+from ovrecipes.runs.common import MeasureOptions, RecipeOutcome, recipe_run
+from ovrecipes.runs.config import load_config
+
+FP32_SUBDIR, PRUNED_SUBDIR = "fp32", "pruned_fp32"
+TEACHER, FP32, PRUNED, INT8 = "Teacher (PyTorch FP32)", "OV FP32", "OV FP32 pruned", "OV INT8 JPQD"
+
+
+def load_jpqd_config(family: str, path: Path | None, overrides: dict) -> tuple[JPQDConfig, list[str]]:
+    """The family's packaged YAML, then the user's YAML or legacy NNCF JSON, then flags; stages checked."""
+    config, notes = load_config(JPQDConfig, family, "jpqd", path, overrides, json_reader=read_legacy)
+    return config.check_stages(), notes
+
+
+def work_dir(config: JPQDConfig, out: Path) -> Path:
+    return Path(config.training.work_dir) if config.training.work_dir else out.with_name(out.name + ".jpqd-work")
+
+
+def jpqd_section(info: dict[str, Any], kept_png: Path | None, curve_png: Path | None) -> Section:
+    """Structure kept, compression, training facts and their figures."""
+    mv = info.get("movement", {})
+    lines = []
+    params_fp32, params_pruned = info.get("params_fp32"), info.get("params_pruned")
+    if params_fp32 and params_pruned:
+        lines.append(f"Parameters: {params_fp32:,} -> {params_pruned:,} "
+                     f"({100.0 * (1 - params_pruned / params_fp32):.1f}% removed by structured pruning)")
+    sizes = info.get("ir_size_mb", {})
+    if sizes:
+        lines.append("IR size (MB): " + ", ".join(f"{k} {v:.1f}" for k, v in sizes.items())
+                     + (f"; compression vs {FP32}: {sizes[FP32] / sizes[INT8]:.2f}x" if sizes.get(FP32) and sizes.get(INT8)
+                        else ""))
+    if "sparsity_unstructured" in mv:
+        lines.append(f"Sparsity of the {mv.get('layers')} sparsified Linear layers at the end of warmup: "
+                     f"{100 * mv['sparsity_unstructured']:.1f}% unstructured, {100 * mv['sparsity_structured']:.1f}% "
+                     "after structured masking (whole heads / FFN units, the rest rewound)")
+    if info.get("fake_quantize_nodes") is not None:
+        lines.append(f"QAT: {info['fake_quantize_nodes']} FakeQuantize nodes before weight compression; "
+                     f"MatMul weight elements in the INT8 IR: {info.get('matmul_weight_elements', 0):,}")
+    if info.get("training_processes", 1) > 1:
+        lines.append(f"Trained data-parallel on {info['training_processes']} processes (torchrun/accelerate); "
+                     f"{mv.get('steps_per_epoch')} optimizer steps per epoch on each")
+    overflow = (info.get("quantization") or {}).get("overflow_fix")
+    if overflow:
+        lines.append(f"overflow_fix = {overflow['value']}: {overflow['reason']}")
+    lines += [f"legacy config: {note}" for note in info.get("legacy_notes", [])]
+    keeps = mv.get("keeps") or []
+    tables = []
+    if keeps:
+        rows = [[str(k["layer"]), f"{k['heads_kept']}/{k['heads']}", f"{k['ffn_kept']}/{k['ffn_units']}",
+                 ", ".join(map(str, k["heads_kept_ids"]))] for k in keeps]
+        tables.append(Table(header=["layer", "heads kept", "FFN units kept", "head ids"], rows=rows))
+    figures = [Figure(file=p.name, caption=c) for p, c in ((kept_png, "kept per layer"),
+                                                          (curve_png, "sparsity and regularization")) if p]
+    return Section(title="JPQD", lines=lines, tables=tables, figures=figures)
+
+
+def run_jpqd(pipeline: FamilyPipeline, config: JPQDConfig, out: Path, *, teacher: Path | None = None,
+             overwrite: bool = False, measure_teacher: bool = True, options: MeasureOptions | None = None,
+             title: str | None = None, legacy_notes: list[str] | None = None) -> Report | None:
+    """Train, prune, quantize and export; measure teacher, OV FP32 (and BF16), pruned FP32 and JPQD INT8."""
+    out = Path(out).resolve()
+    work = work_dir(config, out)
+    work.mkdir(parents=True, exist_ok=True)
+    teacher = Path(teacher) if teacher else Path(pipeline.torch_source())
+    if not jpqd.is_main_process():  # torchrun/accelerate: ranks > 0 train alongside rank 0, nothing else
+        with tempfile.TemporaryDirectory() as scratch:
+            jpqd.run(pipeline, config, Path(scratch), None, teacher, work, None, progress=False)
+        return None
+
+    def produce(stage: Path, timer: Timer) -> RecipeOutcome:
+        with timer.stage("export FP32 OpenVINO IR"):
+            fp32 = pipeline.export(stage / FP32_SUBDIR)
+        with timer.stage("JPQD: movement sparsity, structured pruning, QAT, distillation, export"):
+            info = jpqd.run(pipeline, config, stage, fp32, teacher, work, stage / PRUNED_SUBDIR,
+                            progress=pipeline.progress)
+        info["legacy_notes"] = legacy_notes or []
+        timer.stages.update({f"  {k}": v for k, v in info.pop("timings_s", {}).items()})
+        variants = [Variant(TEACHER, teacher)] if measure_teacher else []
+        variants += [Variant(FP32, fp32), Variant(PRUNED, stage / PRUNED_SUBDIR), Variant(INT8, stage)]
+        info["ir_size_mb"] = {v.label: round(model_size_mb(v.path), 2) for v in variants if v.engine == "openvino"}
+        kept = kept_per_layer(info["movement"].get("keeps", []), stage / "kept_per_layer.png")
+        curve = sparsity_schedule(info["movement"].get("history", []), stage / "sparsity_regularization.png")
+        (stage / "training_history.json").write_text(json.dumps(info["movement"].get("history", []), indent=1))
+        return RecipeOutcome(variants=variants, recipe=info, sections=[jpqd_section(info, kept, curve)],
+                             config=config.model_dump(mode="json"),
+                             contents="JPQD INT8 model, fp32/, pruned_fp32/, recipe.yaml, PNGs")
+
+    report = recipe_run(pipeline, out, overwrite=overwrite, kind="jpqd", title=title or f"{pipeline.family} JPQD",
+                        options=options or MeasureOptions(), produce=produce)
+    if config.training.save_strategy == "no":
+        shutil.rmtree(work, ignore_errors=True)
+    return report

@@ -1,0 +1,64 @@
+"""IR helpers shared by the recipes that rewrite a family's OpenVINO directory one submodel at a time.
+
+A family's exported directory holds several files (IRs, config.json, tokenizer); a recipe replaces
+the IR of one submodel and copies the rest, so the result loads with the same optimum-intel class.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+from ovrecipes.pipelines.base import FamilyPipeline, Metric, Submodel, copy_model_dir
+
+#: Op types nobody means when naming an op to keep in floating point: they never run a kernel a user
+#: would choose to protect, and their generated names (Constant_64) drown the real suggestions.
+PLUMBING_TYPES = frozenset({"Constant", "Parameter", "Result", "Convert", "ShapeOf", "Reshape", "Squeeze",
+                            "Unsqueeze", "Gather", "Concat", "Broadcast", "StridedSlice", "Range"})
+
+
+def ir_files(sub: Submodel) -> list[str]:
+    """The .xml and .bin of one submodel."""
+    return [sub.filename, sub.filename[: -len(".xml")] + ".bin"]
+
+
+def save(model, path: Path) -> None:
+    """Save an IR as is (weights stay in the precision the recipe produced, no fp16 compression)."""
+    import openvino as ov
+
+    ov.save_model(model, str(path), compress_to_fp16=False)
+
+
+def op_index(model) -> list[tuple[str, str]]:
+    """(friendly name, type) of every op: the names NNCF's ignored scope is matched against."""
+    return [(op.get_friendly_name(), op.get_type_name()) for op in model.get_ops()]
+
+
+def op_counts(model) -> dict[str, int]:
+    return dict(Counter(op.get_type_name() for op in model.get_ops()))
+
+
+def count_ops(model, op_type: str) -> int:
+    return sum(1 for op in model.get_ops() if op.get_type_name() == op_type)
+
+
+def quantized_ops(model) -> list[tuple[str, str]]:
+    """(name, type) of ops fed by a FakeQuantize: what actually runs in int8 after PTQ."""
+    found = []
+    for op in model.get_ops():
+        if op.get_type_name() == "FakeQuantize":
+            continue
+        if any(inp.get_source_output().get_node().get_type_name() == "FakeQuantize" for inp in op.inputs()):
+            found.append((op.get_friendly_name(), op.get_type_name()))
+    return found
+
+
+def evaluate_replaced(pipeline: FamilyPipeline, fp32_dir: Path, sub: Submodel, model, *, split: str = "validation",
+                      limit: int | None = None) -> Metric:
+    """The family's metric with ``model`` in place of one submodel of ``fp32_dir`` (a trial, then deleted)."""
+    with tempfile.TemporaryDirectory(prefix="ovrecipes-trial-") as tmp:
+        trial_dir = Path(tmp)
+        copy_model_dir(Path(fp32_dir), trial_dir, skip=ir_files(sub))
+        save(model, trial_dir / sub.filename)
+        return pipeline.evaluate(trial_dir, split=split, limit=limit)
