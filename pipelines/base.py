@@ -6,6 +6,7 @@ knows its model inputs, data and metric, and nothing about compression technique
 
 from __future__ import annotations
 
+import re
 import shutil
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
@@ -131,16 +132,30 @@ def take_split(splits: dict[str, list], split: str, limit: int | None = None) ->
     return items[:limit] if limit else items
 
 
+#: what the hub accepts as a model id: "name" or "org/name" of word characters, '-' and '.'
+HUB_ID = re.compile(r"^(?:[\w][\w.-]*/)?[\w][\w.-]*$")
+
+
 def local_or_hub(source: str) -> str | Path:
-    """A local model directory (it must hold config.json), or the string itself as a hub id."""
-    path = Path(source)
+    """A local model directory (it must hold config.json; its IRs must read), or the string as a hub id."""
+    path = Path(source).expanduser()
     if path.is_dir():
         if not (path / "config.json").exists():
             raise ValueError(f"model directory {source} has no config.json")
+        for xml in openvino_files(path):
+            runtime.read_model(xml)  # a broken IR fails here, in one line naming the file
         return path
     if path.exists():
         raise ValueError(f"model {source!r} is a file; pass a model directory or a hub id")
+    if not HUB_ID.match(source) or ".." in source or "--" in source or source.endswith("."):
+        raise ValueError(f"model {source!r}: no such directory, and it is not a Hugging Face hub id either "
+                         "(those look like 'org/name')")
     return source  # a hub id, for users who can reach the hub
+
+
+def openvino_files(path: str | Path) -> list[Path]:
+    """The model IRs of an OpenVINO directory (tokenizer IRs need their extension and are left out)."""
+    return sorted(p for p in Path(path).glob("openvino*.xml") if "tokenizer" not in p.name)
 
 
 def is_openvino_dir(path: str | Path) -> bool:
@@ -176,6 +191,12 @@ class FamilyPipeline(ABC):
     @abstractmethod
     def model_path(self) -> str | Path:
         """The model source resolved: a local directory (PyTorch/HF or OpenVINO), or a hub id."""
+
+    def resolve(self) -> "FamilyPipeline":
+        """Resolve the model source now (building an embedded default if needed), so that a bad
+        ``--model`` fails before a run starts any stage; returns the pipeline."""
+        _ = self.model_path
+        return self
 
     @abstractmethod
     def describe(self) -> dict:

@@ -341,7 +341,7 @@ def _run_async(queue: ov.AsyncInferQueue, n: int, time_s: float) -> tuple[int, f
 
 # ---------------------------------------------------------------- reading models
 
-def _openvino_reason(err: Exception) -> str:
+def openvino_reason(err: Exception) -> str:
     """OpenVINO's own reason, without the 'Exception from src/...cpp:N:' location lines."""
     lines = [l.strip() for l in str(err).splitlines() if l.strip()]
     useful = [l for l in lines if not re.match(r"^(Exception from |Check '.*' failed at )\S+:\d+:?$", l)]
@@ -370,7 +370,7 @@ def read_model(path, core: ov.Core | None = None) -> ov.Model:
     try:
         return (core or ov.Core()).read_model(xml)
     except RuntimeError as err:
-        raise ValueError(f"cannot read OpenVINO IR {xml}: {_openvino_reason(err)}") from None
+        raise ValueError(f"cannot read OpenVINO IR {xml}: {openvino_reason(err)}") from None
 
 
 def compile_model(model, config: dict | None = None, device: str = "CPU",
@@ -382,7 +382,7 @@ def compile_model(model, config: dict | None = None, device: str = "CPU",
         return core.compile_model(source, device, config or {})
     except RuntimeError as err:
         where = model if not isinstance(model, ov.Model) else source.get_friendly_name()
-        raise ValueError(f"cannot compile {where} for {device}: {_openvino_reason(err)}") from None
+        raise ValueError(f"cannot compile {where} for {device}: {openvino_reason(err)}") from None
 
 
 # ---------------------------------------------------------------- benchmarks

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from ovrecipes.pipelines.base import (FamilyPipeline, FamilySpec, Metric, Submodel, copy_model_dir, is_openvino_dir, local_or_hub,
                             take_split)
 from ovrecipes.pipelines.cache import building, cache_path
+from ovrecipes.pipelines.speech_metrics import english_normaliser, word_error_rate
 from ovrecipes.pipelines.speech_data import SpeechDataSpec, SpeechExample, load_audio, load_speech_splits
 
 EMBEDDED = "embedded"
@@ -243,28 +244,21 @@ class WhisperPipeline(FamilyPipeline):
     # -- metric --------------------------------------------------------------------------------
     def normalise(self, text: str) -> str:
         """Whisper's English text normaliser (spelling map when the tokenizer has one)."""
-        from transformers.models.whisper.english_normalizer import EnglishTextNormalizer
-
-        spelling = getattr(self.processor.tokenizer, "english_spelling_normalizer", None) or {}
-        return EnglishTextNormalizer(spelling)(text)
+        spelling = getattr(self.processor.tokenizer, "english_spelling_normalizer", None)
+        return english_normaliser(spelling)(text)
 
     def evaluate(self, model_dir: Path, split: str = "test", limit: int | None = None, *,
                  precision: str | None = None) -> Metric:
-        import jiwer
-
         examples = self.examples(split, limit)
         model = self._load(Path(model_dir) if is_openvino_dir(model_dir) else model_dir, precision)
         hypotheses, seconds = self.transcribe(model, examples, desc=f"WER {Path(str(model_dir)).name} [{split}]")
-        refs = [self.normalise(e.text) for e in examples]
-        hyps = [self.normalise(h) for h in hypotheses]
-        wer = 100.0 * jiwer.wer(refs, hyps)
+        wer = word_error_rate([e.text for e in examples], hypotheses, self.normalise)
         audio_s = sum(len(load_audio(e.audio)) for e in examples) / 16000.0
         extra = {"WER": wer, "generate_s": seconds, "audio_s": audio_s, "RTF": seconds / audio_s}
         if split == "test" and self.splits.get("real"):  # the small real-speech check rides along
             real = self.splits["real"]
             texts, _ = self.transcribe(model, real, desc="real speech")
-            extra["real_WER"] = 100.0 * jiwer.wer([self.normalise(e.text) for e in real],
-                                                  [self.normalise(t) for t in texts])
+            extra["real_WER"] = word_error_rate([e.text for e in real], texts, self.normalise)
         return Metric(self.metric_name, 100.0 - wer, len(examples), extra=extra)
 
     def calibration_data(self, model_dir: Path, n: int) -> dict[str, Any]:

@@ -228,3 +228,21 @@ def test_bad_manifest_and_audio_are_clear_errors(tmp_path, tiny_whisper_dir, cap
     missing.write_text("audio,text\nnowhere.wav,hi\n")
     with pytest.raises(ValueError, match="nowhere.wav does not exist"):
         read_manifest(missing)
+
+
+def test_word_error_rate_on_hand_counted_strings():
+    from ovrecipes.pipelines.speech_metrics import english_normaliser, word_error_rate
+
+    refs = ["the cat sat on the mat", "hello world"]
+    # sentence 1: "the" deleted (1 of 6 words); sentence 2: "world" -> "word" (1 of 2): 2 errors / 8 words
+    assert word_error_rate(refs, ["the cat sat on mat", "hello word"]) == pytest.approx(25.0)
+    # an insertion counts against the reference length: 1 / 2 words
+    assert word_error_rate(["hello world"], ["hello big world"]) == pytest.approx(50.0)
+    assert word_error_rate(["a b c d"], ["a b c d"]) == 0.0
+    # the normaliser removes case and punctuation and spells numbers and British words the same way
+    norm = english_normaliser({"colour": "color"})
+    assert word_error_rate(["Hello, World!", "the colour of 10 dogs"], ["hello world", "the color of ten dogs"],
+                           norm) == 0.0
+    assert word_error_rate(["Hello, World!"], ["hello world"]) == pytest.approx(100.0)  # raw: both words differ
+    with pytest.raises(ValueError, match="2 references but 1 hypotheses"):
+        word_error_rate(refs, ["x"])

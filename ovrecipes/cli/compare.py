@@ -28,7 +28,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
     labels = args.labels or [m.name for m in args.models]
     if len(labels) != len(args.models):
         raise ValueError(f"--labels gives {len(labels)} names for {len(args.models)} models")
-    pipeline = FAMILIES[args.family].make_pipeline(args)
+    pipeline = FAMILIES[args.family].make_pipeline(args).resolve()
     run_compare(pipeline, [Variant(label, path) for label, path in zip(labels, args.models)], args.out,
                 overwrite=args.overwrite, options=measure_options(args))
 

@@ -109,7 +109,7 @@ def cmd_ptq(args: argparse.Namespace) -> None:
     spec: FamilySpec = args.spec
     config, _ = load_config(PTQConfig, spec.name, "ptq", args.config, ptq_overrides(args))
     check_output(args.out.resolve(), args.overwrite)
-    pipeline = spec.make_pipeline(args)
+    pipeline = spec.make_pipeline(args).resolve()
     run_ptq(pipeline, config, args.out, overwrite=args.overwrite, compare_torch=args.compare_torch,
             options=measure_options(args, evaluate=not args.no_eval, bench=not args.no_bench),
             title=f"{spec.name} ptq: {args.model}")

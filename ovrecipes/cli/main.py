@@ -15,6 +15,7 @@ import sys
 
 from ovrecipes.cli import compare, demo, family, sparse, tools
 from ovrecipes.cli.quiet import quiet_third_party
+from ovrecipes.pipelines.runtime import openvino_reason
 
 EXAMPLES = """examples:
   ovrecipes demo                                   # the main job, offline, on the embedded MiniLM
@@ -38,6 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(err: Exception) -> str:
+    """The error as one line: its first line, or for OpenVINO's C++ errors the reason without source locations."""
+    text = str(err).strip()
+    if not text:
+        return type(err).__name__
+    return openvino_reason(err) if text.startswith("Exception from ") else text.splitlines()[0]
+
+
 class Terminated(Exception):
     """SIGTERM, raised in the main thread so every ``finally`` (staging directories) runs."""
 
@@ -57,8 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         if debug:
             raise
-        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        print(f"ovrecipes: error: {message}", file=sys.stderr)
+        print(f"ovrecipes: error: {one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("ovrecipes: interrupted; no output directory was written", file=sys.stderr)

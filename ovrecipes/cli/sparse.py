@@ -353,7 +353,7 @@ def cmd_prune(args: argparse.Namespace) -> None:
     pipeline = None
     if args.family:
         family_args = argparse.Namespace(**{**vars(args), "model": args.model or str(src)})
-        pipeline = FAMILIES[args.family].make_pipeline(family_args)
+        pipeline = FAMILIES[args.family].make_pipeline(family_args).resolve()
     results = sparse.prune_model(model, args.target)
     pruned = [r for r in results if r.skipped is None]
     if not pruned:

@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ovrecipes.pipelines.base import FamilyPipeline, is_openvino_dir
-from ovrecipes.pipelines.runtime import BenchResult
+from ovrecipes.pipelines.base import FamilyPipeline, is_openvino_dir, openvino_files
+from ovrecipes.pipelines.runtime import BenchResult, read_model
 from ovrecipes.recipes.ir import count_ops
 from ovrecipes.recipes.overflow import CpuInfo, host_cpu
 from ovrecipes.report.model import Round, Throughput, VariantResult
@@ -55,13 +55,8 @@ def weights_format(path: Path) -> str:
     path = Path(path)
     if not is_openvino_dir(path):
         return "fp32"
-    import openvino as ov
-
-    core = ov.Core()
-    for xml in sorted(path.glob("openvino*.xml")) or sorted(path.glob("*.xml")):
-        if "tokenizer" in xml.name:
-            continue
-        if count_ops(core.read_model(xml), "FakeQuantize"):
+    for xml in openvino_files(path) or sorted(path.glob("*.xml")):
+        if count_ops(read_model(xml), "FakeQuantize"):  # a broken IR fails here in one clear line
             return "int8"
     return "fp32"
 
@@ -129,6 +124,8 @@ def measure(
         raise ValueError(f"rounds must be at least 1: got {rounds}")
     args = dict(bench_args or {})
     time_s = float(args.pop("time_s", 10.0))
+    # read every IR first: a broken one fails now, in one line naming the file, not after minutes of work
+    weights = {v.path: weights_format(v.path) for v in variants}
     results: list[VariantResult] = []
     for v in variants:
         seconds: dict[str, float] = {}
@@ -138,7 +135,7 @@ def measure(
             metric = pipeline.evaluate(v.path, split=split, limit=limit, precision=v.precision)
             seconds["evaluate"] = round(time.perf_counter() - started, 1)
             print(f"  {v.label}: {metric.name} {metric.value:.2f}{metric.unit} on {metric.samples} {split} samples")
-        results.append(VariantResult(label=v.label, path=str(v.path), engine=v.engine, weights=weights_format(v.path),
+        results.append(VariantResult(label=v.label, path=str(v.path), engine=v.engine, weights=weights[v.path],
                                      requested_precision=v.precision, metric=metric,
                                      size_mb=round(model_size_mb(v.path), 2), seconds=seconds))
     loads: list[float] = []

@@ -1,0 +1,218 @@
+"""The package as a newcomer meets it: one import name, no import cycles, and a README whose
+commands all parse."""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import io
+import re
+import shlex
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+#: where each import name's files live in the repository (pyproject's package-dir)
+PACKAGE_DIRS = {"ovrecipes.pipelines": REPO / "pipelines", "ovrecipes.recipes": REPO / "recipes",
+                "ovrecipes": REPO / "ovrecipes"}
+
+
+def project_modules() -> dict[str, Path]:
+    modules = {}
+    for prefix, root in PACKAGE_DIRS.items():
+        for path in root.rglob("*.py"):
+            parts = list(path.relative_to(root).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            name = ".".join([prefix, *parts])
+            if prefix == "ovrecipes" and parts and parts[0] in ("pipelines", "recipes"):
+                continue
+            modules[name] = path
+    return modules
+
+
+def import_graph(modules: dict[str, Path]) -> dict[str, set[str]]:
+    """Module -> project modules it imports, function-local imports included."""
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        edges: set[str] = set()
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                targets = [f"{base}.{a.name}" for a in node.names] + [base]
+            for target in targets:
+                while target and target not in modules:  # 'pkg.module.symbol' -> 'pkg.module'
+                    target = target.rpartition(".")[0]
+                if target and target != name:
+                    edges.add(target)
+        graph[name] = edges
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def test_no_import_cycle_among_the_project_modules():
+    modules = project_modules()
+    assert "ovrecipes.pipelines.base" in modules and "ovrecipes.cli.main" in modules
+    graph = import_graph(modules)
+    assert find_cycle(graph) is None, " -> ".join(find_cycle(graph))
+    # the checker sees function-local imports and finds a planted cycle
+    assert "ovrecipes.runs.jpqd" in graph["ovrecipes.cli.jpqd"]  # imported inside cmd_jpqd
+    assert find_cycle({**graph, "ovrecipes.pipelines.base": graph["ovrecipes.pipelines.base"] | {"ovrecipes.cli.main"}})
+
+
+def test_layers_recipes_never_name_a_family_and_families_never_import_a_recipe():
+    graph = import_graph(project_modules())
+    shared = {"ovrecipes.pipelines.base", "ovrecipes.pipelines.runtime", "ovrecipes.pipelines.staging"}
+    for module, edges in graph.items():
+        if module.startswith("ovrecipes.recipes"):
+            families = {e for e in edges if e.startswith("ovrecipes.pipelines.") and e not in shared}
+            assert not families, f"{module} imports a family module: {families}"
+        if module.startswith("ovrecipes.pipelines"):
+            upward = {e for e in edges if e.startswith(("ovrecipes.recipes", "ovrecipes.runs", "ovrecipes.measure"))}
+            assert not upward, f"{module} imports {upward}"
+    named = [p.relative_to(REPO) for p in (REPO / "recipes").rglob("*.py") if not _only_in_comments(p)]
+    assert not named, f"recipes name a model family in code: {named}"
+
+
+def _only_in_comments(path: Path) -> bool:
+    """Family names may appear in prose (docstrings, comments), never in code."""
+    tree = ast.parse(path.read_text())
+    names = {n.id.lower() for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    names |= {n.attr.lower() for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    strings = {n.value.lower() for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+               and not _is_docstring(tree, n)}
+    code = " ".join(names) + " " + " ".join(strings)
+    return not re.search(r"\b(bert|whisper|cgd|minilm)\b", code)
+
+
+def _is_docstring(tree: ast.AST, const: ast.Constant) -> bool:
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and first.value is const:
+                return True
+    return False
+
+
+def test_wheel_installs_one_top_level_package(tmp_path):
+    """`pip install .` would add exactly `ovrecipes` to site-packages (the wheel's top_level.txt and RECORD)."""
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                           "-w", str(tmp_path), str(REPO)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    wheel = next(tmp_path.glob("ovrecipes-*.whl"))
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+        top_level = next(n for n in names if n.endswith("top_level.txt"))
+        assert zf.read(top_level).decode().split() == ["ovrecipes"]
+    roots = {n.split("/")[0] for n in names if not n.startswith("ovrecipes-")}
+    assert roots == {"ovrecipes"}
+    for packaged in ("ovrecipes/pipelines/base.py", "ovrecipes/recipes/configs/bert-ptq.yaml",
+                     "ovrecipes/pipelines/data/sentences_en.txt", "ovrecipes/recipes/jpqd/recipe.py",
+                     "ovrecipes/cli/main.py"):
+        assert packaged in names, packaged
+
+
+def test_generic_names_are_not_importable_outside_the_checkout(tmp_path):
+    for name in ("pipelines", "recipes"):
+        proc = subprocess.run([sys.executable, "-c", f"import {name}"], cwd=tmp_path, capture_output=True, text=True)
+        assert proc.returncode != 0 and "ModuleNotFoundError" in proc.stderr
+    proc = subprocess.run([sys.executable, "-c", "import ovrecipes.pipelines.base, ovrecipes.recipes.ptq"],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+# -- README ---------------------------------------------------------------------------------------
+SCRIPT_PREFIX = {"scripts/run_bert.py": ["bert"], "scripts/run_whisper.py": ["whisper"],
+                 "scripts/run_cgd.py": ["cgd"]}
+
+
+def readme_commands() -> list[str]:
+    """Every ovrecipes command in README.md's code blocks, continuation lines joined, comments cut."""
+    blocks, current, language = [], None, ""
+    for line in (REPO / "README.md").read_text().splitlines():
+        if line.startswith("```"):
+            if current is None:
+                current, language = [], line[3:].strip()
+            else:
+                if language in ("", "bash", "sh", "shell"):
+                    blocks.append("\n".join(current))
+                current = None
+        elif current is not None:
+            current.append(line)
+    commands = []
+    for block in blocks:
+        joined = re.sub(r"\\\n\s*", " ", block)
+        for line in joined.splitlines():
+            line = re.sub(r"\s+#\s.*$", "", line).strip()
+            if re.search(r"(^|/|\s)ovrecipes\s|-m ovrecipes\.cli|scripts/run_\w+\.py", line):
+                commands.append(line)
+    return commands
+
+
+def _argv(command: str) -> list[str] | None:
+    words = shlex.split(command)
+    for i, word in enumerate(words):
+        if word.endswith("ovrecipes") or word == "ovrecipes.cli":
+            return words[i + 1:]
+        if word in SCRIPT_PREFIX:
+            return SCRIPT_PREFIX[word] + words[i + 1:]
+    return None
+
+
+def test_readme_commands_all_parse():
+    from ovrecipes.cli.main import build_parser
+
+    commands = readme_commands()
+    assert len(commands) >= 20 and any(c.endswith("ovrecipes demo") for c in commands)
+    parser = build_parser()
+    for command in commands:
+        argv = _argv(command)
+        assert argv is not None, command
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as err:
+            try:
+                parser.parse_args(argv)
+            except SystemExit as exit:
+                assert exit.code == 0, f"README command does not parse: {command}\n{err.getvalue()}"
+
+
+def test_readme_sync_catches_a_wrong_flag():
+    from ovrecipes.cli.main import build_parser
+
+    with contextlib.redirect_stderr(io.StringIO()), pytest.raises(SystemExit) as exit:
+        build_parser().parse_args(_argv("ovrecipes bert ptq --out x --no-such-flag"))
+    assert exit.value.code == 2

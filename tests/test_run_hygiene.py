@@ -1,0 +1,123 @@
+"""What a user sees around a run: one-line errors that name the real problem, no debris after a
+killed run, and no known-harmless third-party warnings (unless OVRECIPES_DEBUG=1)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ovrecipes.cli.main import main
+from ovrecipes.pipelines.staging import staged_directory, sweep_stale
+
+
+def _cli(*args: str, env: dict | None = None, **kwargs) -> subprocess.Popen:
+    full_env = {k: v for k, v in os.environ.items() if k != "OVRECIPES_DEBUG"}
+    full_env.update(env or {})
+    return subprocess.Popen([sys.executable, "-m", "ovrecipes.cli", *args], env=full_env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def _ptq(tiny_bert_dir: Path, tiny_csv: Path, out: Path, *extra: str) -> list[str]:
+    return ["bert", "ptq", "--model", str(tiny_bert_dir), "--dataset", str(tiny_csv), "--max-length", "16",
+            "--subset-size", "8", "--eval-samples", "16", "--out", str(out), *extra]
+
+
+# -- errors -----------------------------------------------------------------------------------------
+def test_missing_model_directory_is_not_called_a_bad_hub_id(tmp_path, capsys):
+    assert main(["bert", "ptq", "--model", "./nope", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("ovrecipes: error: model './nope': no such directory, and it is not a Hugging Face hub id "
+                   "either (those look like 'org/name')")
+    assert not (tmp_path / "o").exists()
+
+
+def _corrupt_ir(root: Path) -> Path:
+    root.mkdir()
+    (root / "config.json").write_text("{}")
+    (root / "openvino_model.xml").write_text("<net><layers>")  # cut short
+    (root / "openvino_model.bin").write_bytes(b"\0" * 8)
+    return root
+
+
+@pytest.mark.parametrize("command", [
+    ["bench", "{ir}"],
+    ["sparse", "stats", "{ir}"],
+    ["compare", "bert", "{ir}", "--model", "{tiny}", "--dataset", "{csv}", "--max-length", "16", "--time", "0.2"],
+    ["bert", "ptq", "--model", "{ir}", "--out", "{out}"],
+])
+def test_corrupt_ir_is_one_line_naming_the_file_and_the_reason(command, tmp_path, tiny_bert_dir, tiny_csv, capsys):
+    ir = _corrupt_ir(tmp_path / "broken")
+    args = [a.format(ir=ir, tiny=tiny_bert_dir, csv=tiny_csv, out=tmp_path / "out") for a in command]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith(f"ovrecipes: error: cannot read OpenVINO IR {ir / 'openvino_model.xml'}")
+    assert "not well-formed XML" in err[0] and "core.cpp" not in err[0]
+
+
+def test_missing_weights_file_is_named(tmp_path, capsys):
+    ir = tmp_path / "no-weights"
+    ir.mkdir()
+    (ir / "openvino_model.xml").write_text(
+        '<?xml version="1.0"?><net name="m" version="11"><layers><layer id="0" name="w" type="Const" '
+        'version="opset1"><data element_type="f32" shape="2" offset="0" size="8"/></layer></layers></net>')
+    assert main(["bench", str(ir)]) == 2
+    assert capsys.readouterr().err.strip() == (f"ovrecipes: error: cannot read OpenVINO IR {ir / 'openvino_model.xml'}: "
+                                               "its weights file openvino_model.bin is missing")
+
+
+# -- staging and signals ------------------------------------------------------------------------------
+def test_stale_partial_siblings_are_swept_live_ones_kept(tmp_path):
+    out = tmp_path / "run"
+    dead = tmp_path / f".run.partial-{2**22 + 12345}-abc"  # above the kernel's default pid_max: no such process
+    live = tmp_path / f".run.partial-{os.getpid()}-def"  # this process: alive
+    legacy = tmp_path / ".run.partial-xyz12345"  # the old name carried no pid: nobody can own it
+    other = tmp_path / ".other.partial-1-abc"
+    for d in (dead, live, legacy, other):
+        d.mkdir()
+    removed = sweep_stale(out)
+    assert sorted(removed) == sorted([dead, legacy])
+    assert live.exists() and other.exists()
+    with staged_directory(out) as stage:
+        assert stage.name.startswith(f".run.partial-{os.getpid()}-")
+        (stage / "result.txt").write_text("done")
+    assert (out / "result.txt").read_text() == "done" and not stage.exists()
+
+
+def test_sigterm_during_a_real_run_leaves_no_partial_directory(tiny_bert_dir, tiny_csv, tmp_path):
+    out = tmp_path / "int8"
+    # a long benchmark keeps the run busy inside its staging directory
+    proc = _cli(*_ptq(tiny_bert_dir, tiny_csv, out, "--time", "120", "--rounds", "1"))
+    deadline = time.monotonic() + 240
+    staged = []
+    while time.monotonic() < deadline and proc.poll() is None:
+        staged = [p for p in tmp_path.iterdir() if p.name.startswith(".int8.partial-")]
+        if staged and (staged[0] / "openvino_model.xml").exists():  # quantized: measuring now
+            break
+        time.sleep(0.5)
+    assert proc.poll() is None and staged, "the run should be quantized and benchmarking by now"
+    time.sleep(2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err[-2000:]
+    assert "terminated" in err and not out.exists()
+    assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]
+
+
+# -- quiet runs ---------------------------------------------------------------------------------------
+def test_known_harmless_warnings_are_hidden_unless_debugging(tiny_bert_dir, tiny_csv, tmp_path):
+    quiet = _cli(*_ptq(tiny_bert_dir, tiny_csv, tmp_path / "quiet", "--no-bench"))
+    out, err = quiet.communicate(timeout=600)
+    assert quiet.returncode == 0, err[-2000:]
+    assert "TracerWarning" not in out + err and "torch.jit.trace" not in out + err
+    assert "Recommended:" in out or "OV INT8" in out
+    debug = _cli(*_ptq(tiny_bert_dir, tiny_csv, tmp_path / "debug", "--no-bench"), env={"OVRECIPES_DEBUG": "1"})
+    out, err = debug.communicate(timeout=600)
+    assert debug.returncode == 0, err[-2000:]
+    assert "TracerWarning" in out + err  # the filter is what hides it: the export really warns
