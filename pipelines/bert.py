@@ -8,13 +8,16 @@ Hugging Face hub id for users who can reach the hub.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
+import openvino as ov
 from tqdm.auto import tqdm
 
+from ovrecipes.pipelines import runtime
 from ovrecipes.pipelines.base import (
     Block,
     FamilyPipeline,
@@ -115,7 +118,6 @@ def fine_tune(
             data_collator=DataCollatorWithPadding(tokenizer)).train()
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
-    import shutil
 
     shutil.rmtree(out_dir / "_trainer", ignore_errors=True)
     info = {
@@ -199,8 +201,6 @@ class BertPipeline(FamilyPipeline):
 
     @staticmethod
     def _input_names(model_dir: Path) -> list[str]:
-        import openvino as ov
-
         model = ov.Core().read_model(Path(model_dir) / OV_FILENAME)
         return [inp.get_any_name() for inp in model.inputs]
 
@@ -237,8 +237,6 @@ class BertPipeline(FamilyPipeline):
 
     # -- metric --------------------------------------------------------------------------------
     def _predict_openvino(self, model_dir: Path, texts: list[str], desc: str, precision: str | None) -> np.ndarray:
-        from ovrecipes.pipelines import runtime
-
         compiled = runtime.compile_model(Path(model_dir) / OV_FILENAME,
                                          {"PERFORMANCE_HINT": "LATENCY", **runtime.precision_config(precision)})
         names = [inp.get_any_name() for inp in compiled.inputs]

@@ -18,14 +18,27 @@ from typing import Any
 import numpy as np
 
 from ovrecipes.cli.argtypes import parse_bool
-from ovrecipes.pipelines.base import (FamilyPipeline, FamilySpec, Metric, Submodel, copy_model_dir, is_openvino_dir,
-                                      take_split)
+from ovrecipes.pipelines import cgd_retrieval
+from ovrecipes.pipelines.base import (
+    FamilyPipeline,
+    FamilySpec,
+    Metric,
+    Submodel,
+    copy_model_dir,
+    is_openvino_dir,
+    take_split,
+)
 from ovrecipes.pipelines.cache import building, cache_path
 from ovrecipes.pipelines.cgd_config import CONFIG_NAME, CGDConfig, TrainConfig
 from ovrecipes.pipelines.cgd_embed import Embedder, recall_at_k
-from ovrecipes.pipelines.cgd_export import INPUT_NAME, OV_FILENAME
-from ovrecipes.pipelines import cgd_retrieval
-from ovrecipes.pipelines.image_data import ImageDataSpec, ImageItem, batch, data_source, split_items
+from ovrecipes.pipelines.cgd_export import INPUT_NAME, OV_FILENAME, export_ir
+from ovrecipes.pipelines.image_data import (
+    ImageDataSpec,
+    ImageItem,
+    batch,
+    data_source,
+    split_items,
+)
 
 EMBEDDED = "embedded"
 NEW = "new"
@@ -169,7 +182,6 @@ class CGDPipeline(FamilyPipeline):
         if is_openvino_dir(self.model_path):
             copy_model_dir(self.model_path, out_dir)
             return out_dir
-        from ovrecipes.pipelines.cgd_export import export_ir
 
         return export_ir(self.model_path, out_dir, route=self.export_route)
 

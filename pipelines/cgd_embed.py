@@ -8,6 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ovrecipes.pipelines import runtime
 from ovrecipes.pipelines.base import is_openvino_dir
 from ovrecipes.pipelines.cgd_config import CGDConfig
 from ovrecipes.pipelines.cgd_export import OV_FILENAME
@@ -33,7 +34,6 @@ class Embedder:
         self.model_dir = Path(model_dir)
         self.config = CGDConfig.load(self.model_dir)
         if is_openvino_dir(self.model_dir):
-            from ovrecipes.pipelines import runtime
 
             self._compiled = runtime.compile_model(self.model_dir / OV_FILENAME,
                                                    {"PERFORMANCE_HINT": "LATENCY", **runtime.precision_config(precision)})

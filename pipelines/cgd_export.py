@@ -11,6 +11,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import openvino as ov
+
 INPUT_NAME, OUTPUT_NAME = "images", "embedding"
 OV_FILENAME = "openvino_model.xml"
 
@@ -22,7 +24,6 @@ def _name_ports(model) -> None:
 
 def to_openvino(module, image_size: int, route: str = "convert_model"):
     """An ``ov.Model`` with input 'images' [?, 3, S, S] and output 'embedding'."""
-    import openvino as ov
     import torch
 
     module = module.eval()
@@ -44,8 +45,6 @@ def to_openvino(module, image_size: int, route: str = "convert_model"):
 
 
 def export_ir(torch_dir: Path, out_dir: Path, route: str = "convert_model") -> Path:
-    import openvino as ov
-
     from ovrecipes.pipelines.cgd_model import load_torch_dir
 
     module = load_torch_dir(torch_dir)

@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ovrecipes.pipelines.cgd_config import BACKBONES, CONFIG_NAME, WEIGHTS_NAME, CGDConfig
+from ovrecipes.pipelines.cgd_config import BACKBONES, WEIGHTS_NAME, CGDConfig
+
 
 class GlobalDescriptor(nn.Module):
     """One pooling over the spatial dimensions: mean (S), max (M) or generalised mean (G)."""

@@ -14,8 +14,15 @@ from typing import Any
 
 import numpy as np
 
+from ovrecipes.figures import saved_figure
 from ovrecipes.pipelines.cgd_embed import Embedder
-from ovrecipes.pipelines.image_data import ImageDataSpec, ImageItem, data_source, folder_items, split_items
+from ovrecipes.pipelines.image_data import (
+    ImageDataSpec,
+    ImageItem,
+    data_source,
+    folder_items,
+    split_items,
+)
 from ovrecipes.pipelines.staging import staged_directory
 
 DB_ARRAYS, DB_META = "db.npz", "db.json"
@@ -86,9 +93,10 @@ def search(db: Path, image: Path, k: int = 8, model: Path | None = None) -> tupl
 
 def save_grid(image: Path, hits: list[dict], path: Path) -> Path:
     """The query and its results side by side, with rank, label and distance under each."""
-    from PIL import Image  # with the figure only: the rest of the module does not need it
+    from PIL import (
+        Image,  # with the figure only: the rest of the module does not need it
+    )
 
-    from ovrecipes.figures import saved_figure
 
     panels = [(image, "query")] + [(Path(h["path"]), f"#{h['rank']} {h['label']}\nd={h['distance']:.3f}") for h in hits]
     with saved_figure(path, len(panels), figsize=(1.6 * len(panels), 2.0), dpi=100, squeeze=False) as (_, axes):

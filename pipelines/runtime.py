@@ -28,6 +28,7 @@ import json
 import re
 import statistics
 import time
+import xml.etree.ElementTree as ElementTree
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -355,7 +356,6 @@ def read_model(path, core: ov.Core | None = None) -> ov.Model:
     frontend could read it; checking the XML first names the real problem (and keeps the other
     frontends from printing their attempts).
     """
-    import xml.etree.ElementTree as ElementTree
 
     xml = resolve_model_xml(path)
     try:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from ovrecipes.pipelines.base import seeded_splits
 from ovrecipes.pipelines.cache import building, cache_path
@@ -79,7 +80,6 @@ def _synthesise(text: str, engine: str, out_wav: Path) -> None:
 
 def embedded_speech(progress: bool = True) -> list[SpeechExample]:
     """The synthesised sentences, built once into the cache."""
-    from tqdm.auto import tqdm
 
     target = cache_path("data", "speech-en-v1")
     manifest = target / "manifest.jsonl"

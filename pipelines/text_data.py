@@ -12,6 +12,7 @@ a fixed seeded permutation, so numbers in reports are reproducible; see :data:`E
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import subprocess
@@ -19,8 +20,6 @@ import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
 
 from ovrecipes.pipelines.base import seeded_splits
 from ovrecipes.pipelines.cache import cache_path
@@ -61,8 +60,6 @@ def vader_archive() -> Path:
 
 
 def _check_sha256(path: Path) -> None:
-    import hashlib
-
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != VADER_SHA256:
         raise RuntimeError(f"{path} has sha256 {digest}, expected {VADER_SHA256}; delete it and retry")

@@ -18,11 +18,27 @@ from typing import Any, Iterator
 import numpy as np
 from tqdm.auto import tqdm
 
-from ovrecipes.pipelines.base import (FamilyPipeline, FamilySpec, Metric, Submodel, copy_model_dir, is_openvino_dir, local_or_hub,
-                            take_split)
+from ovrecipes.pipelines import runtime
+from ovrecipes.pipelines.base import (
+    FamilyPipeline,
+    FamilySpec,
+    Metric,
+    Submodel,
+    copy_model_dir,
+    is_openvino_dir,
+    local_or_hub,
+    take_split,
+)
 from ovrecipes.pipelines.cache import building, cache_path
+from ovrecipes.pipelines.runtime import precision_config
+from ovrecipes.pipelines.speech_data import (
+    SpeechDataSpec,
+    SpeechExample,
+    load_audio,
+    load_speech_splits,
+)
 from ovrecipes.pipelines.speech_metrics import english_normaliser, word_error_rate
-from ovrecipes.pipelines.speech_data import SpeechDataSpec, SpeechExample, load_audio, load_speech_splits
+from ovrecipes.pipelines.whisper_ct2 import convert
 
 EMBEDDED = "embedded"
 EMBEDDED_BASE = "embedded:whisper-base"
@@ -53,7 +69,6 @@ def _concatenated_base_bin(tmp: Path) -> tuple[Path, Path]:
 
 def embedded_whisper_dir(name: str = EMBEDDED) -> Path:
     """The converted Hugging Face checkpoint of an embedded CTranslate2 Whisper, built once."""
-    from ovrecipes.pipelines.whisper_ct2 import convert
 
     if name not in (EMBEDDED, EMBEDDED_BASE):
         raise ValueError(f"embedded Whisper model must be '{EMBEDDED}' or '{EMBEDDED_BASE}': got {name!r}")
@@ -207,7 +222,6 @@ class WhisperPipeline(FamilyPipeline):
         if is_openvino_dir(model_dir):
             from optimum.intel import OVModelForSpeechSeq2Seq
 
-            from ovrecipes.pipelines.runtime import precision_config
 
             return OVModelForSpeechSeq2Seq.from_pretrained(
                 model_dir, ov_config={"PERFORMANCE_HINT": "LATENCY", **precision_config(precision)})
@@ -277,7 +291,6 @@ class WhisperPipeline(FamilyPipeline):
 
     def bench_session(self, model_dir: Path, *, precision: str | None = None, **bench_args: Any):
         """Whole-utterance speed: generate() on one test clip in a loop (utterances per second)."""
-        from ovrecipes.pipelines import runtime
 
         openvino = is_openvino_dir(model_dir)
         model = self._load(Path(model_dir) if openvino else model_dir, precision)

@@ -171,7 +171,11 @@ def hf_config(variables: dict[str, np.ndarray], ct2_config: dict, tokenizer_json
 def convert(src_dir: str | Path, out_dir: str | Path, model_bin: str | Path | None = None) -> Path:
     """Write a Hugging Face Whisper checkpoint (weights, configs, tokenizer, feature extractor) to ``out_dir``."""
     import torch
-    from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration, WhisperTokenizerFast
+    from transformers import (
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+        WhisperTokenizerFast,
+    )
 
     src_dir, out_dir = Path(src_dir), Path(out_dir)
     model_bin = Path(model_bin) if model_bin else src_dir / "model.bin"

@@ -10,6 +10,8 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
+import openvino as ov
+
 from ovrecipes.pipelines.base import FamilyPipeline, Metric, Submodel, copy_model_dir
 
 #: Op types nobody means when naming an op to keep in floating point: they never run a kernel a user
@@ -25,7 +27,6 @@ def ir_files(sub: Submodel) -> list[str]:
 
 def save(model, path: Path) -> None:
     """Save an IR as is (weights stay in the precision the recipe produced, no fp16 compression)."""
-    import openvino as ov
 
     ov.save_model(model, str(path), compress_to_fp16=False)
 

@@ -12,14 +12,29 @@ import difflib
 import re
 import time
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Literal, Union
 
+import openvino as ov
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ovrecipes.pipelines.base import FamilyPipeline, Submodel, copy_model_dir
 from ovrecipes.recipes import scope_search
-from ovrecipes.recipes.ir import PLUMBING_TYPES, evaluate_replaced, ir_files, op_index, quantized_ops, save
-from ovrecipes.recipes.overflow import OVERFLOW_FIX_CHOICES, TARGET_CPUS, OverflowDecision, choose_overflow_fix, target_cpu
+from ovrecipes.recipes.ir import (
+    PLUMBING_TYPES,
+    count_ops,
+    evaluate_replaced,
+    ir_files,
+    op_index,
+    quantized_ops,
+    save,
+)
+from ovrecipes.recipes.overflow import (
+    OVERFLOW_FIX_CHOICES,
+    TARGET_CPUS,
+    OverflowDecision,
+    choose_overflow_fix,
+    target_cpu,
+)
 from ovrecipes.recipes.scope_search import AutoScopeConfig, ScopeModeResult
 
 Alpha = Union[float, Literal["off", "auto"]]
@@ -207,21 +222,6 @@ def check_ignored_scope(model, scope: IgnoredScopeConfig, submodel: str) -> dict
     return matched
 
 
-def quantized_ops(model) -> list[tuple[str, str]]:
-    """(name, type) of ops fed by a FakeQuantize: what actually runs in int8 after PTQ."""
-    found = []
-    for op in model.get_ops():
-        if op.get_type_name() == "FakeQuantize":
-            continue
-        if any(inp.get_source_output().get_node().get_type_name() == "FakeQuantize" for inp in op.inputs()):
-            found.append((op.get_friendly_name(), op.get_type_name()))
-    return found
-
-
-def count_ops(model, op_type: str) -> int:
-    return sum(1 for op in model.get_ops() if op.get_type_name() == op_type)
-
-
 # -- quantization ----------------------------------------------------------------------------------
 def _alpha_value(alpha: Alpha) -> float:
     return -1.0 if alpha == "off" else float(alpha)
@@ -229,7 +229,10 @@ def _alpha_value(alpha: Alpha) -> float:
 
 def _nncf_kwargs(config: PTQConfig, alphas: SmoothQuantConfig, overflow: OverflowDecision, ignored) -> dict:
     import nncf
-    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, AdvancedSmoothQuantParameters
+    from nncf.quantization.advanced_parameters import (
+        AdvancedQuantizationParameters,
+        AdvancedSmoothQuantParameters,
+    )
 
     return {
         "preset": nncf.QuantizationPreset(config.preset),
@@ -256,7 +259,9 @@ def _quantize(model, dataset, model_type: str | None, kwargs: dict, validation=N
     try:
         if validation is None:
             return nncf.quantize(model, dataset, model_type=model_type_value, advanced_parameters=advanced, **common)
-        from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
+        from nncf.quantization.advanced_parameters import (
+            AdvancedAccuracyRestorerParameters,
+        )
 
         return nncf.quantize_with_accuracy_control(
             model, dataset, nncf.Dataset(validation.items), validation.metric,
@@ -288,7 +293,6 @@ def _selected(pipeline: FamilyPipeline, config: PTQConfig) -> list[Submodel]:
 def _search_alpha(pipeline, fp32_dir: Path, sub: Submodel, dataset, config: PTQConfig,
                   base: SmoothQuantConfig, which: str, overflow: OverflowDecision, ignored) -> tuple[Alpha, list[AlphaPoint]]:
     """Try each alpha of the grid for one submodel (others stay FP32), scored on the validation split."""
-    import openvino as ov
 
     core = ov.Core()
     points: list[AlphaPoint] = []
@@ -334,7 +338,6 @@ def quantize(pipeline: FamilyPipeline, fp32_dir: Path, out_dir: Path, config: PT
     ``fp32_dir`` is the family's exported FP32 IR directory; files of submodels that are not
     quantized (and configs, tokenizers) are copied unchanged.
     """
-    import openvino as ov
 
     fp32_dir, out_dir = Path(fp32_dir), Path(out_dir)
     overflow = _resolve_overflow(config)
@@ -386,7 +389,7 @@ def quantize(pipeline: FamilyPipeline, fp32_dir: Path, out_dir: Path, config: PT
         result.submodels[sub.name] = SubmodelResult(
             file=sub.filename, model_type=sub.model_type, smooth_quant=alphas, ignored_scope=config.ignored_scope,
             ignored_nodes=sorted({n for v in matched[sub.name].values() for n in v} | set(scope.nodes)),
-            scope_mode=scope, fake_quantize=sum(1 for op in model.get_ops() if op.get_type_name() == "FakeQuantize"),
+            scope_mode=scope, fake_quantize=count_ops(model, "FakeQuantize"),
             quantized_ops=by_type, reverted_by_accuracy_control=reverted,
             seconds=round(time.perf_counter() - started, 1))
     for mode in dict.fromkeys(config.compare_scope_modes):

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import openvino as ov
 from pydantic import BaseModel, ConfigDict, Field
 
 from ovrecipes.pipelines.base import FamilyPipeline, Submodel
@@ -123,7 +124,6 @@ def _trial(pipeline, fp32_dir: Path, sub: Submodel, names: list[str], quantize_f
 def auto_search(pipeline: FamilyPipeline, fp32_dir: Path, sub: Submodel, quantize_fn,
                 config: AutoScopeConfig) -> tuple[list[str], dict[str, Any]]:
     """Greedy sensitivity search; ``quantize_fn(names)`` returns the INT8 ov.Model with ``names`` in FP32."""
-    import openvino as ov
 
     started = time.perf_counter()
     limit = config.search_size
@@ -180,7 +180,6 @@ def auto_search(pipeline: FamilyPipeline, fp32_dir: Path, sub: Submodel, quantiz
 def resolve(pipeline: FamilyPipeline, fp32_dir: Path, sub: Submodel, mode: str, auto: AutoScopeConfig,
             quantize_fn) -> ScopeModeResult:
     """Node names the mode keeps in FP32 for one submodel, and what the report says about it."""
-    import openvino as ov
 
     mode = check_mode(mode)
     if mode == "none":

@@ -22,7 +22,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
 import numpy as np
+import openvino as ov
+import openvino.properties as props
 
+from ovrecipes.pipelines.runtime import compiled_precision, random_inputs
 from ovrecipes.recipes.overflow import CpuInfo, sparse_kernel_support
 
 #: The property's name; equals ``openvino.properties.intel_cpu.sparse_weights_decompression_rate()``.
@@ -384,10 +387,7 @@ def probe_kernels(model, config: dict, core=None, device: str = "CPU") -> tuple[
     Also returns the inference precision and execution mode the compiled model reports back: the
     activations of non-quantized layers run in that precision (bf16 by default on AVX512_BF16/AMX CPUs).
     """
-    import openvino as ov
-    import openvino.properties as props
 
-    from ovrecipes.pipelines.runtime import compiled_precision, random_inputs
 
     core = core or ov.Core()
     compiled = core.compile_model(model, device, {**config, props.enable_profiling(): True})
@@ -502,7 +502,6 @@ def prune_model(model, target: float) -> list[PruneResult]:
     Per layer rather than global, so every eligible layer clears the same rate. A Constant shared by
     several MatMuls is pruned once.
     """
-    import openvino as ov
 
     if not 0.0 < float(target) < 1.0:
         raise ValueError(f"prune target must be a zero fraction in (0, 1): got {target}")

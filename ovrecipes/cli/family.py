@@ -8,7 +8,12 @@ from pathlib import Path
 
 from ovrecipes.cli import jpqd
 from ovrecipes.cli.argtypes import parse_bool
-from ovrecipes.cli.options import add_cpu_target_args, add_measure_args, add_output_args, measure_options
+from ovrecipes.cli.options import (
+    add_cpu_target_args,
+    add_measure_args,
+    add_output_args,
+    measure_options,
+)
 from ovrecipes.pipelines.base import FamilySpec
 from ovrecipes.pipelines.registry import FAMILIES
 from ovrecipes.recipes.ptq import PTQConfig

@@ -6,7 +6,12 @@ import argparse
 from pathlib import Path
 
 from ovrecipes.cli.argtypes import parse_bool
-from ovrecipes.cli.options import add_cpu_target_args, add_measure_args, add_output_args, measure_options
+from ovrecipes.cli.options import (
+    add_cpu_target_args,
+    add_measure_args,
+    add_output_args,
+    measure_options,
+)
 from ovrecipes.pipelines.base import FamilySpec
 from ovrecipes.runs.outdir import check_output
 

@@ -27,6 +27,7 @@ EXAMPLES = """examples:
   ovrecipes cpu
 """
 GROUPS = (demo, family, compare, tools, sparse)
+LIGHT_COMMANDS = ("cpu", "bench")  # never load a Hugging Face model
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,9 +58,9 @@ def _terminate(signum, frame) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     debug = bool(os.environ.get("OVRECIPES_DEBUG"))
-    if not debug:
-        quiet_third_party()
     args = build_parser().parse_args(argv)
+    if not debug:
+        quiet_third_party(models=args.command not in LIGHT_COMMANDS)
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         args.handler(args)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import warnings
 
 #: (warning category name, message regex): category names, so torch need not be imported to filter
@@ -51,18 +52,20 @@ _original_showwarning = warnings.showwarning
 
 
 def _showwarning(message, category, filename, lineno, file=None, line=None):
-    import re
-
     for name, pattern in HARMLESS_WARNINGS:
         if any(c.__name__ == name for c in category.__mro__) and re.search(pattern, str(message)):
             return
     _original_showwarning(message, category, filename, lineno, file, line)
 
 
-def quiet_third_party() -> None:
+def quiet_third_party(models: bool = True) -> None:
+    """Hide the known warnings; ``models=False`` (commands that never load transformers, e.g. ``cpu``)
+    skips configuring transformers' logger, which would cost a second of start-up."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     warnings.showwarning = _showwarning
     _install_log_filter()
+    if not models:
+        return
     try:  # transformers configures its root logger lazily; make it now so its handler gets the filter
         from transformers.utils import logging as hf_logging
 

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from ovrecipes.cli.options import add_output_args
-from ovrecipes.measure.sweep import GRID_HEADER, SEQ_HEADER, parse_ints, run_sweep, tables
+from ovrecipes.measure.sweep import (
+    GRID_HEADER,
+    SEQ_HEADER,
+    parse_ints,
+    run_sweep,
+    tables,
+)
 from ovrecipes.pipelines import runtime
 from ovrecipes.pipelines.base import copy_model_dir
 from ovrecipes.pipelines.registry import FAMILIES

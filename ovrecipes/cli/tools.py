@@ -6,14 +6,23 @@ import argparse
 import json
 from pathlib import Path
 
+import openvino as ov
+import openvino.properties.intel_cpu as intel_cpu
+
 from ovrecipes.cli.options import add_bench_args, bench_args
-from ovrecipes.pipelines import runtime
-from ovrecipes.recipes.overflow import TARGET_CPUS, choose_overflow_fix, sparse_kernel_support, target_cpu
+from ovrecipes.pipelines import bert, cgd, runtime, whisper
+from ovrecipes.pipelines.speech_data import embedded_speech
+from ovrecipes.pipelines.text_data import vader_archive
+from ovrecipes.recipes.overflow import (
+    TARGET_CPUS,
+    choose_overflow_fix,
+    sparse_kernel_support,
+    target_cpu,
+)
 
 
 def plugin_default_precision() -> str | None:
     """INFERENCE_PRECISION_HINT the CPU plugin of this machine reports before any model is compiled."""
-    import openvino as ov
 
     try:
         return ov.Core().get_property("CPU", "INFERENCE_PRECISION_HINT").get_type_name()
@@ -61,7 +70,6 @@ def cmd_bench(args: argparse.Namespace) -> None:
     if args.sparse_rate is not None:
         if not 0.0 <= args.sparse_rate <= 1.0:
             raise ValueError(f"--sparse-rate must be in [0, 1]: got {args.sparse_rate}")
-        import openvino.properties.intel_cpu as intel_cpu
 
         config = {**config, intel_cpu.sparse_weights_decompression_rate(): args.sparse_rate}
     result = runtime.benchmark_openvino(args.model, None, shape=shape, config=config,
@@ -74,9 +82,6 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
 def cmd_fetch(args: argparse.Namespace) -> None:
     """Build every embedded default now (each is cached; later runs start warm)."""
-    from ovrecipes.pipelines import bert, cgd, whisper
-    from ovrecipes.pipelines.speech_data import embedded_speech
-    from ovrecipes.pipelines.text_data import vader_archive
 
     print(f"embedded sentiment data:  {vader_archive()}")
     print(f"embedded BERT model:      {bert.embedded_model_dir()}")

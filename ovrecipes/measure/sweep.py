@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import openvino as ov
+
 from ovrecipes.pipelines.runtime import benchmark_openvino
 from ovrecipes.recipes.overflow import sparse_kernel_support
 
@@ -63,7 +65,6 @@ def _check_rank2(model) -> None:
 def run_sweep(model, sparse_cfg: dict, dense_cfg: dict, *, time_s: float, seq_lens: list[int], grid_seq_len: int,
               grid_values: list[int], cores: int | None = None, hint: str = "throughput") -> dict:
     """Measure dense and sparse at each (streams, threads) at length ``grid_seq_len``, then at each length."""
-    import openvino as ov
 
     _check_rank2(model)
     core = ov.Core()

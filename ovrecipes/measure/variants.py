@@ -13,6 +13,7 @@ default, as they would be deployed. The precision each compiled model reports ba
 from __future__ import annotations
 
 import os
+import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,7 +171,6 @@ def reference(results: list[VariantResult]) -> VariantResult | None:
 
 def set_ratios(results: list[VariantResult]) -> None:
     """Each variant's speed against the reference: the median of the per-round ratios."""
-    import statistics
 
     ref = reference(results)
     if ref is None or ref.throughput is None:

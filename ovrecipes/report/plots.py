@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from ovrecipes.figures import saved_figure
 from ovrecipes.report.model import VariantResult
 
@@ -106,7 +108,6 @@ def plot_sweep(result: dict, path: Path) -> Path:
 
 def plot_zero_fractions(layers, rate: float | None, path: Path, title: str) -> Path:
     """Histogram of per-layer zero fractions, eligible and not, with the rate marked."""
-    import numpy as np
 
     bins = np.linspace(0.0, 1.0, 21)
     groups = [[l.zero_fraction for l in layers if l.eligible], [l.zero_fraction for l in layers if not l.eligible]]

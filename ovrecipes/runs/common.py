@@ -9,12 +9,24 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ovrecipes.measure.recommend import DEFAULT_ACCURACY_BUDGET, recommend, run_warnings
-from ovrecipes.measure.variants import DEFAULT_ROUNDS, Variant, measure, reference, with_precisions
+from ovrecipes.measure.variants import (
+    DEFAULT_ROUNDS,
+    Variant,
+    measure,
+    reference,
+    with_precisions,
+)
 from ovrecipes.pipelines.base import FamilyPipeline
 from ovrecipes.recipes.overflow import host_cpu
 from ovrecipes.report.machine import machine
 from ovrecipes.report.model import Report, Section, Table, VariantResult
-from ovrecipes.report.writer import Timer, command_line, created, print_summary, write_report
+from ovrecipes.report.writer import (
+    Timer,
+    command_line,
+    created,
+    print_summary,
+    write_report,
+)
 from ovrecipes.runs.outdir import staged_output
 
 

@@ -11,7 +11,14 @@ from ovrecipes.pipelines.base import FamilyPipeline
 from ovrecipes.recipes.overflow import CpuInfo
 from ovrecipes.report.machine import machine
 from ovrecipes.report.model import Report
-from ovrecipes.report.writer import Timer, command_line, created, print_summary, read_report, write_report
+from ovrecipes.report.writer import (
+    Timer,
+    command_line,
+    created,
+    print_summary,
+    read_report,
+    write_report,
+)
 from ovrecipes.runs.common import MeasureOptions, side_by_side
 from ovrecipes.runs.outdir import check_output, staged_output
 

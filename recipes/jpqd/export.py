@@ -14,8 +14,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
+import openvino as ov
 import torch
+from openvino._offline_transformations import compress_quantize_weights_transformation
 from torch import nn
+
+from ovrecipes.pipelines.base import copy_model_dir
 
 OV_FILENAME = "openvino_model.xml"
 
@@ -69,7 +73,6 @@ class TracedOutput(nn.Module):
 def convert(model: nn.Module, example: dict[str, np.ndarray], shapes: dict[str, list[int]],
             output_fn: Callable[[Any], torch.Tensor], output_name: str = "logits"):
     """An ov.Model with the example's input names, reshaped to the family's ``shapes`` (-1 = dynamic)."""
-    import openvino as ov
 
     names = list(example)
     tensors = tuple(torch.from_numpy(np.asarray(example[n])) for n in names)
@@ -87,7 +90,6 @@ def convert(model: nn.Module, example: dict[str, np.ndarray], shapes: dict[str, 
 
 def compress_quantized_weights(ov_model) -> None:
     """Fold weight FakeQuantize nodes into int8 constants (the IR shrinks ~4x; activations keep their FQ)."""
-    from openvino._offline_transformations import compress_quantize_weights_transformation
 
     compress_quantize_weights_transformation(ov_model)
 
@@ -95,9 +97,7 @@ def compress_quantized_weights(ov_model) -> None:
 def save_ir(ov_model, out_dir: Path, side_files_from: Path | None, config_update: dict[str, Any] | None = None,
             hf_config: Any = None) -> Path:
     """Write openvino_model.xml/.bin plus config.json and tokenizer files (HF layout)."""
-    import openvino as ov
 
-    from ovrecipes.pipelines.base import copy_model_dir
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -22,8 +22,19 @@ from torch import nn
 from ovrecipes.pipelines.base import FamilyPipeline, TrainerData
 from ovrecipes.recipes.jpqd import export
 from ovrecipes.recipes.jpqd.config import JPQDConfig
-from ovrecipes.recipes.jpqd.movement import MovementController, apply_movement, remove_movement
-from ovrecipes.recipes.jpqd.structure import (BlockKeep, apply_structured_masks, ffn_sizes, prune_blocks, resolve_keep)
+from ovrecipes.recipes.jpqd.movement import (
+    MovementController,
+    apply_movement,
+    remove_movement,
+)
+from ovrecipes.recipes.jpqd.structure import (
+    BlockKeep,
+    apply_structured_masks,
+    ffn_sizes,
+    prune_blocks,
+    resolve_keep,
+)
+from ovrecipes.recipes.jpqd.trainer import JPQDTrainer, MaskKeeper, MovementCallback
 from ovrecipes.recipes.overflow import choose_overflow_fix, target_cpu
 
 STAGE1_FILE = "stage1.pt"
@@ -84,7 +95,6 @@ def _resumes_after_stage1(config: JPQDConfig, work: Path) -> bool:
 def _sparsify(pipeline: FamilyPipeline, config: JPQDConfig, student: nn.Module, teacher: nn.Module | None,
               data: TrainerData, work: Path, progress: bool) -> dict[str, Any]:
     """Stage 1; returns what stage 2 and the report need (the model is pruned in place)."""
-    from ovrecipes.recipes.jpqd.trainer import JPQDTrainer, MovementCallback
 
     mv = config.movement
     blocks = pipeline.transformer_blocks(student) if mv.enable_structured_masking else []
@@ -209,7 +219,6 @@ def run(pipeline: FamilyPipeline, config: JPQDConfig, out_dir: Path, fp32_dir: P
     report["quantization"] = qinfo
     stage2_epochs = config.training.epochs - config.sparsity_epochs
     if stage2_epochs > 0 or config.training.max_steps > 0:
-        from ovrecipes.recipes.jpqd.trainer import JPQDTrainer, MaskKeeper
 
         lr = config.training.qat_learning_rate or config.training.learning_rate
         args = training_arguments(config, work / "qat", max(stage2_epochs, 0.0), lr, progress)

@@ -9,7 +9,7 @@ masked rows and columns can be sliced out of the Linear layers without changing 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
