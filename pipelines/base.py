@@ -158,6 +158,13 @@ def openvino_files(path: str | Path) -> list[Path]:
     return sorted(p for p in Path(path).glob("openvino*.xml") if "tokenizer" not in p.name)
 
 
+def display_name(path: str | Path) -> str:
+    """A model directory's name for progress bars: a staging directory shows the name it will get."""
+    name = Path(str(path)).name
+    match = re.match(r"^\.(.+)\.partial-", name)
+    return match.group(1) if match else name
+
+
 def is_openvino_dir(path: str | Path) -> bool:
     path = Path(path)
     return path.is_dir() and any(p.suffix == OV_MODEL_SUFFIX for p in path.iterdir())

@@ -27,6 +27,7 @@ from ovrecipes.pipelines.base import (
     TrainerData,
     ValidationSet,
     copy_model_dir,
+    display_name,
     is_openvino_dir,
     local_or_hub,
     take_split,
@@ -263,7 +264,7 @@ class BertPipeline(FamilyPipeline):
         examples = self.examples(split, limit)
         texts = [e.text for e in examples]
         labels = np.array([e.label for e in examples])
-        desc = f"accuracy {Path(model_dir).name} [{split}]"
+        desc = f"accuracy {display_name(model_dir)} [{split}]"
         if is_openvino_dir(model_dir):
             preds = self._predict_openvino(Path(model_dir), texts, desc, precision)
         else:

@@ -25,6 +25,7 @@ from ovrecipes.pipelines.base import (
     Metric,
     Submodel,
     copy_model_dir,
+    display_name,
     is_openvino_dir,
     local_or_hub,
     take_split,
@@ -265,7 +266,7 @@ class WhisperPipeline(FamilyPipeline):
                  precision: str | None = None) -> Metric:
         examples = self.examples(split, limit)
         model = self._load(Path(model_dir) if is_openvino_dir(model_dir) else model_dir, precision)
-        hypotheses, seconds = self.transcribe(model, examples, desc=f"WER {Path(str(model_dir)).name} [{split}]")
+        hypotheses, seconds = self.transcribe(model, examples, desc=f"WER {display_name(model_dir)} [{split}]")
         wer = word_error_rate([e.text for e in examples], hypotheses, self.normalise)
         audio_s = sum(len(load_audio(e.audio)) for e in examples) / 16000.0
         extra = {"WER": wer, "generate_s": seconds, "audio_s": audio_s, "RTF": seconds / audio_s}

@@ -28,7 +28,10 @@ HARMLESS_LOG_MESSAGES = (
     "Path.replace()",
     "to instantiate a model of type",
     "seem to have been set",  # max_new_tokens and max_length both set (we pass max_new_tokens)
+    "`cache_position` is deprecated",  # transformers' own mask helpers, called by the exporter
 )
+#: loggers whose warnings are start-up notices of optional backends we do not use (torch.compile, CUDA)
+QUIET_LOGGERS = ("torch.utils._pytree", "torch.utils.cpp_extension")
 
 
 class _DropKnownMessages(logging.Filter):
@@ -41,6 +44,8 @@ def _install_log_filter() -> None:
     """Library loggers (transformers, optimum, nncf) with their own handlers get the filter on each handler;
     the root handlers get it too, for loggers that propagate."""
     drop = _DropKnownMessages()
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
     for name in ("", "transformers", "optimum", "nncf", "openvino"):
         logger = logging.getLogger(name)
         logger.addFilter(drop)
@@ -70,6 +75,7 @@ def quiet_third_party(models: bool = True) -> None:
         from transformers.utils import logging as hf_logging
 
         hf_logging.get_logger("transformers")
+        hf_logging.disable_progress_bar()  # "Loading weights" bars for every model load
         _install_log_filter()
     except ImportError:
         pass

@@ -32,7 +32,8 @@ def recommend(results: list[VariantResult], cpu: CpuInfo | None, budget: float =
     fastest = max(eligible, key=lambda r: r.throughput.median_fps)
     tie = [r for r in eligible if r is not fastest and r.throughput.overlaps(fastest.throughput)]
     t = fastest.throughput
-    within = (f" within {budget:g} {best.metric.name} points of the best ({best.label})" if best else "")
+    points = "point" if budget == 1 else "points"
+    within = f" within {budget:g} {best.metric.name} {points} of the best ({best.label})" if best else ""
     if not tie:
         reason = (f"fastest variant{within}: median {t.median_fps:.1f} FPS over {len(t.rounds)} rounds "
                   f"(range {t.min_fps:.1f}-{t.max_fps:.1f}), no other range overlaps it")
