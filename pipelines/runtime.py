@@ -16,6 +16,11 @@ What mirrors benchmark_app (Python edition, "inference only" mode):
   (no Python completion callback), and the duration is the wall time from the
   first start to the end of ``wait_all()``.
 
+Precision: on CPUs with AVX512_BF16 or AMX the CPU plugin runs floating-point IRs in bf16 unless
+INFERENCE_PRECISION_HINT says f32 (``compiled.get_property("INFERENCE_PRECISION_HINT")`` reads
+bfloat16); AVX2-only CPUs run f32. Every session pins what it is asked to (``precision_config``)
+and records what the compiled model reports back (``compiled_precision``).
+
 One difference: ``throughput_fps`` here counts inference requests per second.
 benchmark_app multiplies by the batch it finds from an 'N' layout dimension (1
 when there is none, as for text models); ``BenchResult.samples_per_s`` multiplies

@@ -4,6 +4,17 @@ For every submodel a family declares, calibrate on the family's data and quantiz
 scopes (names, regex patterns, op types; checked before NNCF sees them, with the closest real names
 in the error), SmoothQuant alphas per submodel (or ``auto``: a grid search scored by the family's
 metric), NNCF accuracy control (``max_drop``), and an overflow fix chosen from CPU flags.
+
+Facts about NNCF 3.4 this module relies on (checked by tests/test_ptq.py):
+* ``model_type=TRANSFORMER`` turns SmoothQuant on (``AdvancedSmoothQuantParameters``; matmul alpha
+  0.95 by default, -1 = off); SmoothQuant does not look at the ignored scope, so an op kept in FP32
+  can still get a smoothed input.
+* An ignored name that is not in the graph makes NNCF raise ``nncf.ValidationError`` unless
+  ``validate=False``; names are checked here first, so the error lists the closest real ops.
+* OpenVINO node names change between versions and conversion routes: family presets select ops by
+  type and name pattern (``scope_search``), never by fixed names.
+* NNCF's own overflow fix default (``first_layer_only``) touches only the first Convolution; see
+  :mod:`ovrecipes.recipes.overflow` for the choice made here.
 """
 
 from __future__ import annotations

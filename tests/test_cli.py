@@ -135,6 +135,19 @@ def test_compare_existing_directories(ptq_run, tiny_bert_dir, tiny_csv, tmp_path
     assert [v["label"] for v in report["variants"]] == ["fp32", *(["fp32 (bf16)"] if bf16_here else []), "int8"]
     assert (out / "report.md").exists() and (out / "accuracy_vs_throughput.png").exists()
 
+    # earlier reports side by side, nothing rerun: the PTQ run's variants and this comparison's
+    merged = tmp_path / "merged"
+    assert main(["compare", "--from-reports", str(ptq_run), str(out / "report.json"), "--out", str(merged)]) == 0
+    both = json.loads((merged / "report.json").read_text())
+    first = json.loads((ptq_run / "report.json").read_text())
+    labels = [v["label"] for v in both["variants"]]
+    assert labels[:len(first["variants"])] == [v["label"] for v in first["variants"]]
+    assert labels[len(first["variants"]):] == [v["label"] for v in report["variants"]]
+    assert [v["metric"] for v in both["variants"][:len(first["variants"])]] == [v["metric"] for v in first["variants"]]
+    assert {v["source"] for v in both["variants"]} == {str(ptq_run), str(out / "report.json")}
+    assert both["reference"] == "OV FP32" and "separate runs" in both["warnings"][0]
+    assert main(["compare", "--from-reports", str(tmp_path / "nowhere")]) == 2
+
 
 def test_bench_output_parses(ptq_run, tmp_path, capsys):
     out_json = tmp_path / "bench.json"

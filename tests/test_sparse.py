@@ -17,7 +17,7 @@ import pytest
 from ovrecipes.cli.main import main
 from ovrecipes.measure.sweep import grid_points
 from ovrecipes.recipes import sparse
-from ovrecipes.recipes.overflow import CpuInfo, host_cpu
+from ovrecipes.recipes.overflow import CpuInfo, host_cpu, sparse_kernel_support
 
 NO_AMX = CpuInfo("fake AVX2", frozenset({"avx2"}))
 AMX = CpuInfo("fake SPR", frozenset({"avx2", "avx512f", "avx512_vnni", "amx_tile", "amx_int8", "amx_bf16"}))
@@ -370,6 +370,7 @@ def test_prune_cli_with_family_reports_accuracy_and_loads_in_optimum(tiny64_ir, 
     report = json.loads((out / "report.json").read_text())["data"]
     assert report["accuracy"]["samples"] == 16 and report["pruned_layers"] == 7  # q,k,v,o,ffn1,ffn2,pooler
     assert report["min_layer_zero_fraction_after"] >= 0.8
+    assert report["inference_precision"] == host_cpu().default_precision
     assert (out / "zero_fraction.png").exists() and (out / "config.json").exists()
     after = {l.name: l for l in sparse.weight_stats(ov.Core().read_model(out / XML))}
     pruned = [l for l in after.values() if l.shape[0] % 64 == 0 and l.shape[1] % 64 == 0]
@@ -439,3 +440,21 @@ def test_existing_output_needs_overwrite(planted_ir, tmp_path, capsys):
     assert (out / "sparse_config.json").read_text() == before
     assert main(["sparse", "config", str(planted_ir), "--rate", "0.5", "--out", str(out), "--overwrite"]) == 0
     assert json.loads((out / "sparse_config.json").read_text())["CPU"][sparse.RATE_KEY] == "0.5"
+
+
+@pytest.mark.parametrize("name", ["avx2", "vnni-bf16", "amx"])
+def test_no_op_note_follows_each_faked_cpu_class(planted_ir, name):
+    """The 'no-op' verdict names the missing AMX only where AMX is missing, on every CPU class."""
+    from ovrecipes.recipes.overflow import target_cpu
+
+    cpu = target_cpu(name)
+    layers = sparse.weight_stats(ov.Core().read_model(planted_ir / XML))
+    verdict = sparse.decide(layers, 0.5, cpu)
+    supported, reason = sparse_kernel_support(cpu)
+    assert supported is cpu.has_amx and verdict["amx"] is cpu.has_amx
+    if cpu.has_amx:
+        assert "no-op" not in verdict["headline"] and "no AMX" not in reason
+        assert verdict["layers_reaching_rate"] > 0
+    else:
+        assert "no-op on this CPU" in verdict["headline"] and "has no AMX" in reason
+        assert all(not r["expected"] for r in verdict["layers"])

@@ -382,6 +382,8 @@ def cmd_prune(args: argparse.Namespace) -> None:
         summary = sparse.summarize(layers)
         plot = plot_zero_fractions(layers, summary["auto_rate"], stage / HIST_NAME, f"after pruning to {args.target:g}")
         data = _prune_data(xml, out, args, results, summary, metrics)
+        if metrics:  # the accuracy change was measured at the plugin's default precision: say which
+            data.update(runtime.compiled_precision(runtime.compile_model(stage / xml.name)))
         write_report(stage, _report("sparse-prune", f"Magnitude pruning to {args.target:g}",
                                     [_prune_section(data, plot)], data, timings))
     print("\n".join(_prune_lines(data)))
@@ -412,7 +414,8 @@ def _prune_lines(data: dict) -> list[str]:
     acc = data["accuracy"]
     if acc:
         lines.append(f"{acc['name']} on {acc['samples']} test samples: {acc['before']:.2f}{acc['unit']} -> "
-                     f"{acc['after']:.2f}{acc['unit']} (drop {acc['drop']:+.2f} points)")
+                     f"{acc['after']:.2f}{acc['unit']} (drop {acc['drop']:+.2f} points; inference precision "
+                     f"{data.get('inference_precision', '-')})")
     s = data["summary_after"]
     if s["eligible_layers"] == 0:
         lines.append("No layer is sparse-eligible yet (weights are not int8): quantize the pruned model "
