@@ -111,6 +111,25 @@ def test_structured_resolution_consistent_per_head_and_unit():
             sp.weight_mask.zero_()
             if sp.bias_mask is not None:
                 sp.bias_mask.zero_()
+        # layer 0: head 0 and FFN unit 0 live only through the output projection's columns,
+        # head 1 has nothing left anywhere (so it must go)
+        b0 = blocks[0]
+        hs = b0.head_size
+        for name in (b0.q, b0.k, b0.v):
+            sp = controller.layers[name].sparsifier
+            sp.weight_mask[: 2 * hs] = 0.0
+            if sp.bias_mask is not None:
+                sp.bias_mask[: 2 * hs] = 0.0
+        o_mask = controller.layers[b0.o].sparsifier.weight_mask
+        o_mask[:, : 2 * hs] = 0.0
+        o_mask[0, 0] = 1.0
+        inner = controller.layers[b0.ffn_in].sparsifier
+        inner.weight_mask[0] = 0.0
+        if inner.bias_mask is not None:
+            inner.bias_mask[0] = 0.0
+        outer = controller.layers[b0.ffn_out].sparsifier.weight_mask
+        outer[:, 0] = 0.0
+        outer[3, 0] = 1.0
     # what survives, computed here from the unstructured masks: a head lives if any element of its
     # q/k/v rows (weight or bias) or of its o columns is kept; an FFN unit if its row or column is
     def alive_rows(name):
@@ -126,6 +145,7 @@ def test_structured_resolution_consistent_per_head_and_unit():
     keeps = resolve_keep(controller, blocks, sizes)
     assert keeps[1].heads == []
     assert keeps[0].heads == expected_heads and keeps[0].ffn_units == expected_units.nonzero().flatten().tolist()
+    assert 0 in keeps[0].heads and 1 not in keeps[0].heads and 0 in keeps[0].ffn_units  # the planted cases
     assert 0 < len(expected_heads) < b0.num_heads or 0 < len(keeps[0].ffn_units) < sizes[b0.layer]  # a real choice
     apply_structured_masks(controller, blocks, keeps)
     for b, keep in zip(blocks, keeps):
