@@ -82,9 +82,10 @@ def format_table(table: Table, markdown: bool = False) -> str:
 
 
 def _measurement_note(report: Report) -> str:
-    t = next((v.throughput for v in report.variants if v.throughput), None)
-    if t is None:
+    measured = [v for v in report.variants if v.throughput]
+    if not measured:
         return ""
+    t = next((v.throughput for v in measured if v.engine == "openvino"), measured[0].throughput)
     per_round = t.rounds[0].duration_s if t.rounds else 0.0
     return (f"Throughput: median of {report.rounds} interleaved rounds (every variant once per round, about "
             f"{per_round:.1f} s each; benchmark_app-style asynchronous run for OpenVINO, a synchronous loop otherwise), "
