@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
+import openvino as ov
 from tqdm.auto import tqdm
 
 from ovrecipes.pipelines import runtime
@@ -296,7 +297,11 @@ class WhisperPipeline(FamilyPipeline):
         openvino = is_openvino_dir(model_dir)
         model = self._load(Path(model_dir) if openvino else model_dir, precision)
         features = self.benchmark_inputs()["encoder"]["input_features"]
-        ran = runtime.compiled_precision(model.encoder.request.get_compiled_model()) if openvino else None
+        ran = None
+        if openvino:  # optimum keeps the compiled encoder (older versions: an infer request of it)
+            request = model.encoder.request
+            ran = runtime.compiled_precision(request if isinstance(request, ov.CompiledModel)
+                                             else request.get_compiled_model())
         return runtime.CallableBench(lambda: self._generate(model, features), shapes={"input_features": list(features.shape)},
                                      engine="openvino" if openvino else "pytorch", precision=ran)
 

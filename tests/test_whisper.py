@@ -246,3 +246,13 @@ def test_word_error_rate_on_hand_counted_strings():
     assert word_error_rate(["Hello, World!"], ["hello world"]) == pytest.approx(100.0)  # raw: both words differ
     with pytest.raises(ValueError, match="2 references but 1 hypotheses"):
         word_error_rate(refs, ["x"])
+
+
+@pytest.mark.parametrize("precision", ["f32", None])
+def test_bench_session_runs_generate_and_reports_the_precision(tiny_pipeline, tiny_fp32, precision):
+    from ovrecipes.recipes.overflow import host_cpu
+
+    session = tiny_pipeline.bench_session(tiny_fp32, precision=precision)
+    assert session.precision["inference_precision"] == (precision or host_cpu().default_precision)
+    first, second = session.run(0.2), session.run(0.2)  # one session, several rounds
+    assert first.count > 0 and second.count > 0 and first.inference_precision == session.precision["inference_precision"]
