@@ -20,6 +20,7 @@ DEFAULT_ACCURACY_BUDGET = 1.0  # metric points a faster variant may lose and sti
 class Variant:
     label: str
     path: Path
+    precision: str | None = None  # OpenVINO INFERENCE_PRECISION_HINT to pin ("f32"); None: plugin default
 
     @property
     def engine(self) -> str:
@@ -39,6 +40,7 @@ class VariantResult:
             "label": self.variant.label,
             "path": str(self.variant.path),
             "engine": self.variant.engine,
+            "precision": self.variant.precision,
             "metric": self.metric.to_dict() if self.metric else None,
             "bench": self.bench.to_dict() if self.bench else None,
             "size_mb": round(self.size_mb, 2),
@@ -69,14 +71,20 @@ def measure(
     for variant in variants:
         seconds: dict[str, float] = {}
         metric = bench_result = None
+        pinned = {"precision": variant.precision} if variant.precision else {}
         if evaluate:
             started = time.perf_counter()
-            metric = pipeline.evaluate(variant.path, split=split, limit=limit)
+            metric = pipeline.evaluate(variant.path, split=split, limit=limit, **pinned)
             seconds["evaluate"] = round(time.perf_counter() - started, 1)
             print(f"  {variant.label}: {metric.name} {metric.value:.2f}{metric.unit} on {metric.samples} {split} samples")
         if bench:
             started = time.perf_counter()
-            bench_result = pipeline.benchmark(variant.path, **(bench_args or {}))
+            args = dict(bench_args or {})
+            if variant.precision:
+                from ovrecipes.pipelines.runtime import precision_config
+
+                args["config"] = {**(args.get("config") or {}), **precision_config(variant.precision)}
+            bench_result = pipeline.benchmark(variant.path, **args)
             seconds["benchmark"] = round(time.perf_counter() - started, 1)
             print(f"  {variant.label}: {bench_result.throughput_fps:.1f} FPS, "
                   f"median latency {bench_result.latency_ms['median']:.2f} ms")

@@ -58,11 +58,22 @@ def markdown(recipe: dict[str, Any], kept_png: str | None, curve_png: str | None
     if params_fp32 and params_pruned:
         lines.append(f"- Parameters: {params_fp32:,} -> {params_pruned:,} "
                      f"({100.0 * (1 - params_pruned / params_fp32):.1f}% removed by structured pruning)")
+    deploy = recipe.get("deploy")
+    if deploy:
+        lines.append(f"- **deploy = {deploy['value']}** (requested: {deploy['requested']}; stage 2 trained: "
+                     f"{', '.join(deploy['trained'])}). {deploy['reason']}")
+    teacher = recipe.get("teacher") or {}
+    if teacher.get("source"):
+        cached = (f"; {teacher['examples']} examples, {'read from' if teacher['hit'] else 'written to'} "
+                  f"{teacher['path']} in {teacher['seconds']} s. {teacher['precision']['reason']}"
+                  if "path" in teacher else "")
+        lines.append(f"- Distillation targets: {teacher['source']}{cached}")
     sizes = recipe.get("ir_size_mb", {})
     if sizes:
+        reference = next((v for k, v in sizes.items() if k.startswith("OV FP32")), None)
+        int8 = next((v for k, v in sizes.items() if "INT8" in k), None)
         lines.append("- IR size (MB): " + ", ".join(f"{k} {v:.1f}" for k, v in sizes.items())
-                     + (f"; compression vs OV FP32: {sizes['OV FP32'] / sizes['OV INT8 JPQD']:.2f}x"
-                        if sizes.get("OV FP32") and sizes.get("OV INT8 JPQD") else ""))
+                     + (f"; compression vs OV FP32: {reference / int8:.2f}x" if reference and int8 else ""))
     if "sparsity_unstructured" in mv:
         lines.append(f"- Sparsity of the {mv.get('layers')} sparsified Linear layers at the end of warmup: "
                      f"{100 * mv['sparsity_unstructured']:.1f}% unstructured, {100 * mv['sparsity_structured']:.1f}% "

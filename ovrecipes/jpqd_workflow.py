@@ -1,8 +1,9 @@
-"""The JPQD run: export the FP32 baseline, train/prune/quantize, measure every variant side by side.
+"""The JPQD run: export the FP32 baseline, train/prune/fine-tune, measure every variant side by side.
 
-Output directory: the INT8 JPQD IR (HF layout) at the top, ``fp32/`` (baseline IR), ``pruned_fp32/``
-(pruned, not quantized), recipe.yaml, report.json/md, and PNGs. Trainer checkpoints live in a work
-directory next to it (``<out>.jpqd-work``) so that ``resume_from_checkpoint: last`` survives a failed run.
+Output directory: the deliverable IR (HF layout) at the top (JPQD INT8 or pruned + distilled FP32, as
+``deploy`` decides), ``fp32/`` (baseline IR), with ``--compare-deploy`` the other variant in ``int8/`` or
+``pruned_fp32/``, recipe.yaml, report.json/md, and PNGs. Trainer checkpoints live in a work directory
+next to it (``<out>.jpqd-work``) so that ``resume_from_checkpoint: last`` survives a failed run.
 """
 
 from __future__ import annotations
@@ -17,10 +18,31 @@ from ovrecipes.jpqd_report import markdown, plot_kept, plot_training
 from ovrecipes.outdir import staged_output
 from ovrecipes.report import Timer, build_report, print_summary, write_report
 from ovrecipes.pipelines.base import FamilyPipeline
+from ovrecipes.pipelines.runtime import default_inference_precision
 from ovrecipes.recipes.jpqd import recipe as jpqd
 from ovrecipes.recipes.jpqd.config import JPQDConfig
 
-FP32_SUBDIR, PRUNED_SUBDIR = "fp32", "pruned_fp32"
+FP32_SUBDIR = "fp32"
+#: where a trained stage-2 variant goes when it is not the deliverable (the deliverable is at the top)
+VARIANT_SUBDIRS = {"int8": "int8", "fp32": "pruned_fp32"}
+VARIANT_LABELS = {"int8": "JPQD INT8", "fp32": "Pruned + distilled FP32"}
+
+
+def side_by_side(teacher: Path | None, fp32: Path, trained: dict[str, Path], default_precision: str):
+    """Teacher, OV FP32 pinned f32 (the reference), the same IR at the plugin's bf16 where that is the
+    default, then each trained deliverable (FP32 at f32 and bf16, INT8 at the plugin default)."""
+    bf16 = default_precision == "bf16"
+    variants = [Variant("Teacher (PyTorch FP32)", teacher)] if teacher else []
+    variants.append(Variant("OV FP32 (f32)", fp32, "f32"))
+    if bf16:
+        variants.append(Variant("OV FP32 (bf16)", fp32))
+    if "fp32" in trained:
+        variants.append(Variant(f"{VARIANT_LABELS['fp32']} (f32)", trained["fp32"], "f32"))
+        if bf16:
+            variants.append(Variant(f"{VARIANT_LABELS['fp32']} (bf16)", trained["fp32"]))
+    if "int8" in trained:
+        variants.append(Variant(VARIANT_LABELS["int8"], trained["int8"]))
+    return variants
 
 
 def work_dir(config: JPQDConfig, out: Path) -> Path:
@@ -51,19 +73,22 @@ def run_jpqd(
         import tempfile
 
         with tempfile.TemporaryDirectory() as scratch:
-            jpqd.run(pipeline, config, Path(scratch), None, teacher, work, None, progress=False)
+            _, trained = jpqd.plan_deploy(config)
+            jpqd.run(pipeline, config, {v: Path(scratch) / v for v in trained}, None, teacher, work, progress=False)
         return {}
+    decision, trained = jpqd.plan_deploy(config)
+    print(f"deploy = {decision.value}: {decision.reason}")
     timer = Timer()
     with staged_output(out, overwrite) as stage:
+        outputs = {v: stage if v == decision.value else stage / VARIANT_SUBDIRS[v] for v in trained}
         with timer.stage("export FP32 OpenVINO IR"):
             fp32 = pipeline.export(stage / FP32_SUBDIR)
-        with timer.stage("JPQD: movement sparsity, structured pruning, QAT, distillation, export"):
-            info = jpqd.run(pipeline, config, stage, fp32, teacher, work, stage / PRUNED_SUBDIR,
-                            progress=pipeline.progress)
+        with timer.stage("JPQD: teacher logits, movement sparsity, structured pruning, stage 2, export"):
+            info = jpqd.run(pipeline, config, outputs, fp32, teacher, work, progress=pipeline.progress)
+        info["deploy"] = {**decision.to_dict(), "trained": list(trained),
+                          "dirs": {v: str(p).replace(str(stage), str(out)) for v, p in outputs.items()}}
         info["legacy_notes"] = legacy_notes or []
-        variants = [Variant("Teacher (PyTorch FP32)", teacher)] if measure_teacher else []
-        variants += [Variant("OV FP32", fp32), Variant("OV FP32 pruned", stage / PRUNED_SUBDIR),
-                     Variant("OV INT8 JPQD", stage)]
+        variants = side_by_side(teacher if measure_teacher else None, fp32, outputs, default_inference_precision())
         info["ir_size_mb"] = {v.label: round(model_size_mb(v.path), 2) for v in variants if v.engine == "openvino"}
         results = []
         if evaluate or bench:
@@ -84,5 +109,7 @@ def run_jpqd(
     if config.training.save_strategy == "no":
         shutil.rmtree(work, ignore_errors=True)
     print_summary(report)
-    print(f"\nWrote {out} (JPQD INT8 model, fp32/, pruned_fp32/, recipe.yaml, report.md, report.json, PNGs)")
+    extra = "".join(f", {VARIANT_SUBDIRS[v]}/" for v in trained if v != decision.value)
+    print(f"\nWrote {out} ({VARIANT_LABELS[decision.value]} model, fp32/{extra}, recipe.yaml, report.md, "
+          "report.json, PNGs)")
     return report

@@ -251,6 +251,13 @@ def precision_config(precision: str | None) -> dict[str, Any]:
     return {hints.inference_precision(): getattr(ov.Type, precision)}
 
 
+def default_inference_precision(device: str = "CPU", core: ov.Core | None = None) -> str:
+    """What the plugin runs an f32 IR in when nothing is pinned: "bf16" where the device lists BF16
+    among its optimization capabilities (AVX512_BF16, AMX), else "f32"."""
+    capabilities = (core or ov.Core()).get_property(device, "OPTIMIZATION_CAPABILITIES")
+    return "bf16" if "BF16" in capabilities else "f32"
+
+
 def compiled_precision(compiled: ov.CompiledModel) -> dict[str, str | None]:
     """What the compiled model reports back: inference precision ("f32", "bf16", ...) and execution mode."""
     found: dict[str, str | None] = {"inference_precision": None, "execution_mode": None}

@@ -218,9 +218,11 @@ def test_tiny_training_run_exports_pruned_int8_ir(tiny_pipeline, tmp_path):
     import openvino as ov
 
     from ovrecipes.jpqd_workflow import run_jpqd
+    from ovrecipes.pipelines.runtime import default_inference_precision
     from ovrecipes.recipes.jpqd import export
 
     config = JPQDConfig.model_validate({
+        "deploy": "int8", "distillation": {"cache_dir": str(tmp_path / "teacher-cache")},
         "movement": {"warmup_start_epoch": 0.5, "warmup_end_epoch": 1.0, "importance_regularization_factor": 1.0,
                      "importance_lr_multiplier": 200.0,
                      "sparse_structure_by_scopes": [
@@ -241,8 +243,10 @@ def test_tiny_training_run_exports_pruned_int8_ir(tiny_pipeline, tmp_path):
     fp32 = core.read_model(out / "fp32" / "openvino_model.xml")
     assert export.op_counts(int8).get("FakeQuantize", 0) > 0
     assert export.matmul_weight_elements(int8) < export.matmul_weight_elements(fp32)
-    assert [v["label"] for v in report["variants"]] == ["Teacher (PyTorch FP32)", "OV FP32", "OV FP32 pruned",
-                                                        "OV INT8 JPQD"]
+    bf16 = ["OV FP32 (bf16)"] if default_inference_precision() == "bf16" else []
+    assert [v["label"] for v in report["variants"]] == ["Teacher (PyTorch FP32)", "OV FP32 (f32)", *bf16,
+                                                        "JPQD INT8"]
+    assert report["recipe"]["deploy"]["value"] == "int8" and report["recipe"]["teacher"]["source"]
     assert all(v["metric"]["samples"] == 16 and v["bench"] for v in report["variants"])
     for name in ("config.json", "tokenizer.json", "recipe.yaml", "report.md", "kept_per_layer.png",
                  "sparsity_regularization.png"):
