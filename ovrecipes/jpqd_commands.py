@@ -48,6 +48,7 @@ def add_commands(recipes, family: str) -> None:
                             ("--max-steps", int, "max_steps"), ("--train-limit", int, "train_limit")):
         t.add_argument(flag, type=kind, dest=f"t_{key}", default=None, metavar=key.upper())
     t.add_argument("--lr", type=float, dest="t_learning_rate", default=None, help="alias of --learning-rate")
+    t.add_argument("--sampling", choices=("random", "group_by_length"), dest="t_sampling")
     t.add_argument("--eval-strategy", choices=("no", "steps", "epoch"), dest="t_eval_strategy")
     t.add_argument("--save-strategy", choices=("no", "steps", "epoch"), dest="t_save_strategy")
     t.add_argument("--resume-from-checkpoint", dest="t_resume_from_checkpoint", metavar="DIR|last")

@@ -67,6 +67,7 @@ def training_arguments(config: JPQDConfig, output_dir: Path, epochs: float, lear
         per_device_train_batch_size=t.batch_size, per_device_eval_batch_size=t.eval_batch_size,
         gradient_accumulation_steps=t.gradient_accumulation_steps, weight_decay=t.weight_decay,
         warmup_steps=t.warmup_ratio, seed=t.seed,  # a float < 1 is a ratio of the steps (transformers 5)
+        train_sampling_strategy=t.sampling,
         eval_strategy=t.eval_strategy, eval_steps=t.eval_steps,
         save_strategy=t.save_strategy, save_steps=t.save_steps, save_total_limit=t.save_total_limit,
         logging_steps=t.logging_steps, max_steps=t.max_steps, report_to=[], remove_unused_columns=False,
