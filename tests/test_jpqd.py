@@ -295,11 +295,18 @@ def test_embedded_default_jpqd_run(tmp_path):
 
     from ovrecipes.cli import main
 
+    from ovrecipes.pipelines.runtime import default_inference_precision
+
     out = tmp_path / "jpqd"
-    assert main(["bert", "jpqd", "--out", str(out), "--time", "5"]) == 0
+    assert main(["bert", "jpqd", "--out", str(out), "--time", "5", "--compare-deploy"]) == 0
     report = json.loads((out / "report.json").read_text())
     labels = [v["label"] for v in report["variants"]]
-    assert labels == ["Teacher (PyTorch FP32)", "OV FP32", "OV FP32 pruned", "OV INT8 JPQD"]
+    bf16 = default_inference_precision() == "bf16"
+    assert labels == ["Teacher (PyTorch FP32)", "OV FP32 (f32)", *(["OV FP32 (bf16)"] if bf16 else []),
+                      "Pruned + distilled FP32 (f32)", *(["Pruned + distilled FP32 (bf16)"] if bf16 else []),
+                      "JPQD INT8"]
+    assert report["recommendation"]["choice"] in labels
+    assert report["recipe"]["teacher"]["source"].startswith("cached")
     assert (out / "kept_per_layer.png").exists() and (out / "sparsity_regularization.png").exists()
 
 
@@ -314,6 +321,7 @@ def test_resume_after_a_failed_run_skips_stage1_and_continues_qat(tiny_pipeline,
 
     def config(resume: str | None) -> JPQDConfig:
         return JPQDConfig.model_validate({
+            "deploy": "int8", "distillation": {"cache_dir": str(tmp_path / "cache")},
             "movement": {"warmup_start_epoch": 0.0, "warmup_end_epoch": 1.0, "importance_regularization_factor": 1.0,
                          "sparse_structure_by_scopes": BERT_SCOPES[1:], "ignored_scopes": ["{re}.*classifier.*"]},
             "quantization": {"subset_size": 4, "overflow_fix": "enable"},
@@ -360,10 +368,11 @@ def test_torchrun_two_processes_train_data_parallel_and_rank0_exports(tiny_pipel
     import sys
 
     out = tmp_path / "jpqd-ddp"
-    env = dict(os.environ, OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
+    env = dict(os.environ, OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false",
+               OVRECIPES_CACHE=str(tmp_path / "cache"))  # the ranks' teacher-logit cache stays in the test
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "-m", "ovrecipes.cli",
            "bert", "jpqd", "--model", str(tiny_bert_dir), "--dataset", str(tiny_csv), "--max-length", "16",
-           "--out", str(out), "--batch-size", "8", "--epochs", "2", "--no-eval", "--no-bench"]
+           "--out", str(out), "--batch-size", "8", "--epochs", "2", "--no-eval", "--no-bench", "--deploy", "int8"]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     recipe_info = json.loads((out / "report.json").read_text())["recipe"]
@@ -371,5 +380,5 @@ def test_torchrun_two_processes_train_data_parallel_and_rank0_exports(tiny_pipel
     per_rank = math.ceil(train_rows / 2)
     assert recipe_info["training_processes"] == 2
     assert recipe_info["movement"]["steps_per_epoch"] == math.ceil(per_rank / 8)
-    assert recipe_info["fake_quantize_nodes"] > 0 and (out / "pruned_fp32" / "openvino_model.xml").exists()
+    assert recipe_info["fake_quantize_nodes"] > 0 and (out / "openvino_model.xml").exists()
     assert "data-parallel on 2 processes" in (out / "report.md").read_text()

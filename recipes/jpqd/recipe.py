@@ -116,7 +116,7 @@ def teacher_targets(pipeline: FamilyPipeline, config: JPQDConfig, teacher_dir: P
         return LiveTeacher(load_teacher(), inputs, logits_of), {"source": LiveTeacher.source}
     from ovrecipes.pipelines.cache import cache_path
 
-    cache_dir = Path(d.cache_dir) if d.cache_dir else cache_path("teacher-logits", "x").parent
+    cache_dir = Path(d.cache_dir) if d.cache_dir else cache_path("teacher-logits")
     precision = choose_teacher_precision(d.teacher_precision)
     targets, info = cached_teacher(Path(teacher_dir), load_teacher, inputs, logits_of, precision, cache_dir)
     return targets, {"source": targets.source, **info}
