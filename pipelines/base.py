@@ -82,15 +82,71 @@ class Block:
     o: str
     ffn_in: str
     ffn_out: str
+    #: module whose attributes record the head count; after pruning they must say what is left, or code
+    #: that reshapes by them (and config round trips) would see the old width
+    attention: str = ""
+    head_count_attrs: tuple[str, ...] = ()  # set to the kept number of heads
+    width_attrs: tuple[str, ...] = ()  # set to kept heads x head_size
+
+    def linears(self) -> tuple[str, ...]:
+        """The six projections structured pruning slices."""
+        return (self.q, self.k, self.v, self.o, self.ffn_in, self.ffn_out)
+
+    def roles(self) -> dict[str, str]:
+        """Module name -> role, for role-based scopes in recipe configs (``{block}attention`` ...)."""
+        return {self.q: "q", self.k: "k", self.v: "v", self.o: "o", self.ffn_in: "ffn_in", self.ffn_out: "ffn_out"}
+
+
+#: Column of every training example (and key of every collated batch) holding the example's position in
+#: the train split: what lets a recipe look up per-example targets (cached teacher logits) in shuffled batches.
+EXAMPLE_INDEX = "example_index"
 
 
 @dataclass
 class TrainerData:
-    """What transformers' Trainer needs from a family: tokenized train/eval datasets and a collator."""
+    """What transformers' Trainer needs from a family: tokenized train/eval datasets and a collator.
+
+    Each collated batch carries :data:`EXAMPLE_INDEX` (a LongTensor of train-split positions; a model's
+    forward must not receive it, so the recipe's loss takes it out first).
+    """
 
     train: Any
     eval: Any
     collator: Callable[[list], dict]
+
+
+class IndexedCollator:
+    """Wraps a padding collator so that :data:`EXAMPLE_INDEX` survives collation as a LongTensor.
+
+    Padding collators pad every list-valued key; the index is a scalar per example and must pass
+    through untouched, whatever the inner collator does with unknown keys.
+    """
+
+    def __init__(self, inner: Callable[[list], dict]) -> None:
+        self.inner = inner
+
+    def __call__(self, features: list[dict]) -> dict:
+        import torch
+
+        indices = [f.get(EXAMPLE_INDEX) for f in features]
+        batch = self.inner([{k: v for k, v in f.items() if k != EXAMPLE_INDEX} for f in features])
+        if all(i is not None for i in indices):
+            batch[EXAMPLE_INDEX] = torch.tensor(indices, dtype=torch.long)
+        return batch
+
+
+@dataclass
+class TeacherInputs:
+    """The training examples encoded for one teacher model with the teacher's own preprocessing.
+
+    A teacher may differ from the student in architecture and tokenizer, so the family encodes the
+    same train split again for it. Example ``i`` here is example ``i`` of ``trainer_data().train``.
+    """
+
+    count: int
+    batch: Callable[[list[int]], dict[str, np.ndarray]]  # example indices -> inputs, padded to the batch
+    lengths: np.ndarray  # per-example cost (tokens), so a recipe can batch similar lengths together
+    fingerprint: str  # digest of the encoded examples: part of a cache key ("same data")
 
 
 @dataclass
@@ -273,6 +329,11 @@ class FamilyPipeline(ABC):
     def training_metrics(self, prediction: Any) -> dict[str, float]:
         """The family's metric on the Trainer's eval predictions (``compute_metrics``)."""
         raise self._no_training("training")
+
+    def teacher_inputs(self, teacher: Path, limit: int | None = None) -> TeacherInputs:
+        """The train split (first ``limit`` examples) encoded for ``teacher``; a ValueError if the
+        teacher's label space differs from the student's (distillation compares outputs position by position)."""
+        raise self._no_training("distillation")
 
     def export_input_shapes(self) -> dict[str, list[int]]:
         """Input name -> IR dimensions (-1 = dynamic) for a trained PyTorch model converted to IR."""

@@ -7,9 +7,11 @@ Hugging Face hub id for users who can reach the hub.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -19,11 +21,14 @@ from tqdm.auto import tqdm
 
 from ovrecipes.pipelines import runtime
 from ovrecipes.pipelines.base import (
+    EXAMPLE_INDEX,
     Block,
     FamilyPipeline,
     FamilySpec,
+    IndexedCollator,
     Metric,
     Submodel,
+    TeacherInputs,
     TrainerData,
     ValidationSet,
     copy_model_dir,
@@ -279,12 +284,43 @@ class BertPipeline(FamilyPipeline):
 
         def tokenized(split: str):
             items = self.examples(split, limit if split == "train" else None)
-            ds = datasets.Dataset.from_dict({"text": [e.text for e in items], "label": [e.label for e in items]})
+            columns = {"text": [e.text for e in items], "label": [e.label for e in items]}
+            if split == "train":  # the position in the split: how cached teacher logits are found again
+                columns[EXAMPLE_INDEX] = list(range(len(items)))
+            ds = datasets.Dataset.from_dict(columns)
             return ds.map(lambda b: self.tokenizer(b["text"], truncation=True, max_length=self.max_length),
                           batched=True, remove_columns=["text"])
 
         return TrainerData(train=tokenized("train"), eval=tokenized("validation"),
-                           collator=DataCollatorWithPadding(self.tokenizer))
+                           collator=IndexedCollator(DataCollatorWithPadding(self.tokenizer)))
+
+    def _label_space(self, model_dir: str | Path) -> list[str]:
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(model_dir)
+        return [str(config.id2label[i]) for i in range(config.num_labels)]
+
+    def teacher_inputs(self, teacher: Path, limit: int | None = None) -> TeacherInputs:
+        """The train split tokenized by the teacher's own tokenizer (it may be another architecture)."""
+
+        from transformers import AutoTokenizer
+
+        theirs, ours = self._label_space(teacher), self._label_space(self.torch_source())
+        if theirs != ours:
+            raise ValueError(f"teacher {teacher} predicts labels {theirs}; the student predicts {ours}")
+        tokenizer = AutoTokenizer.from_pretrained(teacher)
+        texts = [e.text for e in self.examples("train", limit)]
+        encoded = tokenizer(texts, truncation=True, max_length=self.max_length)
+        names = [n for n in tokenizer.model_input_names if n in encoded]
+        rows = [{n: encoded[n][i] for n in names} for i in range(len(texts))]
+        digest = hashlib.sha256(json.dumps([self.max_length, names, [encoded[n] for n in names]]).encode())
+
+        def batch(indices: list[int]) -> dict[str, np.ndarray]:
+            padded = tokenizer.pad([rows[i] for i in indices], return_tensors="np")
+            return {n: np.asarray(padded[n], dtype=np.int64) for n in names}
+
+        lengths = np.array([len(r[names[0]]) for r in rows], dtype=np.int64)
+        return TeacherInputs(count=len(rows), batch=batch, lengths=lengths, fingerprint=digest.hexdigest())
 
     def training_outputs(self, outputs: Any) -> tuple[Any, Any]:
         """A sequence classifier's cross-entropy (present when the batch has labels) and its logits."""
@@ -299,21 +335,13 @@ class BertPipeline(FamilyPipeline):
         return {name: [-1, -1] for name in self.benchmark_inputs()["model"]}
 
     def transformer_blocks(self, model: Any) -> list[Block]:
-        """BERT-style encoder layers (BERT, MiniLM, RoBERTa): attention.self.{query,key,value},
-        attention.output.dense, intermediate.dense, output.dense, found by module names."""
-        names = {name for name, _ in model.named_modules()}
-        blocks = []
-        for name in sorted(n for n in names if n.endswith(".attention.self.query")):
-            layer = name[: -len(".attention.self.query")]
-            attn = model.get_submodule(layer + ".attention.self")
-            heads = int(getattr(attn, "num_attention_heads", model.config.num_attention_heads))
-            size = int(getattr(attn, "attention_head_size", model.config.hidden_size // heads))
-            blocks.append(Block(
-                layer=int(layer.rsplit(".", 1)[-1]), num_heads=heads, head_size=size,
-                q=f"{layer}.attention.self.query", k=f"{layer}.attention.self.key",
-                v=f"{layer}.attention.self.value", o=f"{layer}.attention.output.dense",
-                ffn_in=f"{layer}.intermediate.dense", ffn_out=f"{layer}.output.dense",
-            ))
+        """Encoder layers of the text classifiers this family knows, found by module names:
+
+        - BERT, MiniLM, RoBERTa: ``attention.self.{query,key,value}``, ``attention.output.dense``,
+          ``intermediate.dense``, ``output.dense``;
+        - DistilBERT: ``attention.{q_lin,k_lin,v_lin,out_lin}``, ``ffn.lin1``, ``ffn.lin2``.
+        """
+        blocks = [b for layout in _LAYOUTS for b in _find_blocks(model, layout)]
         return sorted(blocks, key=lambda b: b.layer)
 
     def validation_set(self, submodel: str, n: int) -> ValidationSet:
@@ -332,6 +360,49 @@ class BertPipeline(FamilyPipeline):
         return ValidationSet(items=items, transform=lambda item: item[0], metric=accuracy)
 
 
+@dataclass(frozen=True)
+class _BlockLayout:
+    """Module names of one encoder-layer layout, relative to the layer."""
+
+    attention: str  # module with the head count
+    q: str
+    k: str
+    v: str
+    o: str
+    ffn_in: str
+    ffn_out: str
+    head_count_attrs: tuple[str, ...]
+    width_attrs: tuple[str, ...]
+    config_heads: str  # config attribute with the number of heads (fallback)
+    config_width: str  # config attribute with the hidden size (fallback)
+
+
+_LAYOUTS = (
+    _BlockLayout("attention.self", "attention.self.query", "attention.self.key", "attention.self.value",
+                 "attention.output.dense", "intermediate.dense", "output.dense",
+                 ("num_attention_heads",), ("all_head_size",), "num_attention_heads", "hidden_size"),
+    _BlockLayout("attention", "attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin",
+                 "ffn.lin1", "ffn.lin2", ("n_heads",), (), "n_heads", "dim"),
+)
+
+
+def _find_blocks(model: Any, layout: _BlockLayout) -> list[Block]:
+    """Every layer whose query projection matches ``layout``; head count and size read from the module."""
+    suffix = "." + layout.q
+    blocks = []
+    for name, _ in model.named_modules():
+        if not name.endswith(suffix):
+            continue
+        layer = name[: -len(suffix)]
+        attn = model.get_submodule(f"{layer}.{layout.attention}")
+        heads = int(next((getattr(attn, a) for a in layout.head_count_attrs if hasattr(attn, a)),
+                         getattr(model.config, layout.config_heads)))
+        size = int(getattr(attn, "attention_head_size", getattr(model.config, layout.config_width) // heads))
+        full = {role: f"{layer}.{getattr(layout, role)}" for role in ("q", "k", "v", "o", "ffn_in", "ffn_out")}
+        blocks.append(Block(layer=int(layer.rsplit(".", 1)[-1]), num_heads=heads, head_size=size,
+                            attention=f"{layer}.{layout.attention}", head_count_attrs=layout.head_count_attrs,
+                            width_attrs=layout.width_attrs, **full))
+    return blocks
 # -- command line ----------------------------------------------------------------------------------
 def add_options(parser) -> None:
     g = parser.add_argument_group("model and data (bert)")

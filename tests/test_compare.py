@@ -3,7 +3,6 @@ ties, noisy-run warnings, and notes that only name causes the (faked) CPU really
 
 from __future__ import annotations
 
-
 import pytest
 
 from ovrecipes.measure import variants as variants_mod

@@ -11,14 +11,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ovrecipes.recipes.overflow import host_cpu
-from ovrecipes.runs.common import MeasureOptions
 from ovrecipes.recipes.jpqd.config import JPQDConfig, MovementConfig, SparseStructure
 from ovrecipes.recipes.jpqd.distill import distillation_loss, mixed_loss
 from ovrecipes.recipes.jpqd.legacy import import_legacy, parse_lenient_json, read_legacy
 from ovrecipes.recipes.jpqd.movement import MovementSparsifier, apply_movement, remove_movement
 from ovrecipes.recipes.jpqd.schedule import MovementSchedule
 from ovrecipes.recipes.jpqd.structure import apply_structured_masks, ffn_sizes, prune_blocks, resolve_keep
+from ovrecipes.recipes.overflow import host_cpu
+from ovrecipes.runs.common import MeasureOptions
 
 DATA = Path(__file__).parent / "data"
 BERT_SCOPES = [
@@ -252,10 +252,11 @@ def test_tiny_training_run_exports_pruned_int8_ir(tiny_pipeline, tmp_path):
 
     import openvino as ov
 
-    from ovrecipes.runs.jpqd import run_jpqd
     from ovrecipes.recipes.jpqd import export
+    from ovrecipes.runs.jpqd import run_jpqd
 
     config = JPQDConfig.model_validate({
+        "deploy": "int8", "distillation": {"cache_dir": str(tmp_path / "teacher-cache")},
         "movement": {"warmup_start_epoch": 0.5, "warmup_end_epoch": 1.0, "importance_regularization_factor": 1.0,
                      "importance_lr_multiplier": 200.0,
                      "sparse_structure_by_scopes": [
@@ -277,10 +278,9 @@ def test_tiny_training_run_exports_pruned_int8_ir(tiny_pipeline, tmp_path):
     fp32 = core.read_model(out / "fp32" / "openvino_model.xml")
     assert export.op_counts(int8).get("FakeQuantize", 0) > 0
     assert export.matmul_weight_elements(int8) < export.matmul_weight_elements(fp32)
-    bf16 = host_cpu().default_precision == "bf16"
-    assert [v.label for v in report.variants] == ["Teacher (PyTorch FP32)", "OV FP32", *(["OV BF16"] if bf16 else []),
-                                                  "OV FP32 pruned", *(["OV BF16 pruned"] if bf16 else []),
-                                                  "OV INT8 JPQD"]
+    bf16 = ["OV BF16"] if host_cpu().default_precision == "bf16" else []
+    assert [v.label for v in report.variants] == ["Teacher (PyTorch FP32)", "OV FP32", *bf16, "JPQD INT8"]
+    assert report.recipe["deploy"]["value"] == "int8" and report.recipe["teacher"]["source"]
     assert all(v.metric.samples == 16 and len(v.throughput.rounds) == 2 for v in report.variants)
     for name in ("config.json", "tokenizer.json", "recipe.yaml", "report.md", "kept_per_layer.png",
                  "sparsity_regularization.png"):
@@ -340,12 +340,14 @@ def test_embedded_default_jpqd_run(tmp_path):
     from ovrecipes.cli.main import main
 
     out = tmp_path / "jpqd"
-    assert main(["bert", "jpqd", "--out", str(out), "--time", "5"]) == 0
+    assert main(["bert", "jpqd", "--out", str(out), "--time", "5", "--compare-deploy"]) == 0
     report = json.loads((out / "report.json").read_text())
     labels = [v["label"] for v in report["variants"]]
     bf16 = host_cpu().default_precision == "bf16"
-    assert labels == ["Teacher (PyTorch FP32)", "OV FP32", *(["OV BF16"] if bf16 else []), "OV FP32 pruned",
-                      *(["OV BF16 pruned"] if bf16 else []), "OV INT8 JPQD"]
+    assert labels == ["Teacher (PyTorch FP32)", "OV FP32", *(["OV BF16"] if bf16 else []),
+                      "Pruned + distilled FP32", *(["Pruned + distilled BF16"] if bf16 else []), "JPQD INT8"]
+    assert report["recommendation"]["choice"] in labels
+    assert report["recipe"]["teacher"]["source"].startswith("cached")
     assert (out / "kept_per_layer.png").exists() and (out / "sparsity_regularization.png").exists()
 
 
@@ -354,12 +356,13 @@ def test_resume_after_a_failed_run_skips_stage1_and_continues_qat(tiny_pipeline,
     reloads stage 1's pruned model and hands the newest QAT checkpoint to the Trainer."""
     import nncf
 
-    from ovrecipes.runs.jpqd import run_jpqd, work_dir
     from ovrecipes.recipes.jpqd import recipe
     from ovrecipes.recipes.jpqd.trainer import JPQDTrainer
+    from ovrecipes.runs.jpqd import run_jpqd, work_dir
 
     def config(resume: str | None) -> JPQDConfig:
         return JPQDConfig.model_validate({
+            "deploy": "int8", "distillation": {"cache_dir": str(tmp_path / "cache")},
             "movement": {"warmup_start_epoch": 0.0, "warmup_end_epoch": 1.0, "importance_regularization_factor": 1.0,
                          "sparse_structure_by_scopes": BERT_SCOPES[1:], "ignored_scopes": ["{re}.*classifier.*"]},
             "quantization": {"subset_size": 4, "overflow_fix": "enable"},
@@ -406,10 +409,11 @@ def test_torchrun_two_processes_train_data_parallel_and_rank0_exports(tiny_pipel
     import sys
 
     out = tmp_path / "jpqd-ddp"
-    env = dict(os.environ, OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
+    env = dict(os.environ, OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false",
+               OVRECIPES_CACHE=str(tmp_path / "cache"))  # the ranks' teacher-logit cache stays in the test
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "-m", "ovrecipes.cli",
            "bert", "jpqd", "--model", str(tiny_bert_dir), "--dataset", str(tiny_csv), "--max-length", "16",
-           "--out", str(out), "--batch-size", "8", "--epochs", "2", "--no-eval", "--no-bench"]
+           "--out", str(out), "--batch-size", "8", "--epochs", "2", "--no-eval", "--no-bench", "--deploy", "int8"]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     recipe_info = json.loads((out / "report.json").read_text())["recipe"]
@@ -417,5 +421,5 @@ def test_torchrun_two_processes_train_data_parallel_and_rank0_exports(tiny_pipel
     per_rank = math.ceil(train_rows / 2)
     assert recipe_info["training_processes"] == 2
     assert recipe_info["movement"]["steps_per_epoch"] == math.ceil(per_rank / 8)
-    assert recipe_info["fake_quantize_nodes"] > 0 and (out / "pruned_fp32" / "openvino_model.xml").exists()
+    assert recipe_info["fake_quantize_nodes"] > 0 and (out / "openvino_model.xml").exists()
     assert "data-parallel on 2 processes" in (out / "report.md").read_text()

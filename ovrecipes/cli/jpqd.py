@@ -17,6 +17,8 @@ from ovrecipes.runs.outdir import check_output
 
 JPQD_EXAMPLES = """examples:
   ovrecipes bert jpqd --out jpqd-minilm                                  # embedded MiniLM, teacher = itself
+  ovrecipes bert jpqd --out jpqd-minilm --compare-deploy                 # INT8 and pruned FP32 side by side
+  ovrecipes bert jpqd --out jpqd-avx2 --target-cpu avx2                  # deliverable for an AVX2 server (fp32)
   ovrecipes bert jpqd --model ./student --teacher ./bert-base-sst2 --config bert-base-jpqd.json --out jpqd
   ovrecipes bert jpqd --out jpqd-minilm --epochs 3 --warmup-end-epoch 2 --resume-from-checkpoint last
   torchrun --nproc-per-node 2 -m ovrecipes.cli bert jpqd --out jpqd-ddp     # data-parallel training
@@ -26,14 +28,20 @@ SECTIONS = {"t_": "training", "m_": "movement", "q_": "quantization", "d_": "dis
 
 
 def add_parser(recipes, spec: FamilySpec) -> None:
-    p = recipes.add_parser("jpqd", help="joint movement pruning, QAT and distillation -> pruned INT8 IR",
+    p = recipes.add_parser("jpqd", help="joint movement pruning, QAT and distillation -> pruned INT8 or FP32 IR",
                            epilog=JPQD_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     spec.add_options(p)
     g = p.add_argument_group("JPQD recipe (override the config)")
     g.add_argument("--config", type=Path, default=None,
                    help=f"recipe YAML (default recipes/configs/{spec.name}-jpqd.yaml) or an NNCF JSON list with "
                         "movement_sparsity/quantization entries (optimum-intel <= 1.22)")
-    g.add_argument("--teacher", default=None, help="PyTorch teacher directory (default: the student model)")
+    g.add_argument("--teacher", default=None,
+                   help="PyTorch teacher directory (default: the student model); any architecture or size with "
+                        "the student's labels")
+    g.add_argument("--deploy", choices=("auto", "int8", "fp32"), dest="deploy",
+                   help="deliverable: int8 (QAT), fp32 (pruned + distilled, no QAT), auto (by --target-cpu or this CPU)")
+    g.add_argument("--compare-deploy", action="store_true", default=None, dest="compare_deploy",
+                   help="train both stage-2 variants from one stage-1 model and measure them side by side")
     t = p.add_argument_group("training")
     for flag, kind, key in (("--epochs", float, "epochs"), ("--learning-rate", float, "learning_rate"),
                             ("--qat-learning-rate", float, "qat_learning_rate"), ("--batch-size", int, "batch_size"),
@@ -43,6 +51,7 @@ def add_parser(recipes, spec: FamilySpec) -> None:
                             ("--max-steps", int, "max_steps"), ("--train-limit", int, "train_limit")):
         t.add_argument(flag, type=kind, dest=f"t_{key}", default=None, metavar=key.upper())
     t.add_argument("--lr", type=float, dest="t_learning_rate", default=None, help="alias of --learning-rate")
+    t.add_argument("--sampling", choices=("random", "group_by_length"), dest="t_sampling")
     t.add_argument("--eval-strategy", choices=("no", "steps", "epoch"), dest="t_eval_strategy")
     t.add_argument("--save-strategy", choices=("no", "steps", "epoch"), dest="t_save_strategy")
     t.add_argument("--resume-from-checkpoint", dest="t_resume_from_checkpoint", metavar="DIR|last")
@@ -60,6 +69,9 @@ def add_parser(recipes, spec: FamilySpec) -> None:
     m.add_argument("--temperature", type=float, dest="d_temperature")
     m.add_argument("--distillation-loss", choices=("kl", "mse"), dest="d_loss")
     m.add_argument("--no-distillation", action="store_true")
+    m.add_argument("--teacher-cache", type=parse_bool, metavar="true|false", dest="d_teacher_cache",
+                   help="compute the teacher's logits once with OpenVINO and train against them (default true)")
+    m.add_argument("--teacher-precision", choices=("auto", "f32", "bf16"), dest="d_teacher_precision")
     add_output_args(p)
     r = p.add_argument_group("what to measure")
     r.add_argument("--no-eval", action="store_true")
@@ -76,6 +88,9 @@ def overrides(args: argparse.Namespace) -> dict:
         if value is None or name[:2] not in SECTIONS:
             continue
         out.setdefault(SECTIONS[name[:2]], {})[name[2:]] = value
+    for key in ("deploy", "compare_deploy"):
+        if getattr(args, key, None) is not None:
+            out[key] = getattr(args, key)
     for flag, section in (("no_sparsity", "movement"), ("no_quantization", "quantization"),
                           ("no_distillation", "distillation")):
         if getattr(args, flag):

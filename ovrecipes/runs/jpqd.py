@@ -1,8 +1,9 @@
-"""The JPQD run: export the FP32 baseline, train/prune/quantize, measure every variant side by side.
+"""The JPQD run: export the FP32 baseline, train/prune/fine-tune, measure every variant side by side.
 
-Output directory: the INT8 JPQD IR (HF layout) at the top, ``fp32/`` (baseline IR), ``pruned_fp32/``
-(pruned, not quantized), recipe.yaml, report.json/md, training_history.json and PNGs. Trainer
-checkpoints live in a work directory next to it (``<out>.jpqd-work``) so that
+Output directory: the deliverable IR (HF layout) at the top (JPQD INT8 or pruned + distilled FP32, as
+``deploy`` decides from the target CPU), ``fp32/`` (baseline IR), with ``--compare-deploy`` the other
+variant in ``int8/`` or ``pruned_fp32/``, recipe.yaml, report.json/md, training_history.json and PNGs.
+Trainer checkpoints live in a work directory next to it (``<out>.jpqd-work``) so that
 ``resume_from_checkpoint: last`` survives a failed or interrupted run.
 """
 
@@ -25,8 +26,12 @@ from ovrecipes.report.writer import Timer
 from ovrecipes.runs.common import MeasureOptions, RecipeOutcome, recipe_run
 from ovrecipes.runs.config import load_config
 
-FP32_SUBDIR, PRUNED_SUBDIR = "fp32", "pruned_fp32"
-TEACHER, FP32, PRUNED, INT8 = "Teacher (PyTorch FP32)", "OV FP32", "OV FP32 pruned", "OV INT8 JPQD"
+FP32_SUBDIR = "fp32"
+#: where a trained stage-2 variant goes when it is not the deliverable (the deliverable is at the top)
+VARIANT_SUBDIRS = {"int8": "int8", "fp32": "pruned_fp32"}
+TEACHER, FP32 = "Teacher (PyTorch FP32)", "OV FP32"
+#: FP32 IRs also get a BF16 row on bf16 CPUs ("Pruned + distilled BF16"), see measure.variants
+VARIANT_LABELS = {"int8": "JPQD INT8", "fp32": "Pruned + distilled FP32"}
 
 
 def load_jpqd_config(family: str, path: Path | None, overrides: dict) -> tuple[JPQDConfig, list[str]]:
@@ -47,11 +52,21 @@ def jpqd_section(info: dict[str, Any], kept_png: Path | None, curve_png: Path | 
     if params_fp32 and params_pruned:
         lines.append(f"Parameters: {params_fp32:,} -> {params_pruned:,} "
                      f"({100.0 * (1 - params_pruned / params_fp32):.1f}% removed by structured pruning)")
+    deploy = info.get("deploy")
+    if deploy:
+        lines.append(f"**deploy = {deploy['value']}** (requested: {deploy['requested']}; stage 2 trained: "
+                     f"{', '.join(deploy['trained'])}). {deploy['reason']}")
+    teacher = info.get("teacher") or {}
+    if teacher.get("source"):
+        cached = (f"; {teacher['examples']} examples, {'read from' if teacher['hit'] else 'written to'} "
+                  f"{teacher['path']} in {teacher['seconds']} s. {teacher['precision']['reason']}"
+                  if "path" in teacher else "")
+        lines.append(f"Distillation targets: {teacher['source']}{cached}")
     sizes = info.get("ir_size_mb", {})
     if sizes:
+        int8 = sizes.get(VARIANT_LABELS["int8"])
         lines.append("IR size (MB): " + ", ".join(f"{k} {v:.1f}" for k, v in sizes.items())
-                     + (f"; compression vs {FP32}: {sizes[FP32] / sizes[INT8]:.2f}x" if sizes.get(FP32) and sizes.get(INT8)
-                        else ""))
+                     + (f"; compression vs {FP32}: {sizes[FP32] / int8:.2f}x" if sizes.get(FP32) and int8 else ""))
     if "sparsity_unstructured" in mv:
         lines.append(f"Sparsity of the {mv.get('layers')} sparsified Linear layers at the end of warmup: "
                      f"{100 * mv['sparsity_unstructured']:.1f}% unstructured, {100 * mv['sparsity_structured']:.1f}% "
@@ -80,33 +95,41 @@ def jpqd_section(info: dict[str, Any], kept_png: Path | None, curve_png: Path | 
 def run_jpqd(pipeline: FamilyPipeline, config: JPQDConfig, out: Path, *, teacher: Path | None = None,
              overwrite: bool = False, measure_teacher: bool = True, options: MeasureOptions | None = None,
              title: str | None = None, legacy_notes: list[str] | None = None) -> Report | None:
-    """Train, prune, quantize and export; measure teacher, OV FP32 (and BF16), pruned FP32 and JPQD INT8."""
+    """Train, prune and fine-tune the deliverable(s) ``deploy`` picks; measure the teacher, OV FP32 (and
+    BF16), the pruned + distilled FP32 model and JPQD INT8 side by side (those that were trained)."""
     out = Path(out).resolve()
     work = work_dir(config, out)
     work.mkdir(parents=True, exist_ok=True)
     teacher = Path(teacher) if teacher else Path(pipeline.torch_source())
+    decision, trained = jpqd.plan_deploy(config)
     if not jpqd.is_main_process():  # torchrun/accelerate: ranks > 0 train alongside rank 0, nothing else
         with tempfile.TemporaryDirectory() as scratch:
-            jpqd.run(pipeline, config, Path(scratch), None, teacher, work, None, progress=False)
+            jpqd.run(pipeline, config, {v: Path(scratch) / v for v in trained}, None, teacher, work, progress=False)
         return None
+    print(f"deploy = {decision.value}: {decision.reason}")
 
     def produce(stage: Path, timer: Timer) -> RecipeOutcome:
+        outputs = {v: stage if v == decision.value else stage / VARIANT_SUBDIRS[v] for v in trained}
         with timer.stage("export FP32 OpenVINO IR"):
             fp32 = pipeline.export(stage / FP32_SUBDIR)
-        with timer.stage("JPQD: movement sparsity, structured pruning, QAT, distillation, export"):
-            info = jpqd.run(pipeline, config, stage, fp32, teacher, work, stage / PRUNED_SUBDIR,
-                            progress=pipeline.progress)
+        with timer.stage("JPQD: teacher logits, movement sparsity, structured pruning, stage 2, export"):
+            info = jpqd.run(pipeline, config, outputs, fp32, teacher, work, progress=pipeline.progress)
+        info["deploy"] = {**decision.to_dict(), "trained": list(trained),
+                          "dirs": {v: str(p).replace(str(stage), str(out)) for v, p in outputs.items()}}
         info["legacy_notes"] = legacy_notes or []
         timer.stages.update({f"  {k}": v for k, v in info.pop("timings_s", {}).items()})
         variants = [Variant(TEACHER, teacher)] if measure_teacher else []
-        variants += [Variant(FP32, fp32), Variant(PRUNED, stage / PRUNED_SUBDIR), Variant(INT8, stage)]
+        variants.append(Variant(FP32, fp32))
+        variants += [Variant(VARIANT_LABELS[v], outputs[v]) for v in ("fp32", "int8") if v in outputs]
         info["ir_size_mb"] = {v.label: round(model_size_mb(v.path), 2) for v in variants if v.engine == "openvino"}
         kept = kept_per_layer(info["movement"].get("keeps", []), stage / "kept_per_layer.png")
         curve = sparsity_schedule(info["movement"].get("history", []), stage / "sparsity_regularization.png")
         (stage / "training_history.json").write_text(json.dumps(info["movement"].get("history", []), indent=1))
+        others = "".join(f", {VARIANT_SUBDIRS[v]}/" for v in trained if v != decision.value)
         return RecipeOutcome(variants=variants, recipe=info, sections=[jpqd_section(info, kept, curve)],
+                             highlights=[f"deploy={decision.value}: {decision.reason}"],
                              config=config.model_dump(mode="json"),
-                             contents="JPQD INT8 model, fp32/, pruned_fp32/, recipe.yaml, PNGs")
+                             contents=f"{VARIANT_LABELS[decision.value]} model, fp32/{others}, recipe.yaml, PNGs")
 
     report = recipe_run(pipeline, out, overwrite=overwrite, kind="jpqd", title=title or f"{pipeline.family} JPQD",
                         options=options or MeasureOptions(), produce=produce)

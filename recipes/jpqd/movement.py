@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -127,8 +127,8 @@ class MovementLinear(nn.Module):
 
 
 def module_scope(model: nn.Module, name: str) -> str:
-    """NNCF-style scope of a module (``BertForSequenceClassification/BertModel[bert]/.../Linear[query]``),
-    so scope regexes from NNCF JSON configs (``{re}.*BertAttention.*``) keep matching."""
+    """NNCF-style scope of a module (``<ModelClass>/<EncoderClass>[encoder]/.../Linear[proj]``: class
+    names with attribute names in brackets), so scope regexes from NNCF JSON configs keep matching."""
     parts = [type(model).__name__]
     module = model
     for attr in name.split(".") if name else []:
@@ -137,10 +137,19 @@ def module_scope(model: nn.Module, name: str) -> str:
     return "/".join(parts)
 
 
-def scope_matches(scopes: Iterable[str], name: str, scope: str) -> bool:
-    """``{re}PATTERN`` is ``re.search``ed in the dotted name and the NNCF scope; other entries match exactly."""
+ATTENTION_ROLES = ("q", "k", "v", "o")
+
+
+def scope_matches(scopes: Iterable[str], name: str, scope: str, roles: Mapping[str, str] | None = None) -> bool:
+    """``{re}PATTERN`` is ``re.search``ed in the dotted name and the NNCF scope; ``{block}ROLE`` matches the
+    layers the family's blocks give that role (``roles``: name -> role); other entries match exactly."""
+    role = (roles or {}).get(name)
     for entry in scopes:
-        if entry.startswith("{re}"):
+        if entry.startswith("{block}"):
+            wanted = entry[7:]
+            if role is not None and (role == wanted or (wanted == "attention" and role in ATTENTION_ROLES)):
+                return True
+        elif entry.startswith("{re}"):
             if re.search(entry[4:], name) or re.search(entry[4:], scope):
                 return True
         elif entry in (name, scope):
@@ -221,16 +230,19 @@ class MovementController:
             layer.sparsifier.freeze()
 
 
-def apply_movement(model: nn.Module, config: MovementConfig) -> MovementController:
-    """Wrap every matched nn.Linear in place; unmatched, non-ignored Linears get ``fine`` mode (as NNCF)."""
+def apply_movement(model: nn.Module, config: MovementConfig,
+                   roles: Mapping[str, str] | None = None) -> MovementController:
+    """Wrap every matched nn.Linear in place; unmatched, non-ignored Linears get ``fine`` mode (as NNCF).
+
+    ``roles`` (module name -> block role, from the family's blocks) resolves ``{block}ROLE`` scopes."""
     layers = []
     linears = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
     for name, linear in linears:
         scope = module_scope(model, name)
-        if scope_matches(config.ignored_scopes, name, scope):
+        if scope_matches(config.ignored_scopes, name, scope, roles):
             continue
         structure = next((s for s in config.sparse_structure_by_scopes
-                          if scope_matches(s.target_scopes, name, scope)), None)
+                          if scope_matches(s.target_scopes, name, scope, roles)), None)
         structure = structure or SparseStructure(mode="fine", target_scopes=[name])
         sparsifier = MovementSparsifier(tuple(linear.weight.shape), structure, linear.bias is not None)
         sparsifier.to(linear.weight.device)

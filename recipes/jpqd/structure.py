@@ -123,11 +123,12 @@ def prune_blocks(model: nn.Module, blocks: list[Block], keeps: list[BlockKeep]) 
         for name in (b.q, b.k, b.v):
             _replace(model, name, _sliced(model.get_submodule(name), index, by_row=True))
         _replace(model, b.o, _sliced(model.get_submodule(b.o), index, by_row=False))
-        attention = model.get_submodule(b.q.rpartition(".")[0])
-        if hasattr(attention, "num_attention_heads"):
-            attention.num_attention_heads = len(heads)
-        if hasattr(attention, "all_head_size"):
-            attention.all_head_size = len(heads) * b.head_size
+        if b.attention:  # the family names the attributes that record the head count
+            attention = model.get_submodule(b.attention)
+            for attr in b.head_count_attrs:
+                setattr(attention, attr, len(heads))
+            for attr in b.width_attrs:
+                setattr(attention, attr, len(heads) * b.head_size)
         units = torch.tensor(keep.ffn_units or [0], dtype=torch.long)
         _replace(model, b.ffn_in, _sliced(model.get_submodule(b.ffn_in), units, by_row=True))
         _replace(model, b.ffn_out, _sliced(model.get_submodule(b.ffn_out), units, by_row=False))

@@ -12,6 +12,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from ovrecipes.pipelines.base import EXAMPLE_INDEX
 from ovrecipes.recipes.jpqd.config import DistillationConfig
 from ovrecipes.recipes.jpqd.distill import mixed_loss
 from ovrecipes.recipes.jpqd.movement import MovementController
@@ -23,28 +24,38 @@ from transformers import Trainer, TrainerCallback  # noqa: E402
 
 
 class JPQDTrainer(Trainer):
-    """Trainer whose loss adds distillation from ``teacher`` and the movement regularization."""
+    """Trainer whose loss adds distillation from the teacher's logits and the movement regularization.
+
+    ``teacher_logits`` maps the batch's example indices (the family's :data:`EXAMPLE_INDEX` column) to
+    the teacher's logits: a cache lookup or a live PyTorch teacher (``recipes/jpqd/teacher.py``). Only
+    training batches carry train-split indices, so evaluation scores the task loss alone.
+    """
 
     def __init__(self, *args: Any, outputs_fn: Callable[[Any], tuple[Any, Any]],
-                 teacher: nn.Module | None = None, distillation: DistillationConfig | None = None,
+                 teacher_logits: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 distillation: DistillationConfig | None = None,
                  controller: MovementController | None = None, importance_lr_multiplier: float = 1.0,
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.outputs_fn = outputs_fn  # the family's (task loss, output to distil) from a forward pass
-        self.teacher = teacher.eval().to(self.args.device) if teacher is not None else None
+        self.teacher_logits = teacher_logits
         self.distillation = distillation or DistillationConfig(enabled=False)
         self.controller = controller
         self.importance_lr_multiplier = importance_lr_multiplier
         self.last_losses: dict[str, float] = {}
+        self.loss_history: list[dict[str, float]] = []  # every training step: what the cache must not change
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        inputs = dict(inputs)
+        indices = inputs.pop(EXAMPLE_INDEX, None)
         outputs = model(**inputs)
         task, logits = self.outputs_fn(outputs)
         teacher_logits = None
-        if self.teacher is not None and self.distillation.enabled:
-            with torch.no_grad():
-                teacher_inputs = {k: v for k, v in inputs.items() if k != "labels"}
-                teacher_logits = self.outputs_fn(self.teacher(**teacher_inputs))[1]
+        if self.teacher_logits is not None and self.distillation.enabled and indices is not None and model.training:
+            teacher_logits = self.teacher_logits(indices).to(logits.device)
+            if teacher_logits.shape != logits.shape:
+                raise ValueError(f"teacher logits have shape {tuple(teacher_logits.shape)}, the student's "
+                                 f"{tuple(logits.shape)}: the label spaces differ")
         loss, distill = mixed_loss(task, logits, teacher_logits, self.distillation)
         regularization = None
         if self.controller is not None and model.training:
@@ -54,6 +65,8 @@ class JPQDTrainer(Trainer):
             self.last_losses = {"task_loss": float(task.detach()),
                                 "distillation_loss": float(distill.detach()) if distill is not None else None,
                                 "regularization_loss": float(regularization.detach()) if regularization is not None else None}
+            self.loss_history.append({"loss": float(loss.detach()), **{k: v for k, v in self.last_losses.items()
+                                                                        if v is not None}})
         return (loss, outputs) if return_outputs else loss
 
     def create_optimizer(self, model=None):

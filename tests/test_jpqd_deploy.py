@@ -1,0 +1,115 @@
+"""The deliverable chosen by CPU (faked both ways), its config/CLI plumbing, and ``--compare-deploy``:
+stage 1 once, both stage-2 variants exported and measured side by side."""
+
+from __future__ import annotations
+
+import pytest
+
+from ovrecipes.recipes.jpqd.config import JPQDConfig
+from ovrecipes.recipes.jpqd.deploy import choose_deploy
+from ovrecipes.recipes.overflow import CpuInfo
+
+AVX2 = CpuInfo("fake AVX2", frozenset({"avx2", "fma"}))
+VNNI = CpuInfo("fake VNNI", frozenset({"avx2", "avx512f", "avx512_vnni"}))
+AVX_VNNI = CpuInfo("fake client", frozenset({"avx2", "avx_vnni"}))
+
+
+def test_auto_picks_fp32_without_vnni_and_int8_with_it():
+    assert choose_deploy("auto", AVX2).value == "fp32"
+    assert "no VNNI" in choose_deploy("auto", AVX2).reason
+    assert choose_deploy("auto", VNNI).value == "int8"
+    assert "avx512_vnni" in choose_deploy("auto", VNNI).reason
+    assert choose_deploy("auto", AVX_VNNI).value == "int8"
+    assert choose_deploy("int8", AVX2).value == "int8" and "WARNING" in choose_deploy("int8", AVX2).reason
+    assert choose_deploy("fp32", VNNI).value == "fp32"
+    with pytest.raises(ValueError, match="'bf16'"):
+        choose_deploy("bf16", VNNI)
+
+
+def test_plan_follows_target_cpu_and_compare_trains_both(monkeypatch):
+    from ovrecipes.recipes.jpqd import recipe
+
+    def plan(**data):
+        return recipe.plan_deploy(JPQDConfig.model_validate(data))
+
+    assert plan(quantization={"target_cpu": "avx2"})[0].value == "fp32"
+    assert plan(quantization={"target_cpu": "vnni"})[1] == ("int8",)
+    assert plan(quantization={"target_cpu": "avx2"}, compare_deploy=True)[1] == ("fp32", "int8")
+    assert plan(quantization={"target_cpu": "amx"}, compare_deploy=True)[1] == ("int8", "fp32")
+    assert plan(quantization={"enabled": False})[1] == ("fp32",)
+    monkeypatch.setattr(recipe, "target_cpu", lambda name: AVX2 if name is None else VNNI)
+    assert plan()[0].value == "fp32" and "fake AVX2" in plan()[0].reason  # this machine, faked
+
+
+def test_config_and_cli_flags(tmp_path):
+    from ovrecipes.cli.jpqd import overrides
+    from ovrecipes.cli.main import build_parser
+    from ovrecipes.runs.jpqd import load_jpqd_config
+
+    args = build_parser().parse_args(["bert", "jpqd", "--out", str(tmp_path / "o"), "--deploy", "fp32",
+                                      "--compare-deploy", "--teacher-cache", "false", "--teacher-precision", "f32"])
+    config, _ = load_jpqd_config("bert", None, overrides(args))
+    assert config.deploy == "fp32" and config.compare_deploy
+    assert not config.distillation.teacher_cache and config.distillation.teacher_precision == "f32"
+    default, _ = load_jpqd_config("bert", None, {})
+    assert default.deploy == "auto" and not default.compare_deploy and default.distillation.teacher_cache
+    with pytest.raises(ValueError, match="deploy: int8 needs quantization.enabled"):
+        load_jpqd_config("bert", None, {"deploy": "int8", "quantization": {"enabled": False}})
+    with pytest.raises(ValueError, match="'{block}heads'"):
+        JPQDConfig.model_validate({"movement": {"sparse_structure_by_scopes": [
+            {"mode": "fine", "target_scopes": "{block}heads"}]}})
+
+
+def test_compare_deploy_runs_stage1_once_and_measures_both(tiny_pipeline, tmp_path, monkeypatch):
+    import json
+
+    from ovrecipes.recipes.jpqd import export, recipe
+    from ovrecipes.recipes.overflow import host_cpu
+    from ovrecipes.runs.common import MeasureOptions
+    from ovrecipes.runs.jpqd import run_jpqd
+
+    calls = []
+    original = recipe._sparsify
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(recipe, "_sparsify", counted)
+    config = JPQDConfig.model_validate({
+        "compare_deploy": True, "quantization": {"target_cpu": "avx2", "subset_size": 4},
+        "movement": {"warmup_start_epoch": 0.0, "warmup_end_epoch": 1.0, "importance_regularization_factor": 1.0,
+                     "importance_lr_multiplier": 200.0,
+                     "sparse_structure_by_scopes": [
+                         {"mode": "block", "sparse_factors": [16, 32], "target_scopes": "{block}attention"},
+                         {"mode": "per_dim", "axis": 0, "target_scopes": "{block}ffn_in"},
+                         {"mode": "per_dim", "axis": 1, "target_scopes": "{block}ffn_out"}],
+                     "ignored_scopes": ["{re}.*pooler.*", "{re}.*classifier.*"]},
+        "distillation": {"cache_dir": str(tmp_path / "cache")},
+        "training": {"epochs": 2, "batch_size": 8, "train_limit": 16},
+    })
+    out = tmp_path / "cmp"
+    report = run_jpqd(tiny_pipeline, config, out, options=MeasureOptions(
+        eval_limit=8, rounds=2, bench_args={"time_s": 0.2, "hint": "latency"}))
+    assert calls == [1]
+    info = report.recipe
+    assert info["deploy"]["value"] == "fp32" and info["deploy"]["trained"] == ["fp32", "int8"]
+    assert set(info["stage2"]) == {"fp32", "int8"} and info["stage2"]["int8"]["fake_quantize_nodes"] > 0
+    assert info["stage2"]["fp32"]["fake_quantize_nodes"] == 0
+    timings = report.timings_s
+    assert any("stage 2, fp32" in k for k in timings) and any("stage 2, int8" in k for k in timings)
+    bf16 = host_cpu().default_precision == "bf16"
+    labels = [v.label for v in report.variants]
+    assert labels == ["Teacher (PyTorch FP32)", "OV FP32", *(["OV BF16"] if bf16 else []),
+                      "Pruned + distilled FP32", *(["Pruned + distilled BF16"] if bf16 else []), "JPQD INT8"]
+    ran = {v.label: (v.requested_precision, v.inference_precision) for v in report.variants}
+    assert ran["OV FP32"] == ("f32", "f32") and ran["Pruned + distilled FP32"] == ("f32", "f32")
+    assert ran["JPQD INT8"] == (None, host_cpu().default_precision)
+    assert report.recommendation.choice in labels
+    import openvino as ov
+
+    top = ov.Core().read_model(out / "openvino_model.xml")  # the fp32 deliverable for the AVX2 target
+    int8 = ov.Core().read_model(out / "int8" / "openvino_model.xml")
+    assert export.op_counts(top).get("FakeQuantize", 0) == 0 and export.op_counts(int8).get("FakeQuantize", 0) > 0
+    assert json.loads((out / "config.json").read_text())["jpqd_intermediate_sizes"]
+    assert "deploy = fp32" in (out / "report.md").read_text()
