@@ -443,3 +443,10 @@ def bench_pytorch(module, inputs: dict[str, Any], *, time_s: float = 10.0) -> Be
     with torch.inference_mode():
         return benchmark_callable(lambda: module(**tensors), time_s=time_s, batch=_batch_of(shapes),
                                   shapes=shapes, engine="pytorch", threads=torch.get_num_threads())
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB (what /usr/bin/time -v calls maximum resident set size)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KB

@@ -16,6 +16,7 @@ schedule, no-speech and log-prob thresholds) are switched off so it cannot drop 
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from pathlib import Path
 from typing import Any
@@ -32,11 +33,7 @@ WER_NOTE = ("faster-whisper extracts log-Mel features with its own numpy STFT, t
 
 
 def faster_whisper_available() -> bool:
-    try:
-        import faster_whisper  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return importlib.util.find_spec("faster_whisper") is not None
 
 
 def embedded_ct2_dir() -> Path:
