@@ -59,7 +59,8 @@ def embedded_whisper_dir(name: str = EMBEDDED) -> Path:
 
     if name not in (EMBEDDED, EMBEDDED_BASE):
         raise ValueError(f"embedded Whisper model must be '{EMBEDDED}' or '{EMBEDDED_BASE}': got {name!r}")
-    target = cache_path("models", "whisper-tiny.en-v1" if name == EMBEDDED else "whisper-base-v1")
+    # v2: the generation config states max_length (the decoder's 448 positions) instead of leaving 20
+    target = cache_path("models", "whisper-tiny.en-v2" if name == EMBEDDED else "whisper-base-v2")
     if (target / "config.json").exists():
         return target
     with building(target) as tmp:

@@ -170,6 +170,12 @@ def test_converter_reproduces_ct2_weights_exactly(tiny_ct2, tiny_whisper_dir):
         assert np.array_equal(sd[name], array), name
 
 
+def test_converted_generation_config_allows_the_decoder_length(tiny_whisper_dir):
+    from transformers import GenerationConfig
+
+    assert GenerationConfig.from_pretrained(tiny_whisper_dir).max_length == 448  # not transformers' default 20
+
+
 def test_reader_rejects_other_files(tmp_path):
     bad = tmp_path / "model.bin"
     bad.write_bytes(struct.pack("<I", 2) + b"\0" * 16)
