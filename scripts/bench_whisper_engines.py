@@ -6,6 +6,7 @@ and faster-whisper int8/float32, on the same test clips in interleaved rounds.
     python scripts/bench_whisper_engines.py --work runs/base --model embedded:whisper-base --no-peers
     python scripts/bench_whisper_engines.py --work runs/whisper-engines --rounds 5 --limit 20
     /usr/bin/time -v python scripts/bench_whisper_engines.py --work runs/fresh --build-only   # PTQ peak RSS
+    /usr/bin/time -v python scripts/bench_whisper_engines.py --work runs/stateless --build-only --stateless
 
 The FP32 export, the INT8 model (recipes/configs/whisper-ptq.yaml) and the weight-only model
 (whisper-wc.yaml) are built once into --work and reused. Each round runs every variant once over
@@ -115,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-peers", action="store_true", help="skip faster-whisper")
     parser.add_argument("--build-only", action="store_true",
                         help="export, quantize and compress, then stop (run it under /usr/bin/time -v for the PTQ peak RSS)")
+    parser.add_argument("--stateless", action="store_true",
+                        help="build the stateless export (encoder + decoder_with_past) instead; with --build-only")
     parser.add_argument("--stateless-int8", type=Path, default=None,
                         help="also time a stateless INT8 directory (the old recipe) through optimum")
     args = parser.parse_args(argv)
@@ -125,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     from ovrecipes.pipelines.whisper import WhisperPipeline
     from ovrecipes.pipelines.whisper_rounds import interleaved
 
-    pipeline = WhisperPipeline(args.model, threads=args.threads)
+    if args.stateless and not args.build_only:
+        parser.error("--stateless builds a directory genai cannot load; use it with --build-only")
+    pipeline = WhisperPipeline(args.model, threads=args.threads, stateful=not args.stateless)
     args.work.mkdir(parents=True, exist_ok=True)
     built = build(pipeline, args.work)
     if args.build_only:
