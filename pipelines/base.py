@@ -40,6 +40,7 @@ class Metric:
     higher_is_better: bool = True
     unit: str = "%"
     extra: dict[str, float] | None = None  # related numbers for the report, e.g. recall@2/4/8
+    info: dict[str, str] | None = None  # facts of the run that are not numbers, e.g. engine, inference precision
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -48,6 +49,17 @@ class Metric:
         """Points lost against a reference (positive = worse), whatever the metric's direction."""
         diff = reference.value - self.value
         return diff if self.higher_is_better else -diff
+
+
+@dataclass(frozen=True)
+class Peer:
+    """Another runtime's model on the same job, measured in the same table (e.g. faster-whisper)."""
+
+    label: str
+    path: Path
+    precision: str | None = None  # that runtime's own precision name (e.g. int8, float32)
+    runner: str | None = None  # how the family runs it (passed to evaluate/bench_session)
+    note: str = ""  # where its metric differences come from, for the report
 
 
 @dataclass(frozen=True)
@@ -349,6 +361,14 @@ class FamilyPipeline(ABC):
             f"accuracy control (--max-drop) is not available for the {self.family} family: its metric "
             "needs the whole pipeline, not one submodel"
         )
+
+    def engine_of(self, model_dir: str | Path) -> str:
+        """The runtime a model directory runs on: "openvino" for an IR directory, else "pytorch"."""
+        return "openvino" if is_openvino_dir(model_dir) else "pytorch"
+
+    def peers(self) -> list[Peer]:
+        """Other runtimes' models for the same job (``--compare-peers``); most families have none."""
+        raise ValueError(f"the {self.family} family has no peer runtime to compare with")
 
     def bench_session(self, model_dir: Path, *, precision: str | None = None, **bench_args: Any):
         """A reusable throughput/latency session (``.run(time_s)``, ``.precision``) for a model directory.

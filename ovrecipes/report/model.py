@@ -79,7 +79,8 @@ class VariantResult(_Model):
 
     label: str
     path: str
-    engine: str  # openvino | pytorch | another runtime
+    engine: str  # openvino | pytorch | another runtime (ctranslate2 ...)
+    runner: str | None = None  # how the family ran it, when it has several ways (Whisper: genai, optimum)
     weights: str  # what the model stores: fp32, int8, int8-weights ...
     requested_precision: str | None = None  # INFERENCE_PRECISION_HINT asked for (None: the plugin default)
     inference_precision: str | None = None  # what the compiled model reported back
@@ -157,6 +158,7 @@ class Report(_Model):
     machine: Machine
     timings_s: dict[str, float] = Field(default_factory=dict)
     data: dict[str, Any] = Field(default_factory=dict)  # a command's own payload (sparse layers, sweep points)
+    peak_rss_mb: float | None = None  # the process's peak resident memory when the report was made
 
     def variant(self, label: str) -> VariantResult:
         for v in self.variants:

@@ -59,7 +59,7 @@ def side_by_side_table(report: Report) -> Table:
         drop = v.metric.drop_from(ref.metric) if (v.metric and ref and ref.metric) else None
         t = v.throughput
         rows.append([
-            v.label, v.engine, f"{v.precision_label} ({_mode(v)})",
+            v.label, f"{v.engine}/{v.runner}" if v.runner else v.engine, f"{v.precision_label} ({_mode(v)})",
             f"{v.metric.value:.2f}" if v.metric else "-",
             f"{drop:+.2f}" if drop is not None else "-",
             f"{t.median_fps:.1f}" if t else "-",
@@ -137,6 +137,8 @@ def render_markdown(report: Report, plot_name: str | None) -> str:
         lines.insert(-1, f"- Load average (1 min) after each round: {', '.join(f'{x:.2f}' for x in report.load_average)}")
     if report.timings_s:
         lines += ["## Timings (s)", "", ", ".join(f"{k}: {v}" for k, v in report.timings_s.items()), ""]
+    if report.peak_rss_mb is not None:
+        lines += [f"Peak resident memory of the run: {report.peak_rss_mb:,.0f} MB", ""]
     return "\n".join(lines)
 
 

@@ -17,6 +17,7 @@ from ovrecipes.measure.variants import (
     with_precisions,
 )
 from ovrecipes.pipelines.base import FamilyPipeline
+from ovrecipes.pipelines.runtime import peak_rss_mb
 from ovrecipes.recipes.overflow import host_cpu
 from ovrecipes.report.machine import machine
 from ovrecipes.report.model import Report, Section, Table, VariantResult
@@ -64,7 +65,7 @@ def side_by_side(pipeline: FamilyPipeline, variants: list[Variant], options: Mea
         recommendation=recommend(results, cpu, options.budget) if results else None,
         highlights=highlights or [], recipe=recipe, sections=[*([details] if details else []), *(sections or [])],
         machine=machine(cpu),
-        timings_s=timer.stages)
+        timings_s=timer.stages, peak_rss_mb=round(peak_rss_mb(), 1))
 
 
 def metric_details(results: list[VariantResult]) -> Section | None:
@@ -75,6 +76,13 @@ def metric_details(results: list[VariantResult]) -> Section | None:
     keys = list(dict.fromkeys(k for v in scored for k in v.metric.extra))
     rows = [[v.label, *(f"{v.metric.extra[k]:.2f}" if k in v.metric.extra else "-" for k in keys)] for v in scored]
     return Section(title="Metric details", tables=[Table(header=["variant", *keys], rows=rows)])
+
+
+def peer_variants(pipeline: FamilyPipeline) -> tuple[list[Variant], list[str]]:
+    """The family's peer runtimes as variants, and where their metric differences come from."""
+    peers = pipeline.peers()
+    return ([Variant(p.label, p.path, p.precision, p.runner) for p in peers],
+            list(dict.fromkeys(f"{p.label}: {p.note}" for p in peers if p.note)))
 
 
 @dataclass

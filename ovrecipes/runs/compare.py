@@ -8,9 +8,10 @@ from pathlib import Path
 from ovrecipes.measure.recommend import DEFAULT_ACCURACY_BUDGET, recommend, run_warnings
 from ovrecipes.measure.variants import Variant, reference, set_ratios
 from ovrecipes.pipelines.base import FamilyPipeline
+from ovrecipes.pipelines.runtime import peak_rss_mb
 from ovrecipes.recipes.overflow import CpuInfo
 from ovrecipes.report.machine import machine
-from ovrecipes.report.model import Report
+from ovrecipes.report.model import Report, Section
 from ovrecipes.report.writer import (
     Timer,
     command_line,
@@ -30,7 +31,7 @@ def _write(report: Report, out: Path | None, overwrite: bool) -> None:
 
 
 def run_compare(pipeline: FamilyPipeline, variants: list[Variant], out: Path | None, *, overwrite: bool = False,
-                options: MeasureOptions | None = None) -> Report:
+                options: MeasureOptions | None = None, notes: list[str] | None = None) -> Report:
     """Measure existing model directories side by side; write the report if ``out`` is given."""
     for v in variants:
         if not Path(v.path).exists():
@@ -38,7 +39,8 @@ def run_compare(pipeline: FamilyPipeline, variants: list[Variant], out: Path | N
     if out is not None:
         check_output(Path(out).resolve(), overwrite)
     report = side_by_side(pipeline, variants, options or MeasureOptions(), kind="compare",
-                          title=f"{pipeline.family} comparison", timer=Timer())
+                          title=f"{pipeline.family} comparison", timer=Timer(),
+                          sections=[Section(title="Peer runtimes", lines=notes)] if notes else None)
     _write(report, out, overwrite)
     print_summary(report)
     return report
@@ -75,7 +77,7 @@ def compare_reports(paths: list[Path], out: Path | None, *, overwrite: bool = Fa
                     rounds=max((r.rounds for r in reports), default=0), warnings=warnings,
                     precision_note="Precision as each run recorded it.",
                     recommendation=recommend(variants, cpu, budget), machine=machine(),
-                    data={"reports": [str(p) for p in paths]})
+                    data={"reports": [str(p) for p in paths]}, peak_rss_mb=round(peak_rss_mb(), 1))
     _write(report, out, overwrite)
     print_summary(report)
     return report

@@ -10,12 +10,14 @@ from pathlib import Path
 
 from ovrecipes.measure.variants import Variant
 from ovrecipes.pipelines.base import FamilyPipeline
-from ovrecipes.recipes import ptq
+from ovrecipes.recipes import ptq, weight_compression
+from ovrecipes.recipes.weight_compression import WeightCompressionConfig, WeightCompressionResult
 from ovrecipes.report.model import Report, Section, Table
 from ovrecipes.report.writer import Timer
-from ovrecipes.runs.common import MeasureOptions, RecipeOutcome, recipe_run
+from ovrecipes.runs.common import MeasureOptions, RecipeOutcome, peer_variants, recipe_run
 
 FP32_SUBDIR = "fp32"
+WEIGHT_ONLY_SUBDIR = "weight-only"
 
 
 def int8_label(mode: str | None) -> str:
@@ -64,9 +66,22 @@ def recipe_sections(result: ptq.PTQResult, main_mode: str) -> list[Section]:
     return sections
 
 
+def weight_only_section(result: WeightCompressionResult) -> Section:
+    rows = [[name, sub.mode, str(sub.int8_weight_constants), f"{sub.ir_MB_before:.1f}", f"{sub.ir_MB_after:.1f}",
+             str(len(sub.ignored_nodes)), f"{sub.seconds}"] for name, sub in result.submodels.items()]
+    return Section(title="Weight-only INT8 (nncf.compress_weights, no calibration data)",
+                   lines=[f"`{WEIGHT_ONLY_SUBDIR}/`: int8 weights with per-channel scales, activations in floating point"],
+                   tables=[Table(header=["submodel", "mode", "int8 weight constants", "IR MB before", "IR MB after",
+                                         "ignored", "s"], rows=rows)])
+
+
 def run_ptq(pipeline: FamilyPipeline, config: ptq.PTQConfig, out: Path, *, overwrite: bool = False,
-            compare_torch: bool = False, options: MeasureOptions | None = None, title: str | None = None) -> Report:
-    """Export FP32, quantize, compare (PyTorch FP32,) OV FP32, OV BF16 (on bf16 CPUs) and OV INT8."""
+            compare_torch: bool = False, weight_only: WeightCompressionConfig | None = None,
+            compare_peers: bool = False, options: MeasureOptions | None = None, title: str | None = None) -> Report:
+    """Export FP32, quantize, compare (PyTorch FP32,) OV FP32, OV BF16 (on bf16 CPUs) and OV INT8;
+    ``weight_only`` adds a weight-only INT8 variant (``weight-only/``), ``compare_peers`` the family's
+    peer runtimes (e.g. faster-whisper for Whisper) on the same data."""
+    peers, peer_notes = peer_variants(pipeline) if compare_peers else ([], [])  # fails now, not after PTQ
 
     def produce(stage: Path, timer: Timer) -> RecipeOutcome:
         with timer.stage("export FP32 OpenVINO IR"):
@@ -77,12 +92,22 @@ def run_ptq(pipeline: FamilyPipeline, config: ptq.PTQConfig, out: Path, *, overw
         variants = [Variant("PyTorch FP32", Path(pipeline.torch_source()))] if compare_torch else []
         variants += [Variant("OV FP32", fp32), Variant(int8_label(config.ignored_scope_mode if extra else None), stage)]
         variants += [Variant(int8_label(mode), stage / v.dir) for mode, v in extra.items()]
+        sections = recipe_sections(result, config.ignored_scope_mode)
+        recipe = result.model_dump(mode="json")
+        if weight_only is not None:
+            with timer.stage("weight-only INT8 (nncf.compress_weights)"):
+                compressed = weight_compression.compress(pipeline, fp32, stage / WEIGHT_ONLY_SUBDIR, weight_only)
+            variants.append(Variant("OV weight-only INT8", stage / WEIGHT_ONLY_SUBDIR))
+            recipe["weight_only"] = compressed.model_dump(mode="json")
+            sections.append(weight_only_section(compressed))
+        if peer_notes:
+            sections.append(Section(title="Peer runtimes", lines=peer_notes))
         return RecipeOutcome(
-            variants=variants, recipe=result.model_dump(mode="json"),
-            sections=recipe_sections(result, config.ignored_scope_mode),
+            variants=variants + peers, recipe=recipe, sections=sections,
             highlights=[f"overflow_fix={result.overflow_fix.value}: {result.overflow_fix.reason}"],
             config=ptq.resolved_config(config, result).model_dump(mode="json", by_alias=True),
-            contents="INT8 model, fp32/, recipe.yaml, accuracy_vs_throughput.png")
+            contents="INT8 model, fp32/, recipe.yaml, accuracy_vs_throughput.png"
+                     + (f", {WEIGHT_ONLY_SUBDIR}/" if weight_only is not None else ""))
 
     report = recipe_run(pipeline, out, overwrite=overwrite, kind="ptq", title=title or f"{pipeline.family} PTQ",
                         options=options or MeasureOptions(), produce=produce)
