@@ -48,8 +48,18 @@ class CpuInfo:
     source: str = "this machine"
 
     @property
+    def where(self) -> str:
+        """How notes name this CPU: its brand and where the flags came from (this machine or --target-cpu)."""
+        return f"{self.brand} ({self.source})"
+
+    @property
+    def vnni_flags(self) -> list[str]:
+        """The flags that give native int8 dot products, in VNNI_FLAGS order."""
+        return [f for f in VNNI_FLAGS if f in self.flags]
+
+    @property
     def has_vnni(self) -> bool:
-        return any(f in self.flags for f in VNNI_FLAGS)
+        return bool(self.vnni_flags)
 
     @property
     def has_amx(self) -> bool:
@@ -143,8 +153,8 @@ def choose_overflow_fix(requested: str = "auto", cpu: CpuInfo | None = None) -> 
     if requested not in OVERFLOW_FIX_CHOICES:
         raise ValueError(f"overflow_fix must be one of {', '.join(OVERFLOW_FIX_CHOICES)}: got {requested!r}")
     cpu = cpu or host_cpu()
-    where = f"{cpu.brand} ({cpu.source})"
-    vnni_names = [f for f in VNNI_FLAGS if f in cpu.flags]
+    where = cpu.where
+    vnni_names = cpu.vnni_flags
     if requested == "auto":
         if cpu.has_vnni:
             value = "disable"

@@ -436,7 +436,7 @@ def decide(layers: list[WeightInfo], rate: float, cpu: CpuInfo,
     ran = [r for r in rows if r["ran"]]
     dense_seen = sorted({r["exec_type"] for r in reaching if r["exec_type"] and not r["ran"]})
     if not amx:
-        headline = (f"Sparse weight decompression is a no-op on this CPU: {cpu.brand} ({cpu.source}) has no AMX "
+        headline = (f"Sparse weight decompression is a no-op on this CPU: {cpu.where} has no AMX "
                     f"(amx_int8/amx_tile), and OpenVINO's CPU plugin packs sparse int8 weights only for its AMX "
                     f"kernels, so {RATE_KEY}={rate:g} is accepted and ignored: expect no speedup from it here. "
                     f"{len(reaching)} of {len(eligible)} eligible layers would use the sparse kernel on an AMX CPU "

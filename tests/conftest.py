@@ -25,6 +25,42 @@ def write_sentiment_csv(path: Path, rows: int = 400, seed: int = 0) -> Path:
     return path
 
 
+class MovementMasks:
+    """Set a movement controller's masks by hand, as training would: random importances, or whole linears off."""
+
+    @staticmethod
+    def randomise(controller, seed: int = 1, keep: float = 0.5) -> None:
+        """Importance scores uniform in [-keep, 1-keep): about ``1-keep`` of each layer's blocks stay."""
+        import torch
+
+        gen = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for layer in controller:
+                sp = layer.sparsifier
+                sp.weight_importance.copy_(torch.rand(sp.weight_importance.shape, generator=gen) - keep)
+                if sp.bias_importance is not None:
+                    sp.bias_importance.copy_(torch.rand(sp.bias_importance.shape, generator=gen) - keep)
+        controller.set_schedule(0.0, 0.0)
+        controller.refresh_masks()
+
+    @staticmethod
+    def zero(controller, names) -> None:
+        """Mask every weight (and bias) of the named linears."""
+        import torch
+
+        with torch.no_grad():
+            for name in names:
+                sp = controller.layers[name].sparsifier
+                sp.weight_mask.zero_()
+                if sp.bias_mask is not None:
+                    sp.bias_mask.zero_()
+
+
+@pytest.fixture
+def movement_masks() -> type[MovementMasks]:
+    return MovementMasks
+
+
 @pytest.fixture(scope="session")
 def tiny_bert_dir(tmp_path_factory) -> Path:
     """A 2-layer, 32-wide BERT classifier with random weights and the MiniLM tokenizer."""

@@ -86,31 +86,15 @@ def test_schedule_values():
     assert s.stage(29) == "in_warmup" and s.stage(30) == "post_warmup"
 
 
-def _random_masks(controller, seed: int = 1, keep: float = 0.5) -> None:
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for layer in controller:
-            sp = layer.sparsifier
-            sp.weight_importance.copy_(torch.rand(sp.weight_importance.shape, generator=gen) - keep)
-            if sp.bias_importance is not None:
-                sp.bias_importance.copy_(torch.rand(sp.bias_importance.shape, generator=gen) - keep)
-    controller.set_schedule(0.0, 0.0)
-    controller.refresh_masks()
-
-
-def test_structured_resolution_consistent_per_head_and_unit():
+def test_structured_resolution_consistent_per_head_and_unit(movement_masks):
     model = tiny_bert()
     blocks = blocks_of(model)
     sizes = ffn_sizes(model, blocks)
     controller = apply_movement(model, MovementConfig(sparse_structure_by_scopes=BERT_SCOPES,
                                                       ignored_scopes=["{re}.*pooler.*", "{re}.*classifier.*"]))
-    _random_masks(controller, keep=0.75)  # most blocks masked: some heads must go
-    with torch.no_grad():  # layer 1: mask every attention score -> no head kept
-        for name in (blocks[1].q, blocks[1].k, blocks[1].v, blocks[1].o):
-            sp = controller.layers[name].sparsifier
-            sp.weight_mask.zero_()
-            if sp.bias_mask is not None:
-                sp.bias_mask.zero_()
+    movement_masks.randomise(controller, keep=0.75)  # most blocks masked: some heads must go
+    movement_masks.zero(controller, (blocks[1].q, blocks[1].k, blocks[1].v, blocks[1].o))  # layer 1: no head kept
+    with torch.no_grad():
         # layer 0: head 0 and FFN unit 0 live only through the output projection's columns,
         # head 1 has nothing left anywhere (so it must go)
         b0 = blocks[0]
@@ -166,18 +150,14 @@ def test_structured_resolution_consistent_per_head_and_unit():
         assert torch.equal(outer.weight_mask, alive[None, :].expand_as(outer.weight_mask))
 
 
-def test_pruned_model_matches_masked_model():
+def test_pruned_model_matches_masked_model(movement_masks):
     model = tiny_bert(heads=4, hidden=32, ffn=48)
     blocks = blocks_of(model)
     sizes = ffn_sizes(model, blocks)
     controller = apply_movement(model, MovementConfig(sparse_structure_by_scopes=BERT_SCOPES,
                                                       ignored_scopes=["{re}.*pooler.*", "{re}.*classifier.*"]))
-    _random_masks(controller, seed=3, keep=0.7)
-    with torch.no_grad():  # one layer loses all heads and all FFN units
-        for name in (blocks[1].q, blocks[1].k, blocks[1].v, blocks[1].o, blocks[1].ffn_in, blocks[1].ffn_out):
-            controller.layers[name].sparsifier.weight_mask.zero_()
-            if controller.layers[name].sparsifier.bias_mask is not None:
-                controller.layers[name].sparsifier.bias_mask.zero_()
+    movement_masks.randomise(controller, seed=3, keep=0.7)
+    movement_masks.zero(controller, blocks[1].linears())  # one layer loses all heads and all FFN units
     keeps = resolve_keep(controller, blocks, sizes)
     apply_structured_masks(controller, blocks, keeps)
     controller.freeze()

@@ -42,18 +42,6 @@ def tiny_classifier(arch: str, hidden: int = 32, layers: int = 2, heads: int = 4
     return tf.BertForSequenceClassification(tf.BertConfig(**kwargs)).eval()
 
 
-def _random_masks(controller, seed: int, keep: float) -> None:
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for layer in controller:
-            sp = layer.sparsifier
-            sp.weight_importance.copy_(torch.rand(sp.weight_importance.shape, generator=gen) - keep)
-            if sp.bias_importance is not None:
-                sp.bias_importance.copy_(torch.rand(sp.bias_importance.shape, generator=gen) - keep)
-    controller.set_schedule(0.0, 0.0)
-    controller.refresh_masks()
-
-
 @pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_blocks_are_found_for_each_architecture(arch):
     model = tiny_classifier(arch, layers=3)
@@ -68,7 +56,7 @@ def test_blocks_are_found_for_each_architecture(arch):
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)
-def test_pruned_logits_equal_masked_and_ir_loads_in_optimum(arch, tmp_path):
+def test_pruned_logits_equal_masked_and_ir_loads_in_optimum(arch, tmp_path, movement_masks):
     from optimum.intel import OVModelForSequenceClassification
 
     from ovrecipes.pipelines.runtime import precision_config
@@ -81,12 +69,8 @@ def test_pruned_logits_equal_masked_and_ir_loads_in_optimum(arch, tmp_path):
                                 roles)
     modes = {name: layer.sparsifier.structure.mode for name, layer in controller.layers.items()}
     assert modes[blocks[0].q] == "block" and modes[blocks[0].ffn_in] == modes[blocks[0].ffn_out] == "per_dim"
-    _random_masks(controller, seed=5, keep=0.7)
-    with torch.no_grad():  # the last layer loses every head and FFN unit
-        for name in blocks[-1].linears():
-            controller.layers[name].sparsifier.weight_mask.zero_()
-            if controller.layers[name].sparsifier.bias_mask is not None:
-                controller.layers[name].sparsifier.bias_mask.zero_()
+    movement_masks.randomise(controller, seed=5, keep=0.7)
+    movement_masks.zero(controller, blocks[-1].linears())  # the last layer loses every head and FFN unit
     keeps = resolve_keep(controller, blocks, ffn_sizes(model, blocks))
     apply_structured_masks(controller, blocks, keeps)
     controller.freeze()

@@ -10,7 +10,7 @@ VNNI, no AMX) that the CPU does not have.
 from __future__ import annotations
 
 from ovrecipes.measure.variants import reference
-from ovrecipes.recipes.overflow import VNNI_FLAGS, CpuInfo
+from ovrecipes.recipes.overflow import CpuInfo
 from ovrecipes.report.model import NOISY_SPREAD, Recommendation, VariantResult
 
 DEFAULT_ACCURACY_BUDGET = 1.0  # metric points a faster variant may lose and still be recommended
@@ -58,7 +58,7 @@ def cpu_notes(results: list[VariantResult], cpu: CpuInfo) -> list[str]:
     if ref is None or ref.throughput is None or ref.weights != "fp32":
         return []
     notes = []
-    vnni = ", ".join(f for f in VNNI_FLAGS if f in cpu.flags)
+    vnni = ", ".join(cpu.vnni_flags)
     for r in results:
         if r.weights != "int8" or r.throughput is None or r.engine != "openvino":
             continue
@@ -71,13 +71,13 @@ def cpu_notes(results: list[VariantResult], cpu: CpuInfo) -> list[str]:
         elif not cpu.has_vnni:
             notes.append(
                 f"{r.label} is SLOWER than {ref.label} on this CPU ({a.median_fps:.1f} vs {b.median_fps:.1f} FPS, "
-                f"{r.ratio or a.median_fps / b.median_fps:.2f}x): {cpu.brand} ({cpu.source}) has no VNNI or AMX, so "
+                f"{r.ratio or a.median_fps / b.median_fps:.2f}x): {cpu.where} has no VNNI or AMX, so "
                 "OpenVINO computes int8 dot products with 16-bit intermediates and small models lose. Deploy FP32 "
                 "here, or INT8 on a VNNI/AMX CPU (see 'ovrecipes cpu').")
         else:
             notes.append(
                 f"{r.label} measured slower than {ref.label} ({a.median_fps:.1f} vs {b.median_fps:.1f} FPS) although "
-                f"{cpu.brand} ({cpu.source}) has {vnni} (int8 dot products in one instruction): for this model and "
+                f"{cpu.where} has {vnni} (int8 dot products in one instruction): for this model and "
                 "shape the quantize/dequantize work outweighs the int8 kernels, or the run was disturbed (see the "
                 "spread and any warning).")
     return notes

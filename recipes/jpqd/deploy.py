@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from ovrecipes.recipes.overflow import VNNI_FLAGS, CpuInfo, host_cpu
+from ovrecipes.recipes.overflow import CpuInfo, host_cpu
 
 DEPLOYS = ("int8", "fp32")
 
@@ -36,8 +36,8 @@ def choose_deploy(requested: str = "auto", cpu: CpuInfo | None = None) -> Deploy
     if requested not in ("auto", *DEPLOYS):
         raise ValueError(f"deploy must be one of auto, {', '.join(DEPLOYS)}: got {requested!r}")
     cpu = cpu or host_cpu()
-    where = f"{cpu.brand} ({cpu.source})"
-    native = [f for f in VNNI_FLAGS if f in cpu.flags]
+    where = cpu.where
+    native = cpu.vnni_flags
     if requested == "auto":
         if cpu.has_vnni:
             return DeployDecision("int8", requested, (
