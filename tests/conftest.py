@@ -55,6 +55,26 @@ class MovementMasks:
                 if sp.bias_mask is not None:
                     sp.bias_mask.zero_()
 
+    @staticmethod
+    def logits_masked_then_pruned(model, controller, blocks, keeps, ids, mask):
+        """The model's logits with the frozen masks, then with the masked rows/columns removed for real.
+
+        Returns (masked logits, pruned logits, parameter count before removal)."""
+        import torch
+
+        from ovrecipes.recipes.jpqd.movement import remove_movement
+        from ovrecipes.recipes.jpqd.structure import prune_blocks
+
+        model.eval()
+        with torch.no_grad():
+            masked = model(input_ids=ids, attention_mask=mask).logits
+        before = sum(p.numel() for p in model.parameters())
+        remove_movement(model, controller)
+        prune_blocks(model, blocks, keeps)
+        with torch.no_grad():
+            pruned = model(input_ids=ids, attention_mask=mask).logits
+        return masked, pruned, before
+
 
 @pytest.fixture
 def movement_masks() -> type[MovementMasks]:

@@ -14,9 +14,9 @@ from torch import nn
 from ovrecipes.recipes.jpqd.config import JPQDConfig, MovementConfig, SparseStructure
 from ovrecipes.recipes.jpqd.distill import distillation_loss, mixed_loss
 from ovrecipes.recipes.jpqd.legacy import import_legacy, parse_lenient_json, read_legacy
-from ovrecipes.recipes.jpqd.movement import MovementSparsifier, apply_movement, remove_movement
+from ovrecipes.recipes.jpqd.movement import MovementSparsifier, apply_movement
 from ovrecipes.recipes.jpqd.schedule import MovementSchedule
-from ovrecipes.recipes.jpqd.structure import apply_structured_masks, ffn_sizes, prune_blocks, resolve_keep
+from ovrecipes.recipes.jpqd.structure import apply_structured_masks, ffn_sizes, resolve_keep
 from ovrecipes.recipes.overflow import host_cpu
 from ovrecipes.runs.common import MeasureOptions
 
@@ -164,14 +164,7 @@ def test_pruned_model_matches_masked_model(movement_masks):
     ids = torch.randint(0, 60, (3, 12))
     mask = torch.ones_like(ids)
     mask[1, 7:] = 0
-    model.eval()
-    with torch.no_grad():
-        masked = model(input_ids=ids, attention_mask=mask).logits
-    params = sum(p.numel() for p in model.parameters())
-    remove_movement(model, controller)
-    prune_blocks(model, blocks, keeps)
-    with torch.no_grad():
-        pruned = model(input_ids=ids, attention_mask=mask).logits
+    masked, pruned, params = movement_masks.logits_masked_then_pruned(model, controller, blocks, keeps, ids, mask)
     assert sum(p.numel() for p in model.parameters()) < params
     assert model.bert.encoder.layer[0].attention.self.query.out_features == len(keeps[0].heads) * 8
     assert model.bert.encoder.layer[1].intermediate.dense.out_features == 1

@@ -13,8 +13,8 @@ import torch
 from ovrecipes.pipelines.bert import BertPipeline
 from ovrecipes.recipes.jpqd import export
 from ovrecipes.recipes.jpqd.config import JPQDConfig, MovementConfig
-from ovrecipes.recipes.jpqd.movement import apply_movement, remove_movement
-from ovrecipes.recipes.jpqd.structure import apply_structured_masks, ffn_sizes, prune_blocks, resolve_keep
+from ovrecipes.recipes.jpqd.movement import apply_movement
+from ovrecipes.recipes.jpqd.structure import apply_structured_masks, ffn_sizes, resolve_keep
 
 RECIPE_DIR = Path(__file__).resolve().parents[1] / "recipes" / "jpqd"
 ROLE_SCOPES = [
@@ -77,13 +77,7 @@ def test_pruned_logits_equal_masked_and_ir_loads_in_optimum(arch, tmp_path, move
     ids = torch.randint(3, 120, (3, 12))
     mask = torch.ones_like(ids)
     mask[1, 7:] = 0
-    with torch.no_grad():
-        masked = model(input_ids=ids, attention_mask=mask).logits
-    before = sum(p.numel() for p in model.parameters())
-    remove_movement(model, controller)
-    prune_blocks(model, blocks, keeps)
-    with torch.no_grad():
-        pruned = model(input_ids=ids, attention_mask=mask).logits
+    masked, pruned, before = movement_masks.logits_masked_then_pruned(model, controller, blocks, keeps, ids, mask)
     assert sum(p.numel() for p in model.parameters()) < before
     assert model.get_submodule(blocks[0].q).out_features == len(keeps[0].heads) * 8
     assert model.get_submodule(blocks[-1].ffn_in).out_features == 1
