@@ -168,8 +168,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds < 1:
         parser.error(f"--rounds must be at least 1: got {args.rounds}")
 
+    from ovrecipes.cli.quiet import quiet_third_party
     from ovrecipes.pipelines.runtime import peak_rss_mb
     from ovrecipes.pipelines.whisper import WhisperPipeline
+
+    if not os.environ.get("OVRECIPES_DEBUG"):  # the same known-harmless warnings the CLI hides
+        quiet_third_party()
 
     if args.stateless and not args.build_only:
         parser.error("--stateless builds a directory genai cannot load; use it with --build-only")

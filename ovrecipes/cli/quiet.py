@@ -29,6 +29,9 @@ HARMLESS_LOG_MESSAGES = (
     "to instantiate a model of type",
     "seem to have been set",  # max_new_tokens and max_length both set (we pass max_new_tokens)
     "`cache_position` is deprecated",  # transformers' own mask helpers, called by the exporter
+    # Whisper's generate() builds its suppress-token processors and passes them on to the generic
+    # generate(), which builds the same ones from the same config and says so once per clip
+    "but it was also created in `.generate()`",
 )
 #: loggers whose warnings are start-up notices of optional backends we do not use (torch.compile, CUDA)
 QUIET_LOGGERS = ("torch.utils._pytree", "torch.utils.cpp_extension")
