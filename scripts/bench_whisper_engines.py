@@ -62,7 +62,9 @@ def _summary(row: dict[str, Any]) -> dict[str, Any]:
 
     row.update(WER=first["WER"], real_WER=first.get("real_WER"), audio_s=first["audio_s"],
                WER_same_every_round=all(r["extra"]["WER"] == first["WER"] for r in row["rounds"]),
-               transcribe_s_median=median("transcribe_s"), RTF_median=median("RTF"))
+               transcribe_s_median=median("transcribe_s"), RTF_median=median("RTF"),
+               transcribe_s_min=min(r["extra"]["transcribe_s"] for r in row["rounds"]),
+               transcribe_s_max=max(r["extra"]["transcribe_s"] for r in row["rounds"]))
     for stage in STAGES:
         if stage in first:
             row[f"{stage}_median"] = median(stage)
@@ -140,14 +142,30 @@ def markdown(rows: list[dict], meta: dict[str, Any]) -> str:
              f"{meta['rounds']} interleaved rounds, medians; CPU {meta['machine']['cpu']} "
              f"({meta['machine']['cores']} cores), load average {meta['load_before'][0]:.2f} before, "
              f"{meta['load_after'][0]:.2f} after.", "",
-             "| variant | precision | WER | vs FP32 f32 | real_WER | transcription s | RTF | encoder s | decoder s |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| variant | precision | WER | vs FP32 f32 | real_WER | transcription s | min-max s | RTF | encoder s "
+             "| decoder s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         stage = lambda k: f"{r[k]:.2f}" if k in r else "-"  # noqa: E731
         lines.append(f"| {r['label']} | {r['info'].get('inference_precision', '?')} | {r['WER']:.2f} | "
                      f"{r['WER'] - ref['WER']:+.2f} | {r['real_WER']:.2f} | {r['transcribe_s_median']:.2f} | "
-                     f"{r['RTF_median']:.3f} | {stage('encoder_s_median')} | {stage('decoder_s_median')} |")
+                     f"{r['transcribe_s_min']:.2f}-{r['transcribe_s_max']:.2f} | {r['RTF_median']:.3f} | "
+                     f"{stage('encoder_s_median')} | {stage('decoder_s_median')} |")
+    by_label = {r["label"]: r for r in rows}
+    ratios = [(a, b) for a, b in (("OV INT8 (genai)", "faster-whisper int8"), ("OV INT8 (genai)", "OV INT8 (optimum generate)"),
+                                  ("OV INT8 (genai)", "OV FP32, f32 pinned (genai)")) if a in by_label and b in by_label]
+    if ratios:
+        lines.append("")
+    for a, b in ratios:
+        lines.append(f"- {a} / {b} transcription time: {round_ratio(by_label[a], by_label[b]):.2f}x "
+                     "(median of the per-round ratios)")
     return "\n".join(lines) + "\n"
+
+
+def round_ratio(a: dict[str, Any], b: dict[str, Any]) -> float:
+    """Median over rounds of a's transcription seconds over b's, measured in the same round."""
+    return statistics.median(x["extra"]["transcribe_s"] / y["extra"]["transcribe_s"]
+                             for x, y in zip(a["rounds"], b["rounds"]))
 
 
 def main(argv: list[str] | None = None) -> int:
