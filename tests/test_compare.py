@@ -143,7 +143,8 @@ def test_table_and_markdown_show_precision_range_and_reference():
     results = [fp32, bf16, int8]
     set_ratios(results)
     report = Report(kind="compare", title="t", command="c", created="now", variants=results, reference="OV FP32",
-                    rounds=3, recommendation=recommend(results, VNNI_BF16), machine=machine(VNNI_BF16))
+                    rounds=3, recommendation=recommend(results, VNNI_BF16), machine=machine(VNNI_BF16),
+                    timings_s={"train": 10.0, "  stage 1": 4.0, "  stage 2": 6.0, "measure": 2.0})
     table = side_by_side_table(report)
     assert table.header[2] == "precision (mode)" and table.header[7] == "vs OV FP32"
     rows = {r[0]: r for r in table.rows}
@@ -153,6 +154,7 @@ def test_table_and_markdown_show_precision_range_and_reference():
     md = render_markdown(report, None)
     assert "median of 3 interleaved rounds" in md and "**Recommended: OV INT8**" in md
     assert len(format_table(table, markdown=True).splitlines()) == 5
+    assert "- train: 10.0\n  - stage 1: 4.0\n  - stage 2: 6.0\n- measure: 2.0" in md  # stages nest under their run
 
 
 def test_report_round_trips_through_json(tmp_path):

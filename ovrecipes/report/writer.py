@@ -136,7 +136,9 @@ def render_markdown(report: Report, plot_name: str | None) -> str:
     if report.load_average:
         lines.insert(-1, f"- Load average (1 min) after each round: {', '.join(f'{x:.2f}' for x in report.load_average)}")
     if report.timings_s:
-        lines += ["## Timings (s)", "", ", ".join(f"{k}: {v}" for k, v in report.timings_s.items()), ""]
+        # a key indented with spaces is a part of the stage above it (JPQD's training stages)
+        lines += ["## Timings (s)", ""] + [f"{'  ' if k.startswith(' ') else ''}- {k.strip()}: {v}"
+                                          for k, v in report.timings_s.items()] + [""]
     if report.peak_rss_mb is not None:
         lines += [f"Peak resident memory of the run: {report.peak_rss_mb:,.0f} MB", ""]
     return "\n".join(lines)
