@@ -238,7 +238,8 @@ def test_tiny_training_run_exports_pruned_int8_ir(tiny_pipeline, tmp_path):
                          {"mode": "per_dim", "axis": 1, "target_scopes": "{re}.*BertOutput.*"}],
                      "ignored_scopes": ["{re}.*pooler.*", "{re}.*classifier.*"]},
         "quantization": {"subset_size": 4, "overflow_fix": "enable"},
-        "training": {"epochs": 2, "batch_size": 8, "train_limit": 16, "logging_steps": 1},
+        "training": {"epochs": 2, "batch_size": 8, "train_limit": 16, "logging_steps": 1,
+                     "freeze_embeddings_in_stage2": True},
     })
     out = tmp_path / "jpqd"
     report = run_jpqd(tiny_pipeline, config, out, options=MeasureOptions(eval_limit=16, rounds=2,
@@ -258,7 +259,10 @@ def test_tiny_training_run_exports_pruned_int8_ir(tiny_pipeline, tmp_path):
     for name in ("config.json", "tokenizer.json", "recipe.yaml", "report.md", "kept_per_layer.png",
                  "sparsity_regularization.png"):
         assert (out / name).exists(), name
+    frozen = info["stage2"]["int8"]["frozen"]
+    assert "bert.embeddings.word_embeddings.weight" in frozen and any(n.startswith("__nncf") for n in frozen)
     assert "heads kept" in (out / "report.md").read_text()
+    assert "Stage 2 kept the input embeddings fixed" in (out / "report.md").read_text()
     assert json.loads((out / "config.json").read_text())["jpqd_intermediate_sizes"]
     assert not out.with_name(out.name + ".jpqd-work").exists()
     import numpy as np
@@ -270,6 +274,32 @@ def test_tiny_training_run_exports_pruned_int8_ir(tiny_pipeline, tmp_path):
     logits = np.asarray(OVModelForSequenceClassification.from_pretrained(out, ov_config=f32)(**inputs).logits)
     direct = core.compile_model(out / "openvino_model.xml", "CPU", f32)(inputs)[0]
     assert logits.shape == (1, 2) and np.allclose(logits, direct, atol=1e-5)
+
+
+def test_freezing_input_embeddings_fixes_the_table_and_its_quantizer_in_qat():
+    import nncf
+
+    from ovrecipes.recipes.jpqd.recipe import freeze_input_embeddings, use_reference_kernels
+
+    use_reference_kernels()
+    model = tiny_bert()
+    ids = torch.randint(0, 60, (4, 12))
+    quantized = nncf.quantize(model, nncf.Dataset([{"input_ids": ids[i:i + 1]} for i in range(4)]), subset_size=4,
+                              model_type=nncf.ModelType.TRANSFORMER)
+    frozen = freeze_input_embeddings(quantized)
+    hooks = [n for n in frozen if n.startswith("__nncf")]
+    assert "bert.embeddings.word_embeddings.weight" in frozen and hooks, frozen
+    assert all("word_embeddings" in n for n in frozen)  # position/type embeddings and Linears still train
+    params = dict(quantized.named_parameters())
+    before = {n: p.detach().clone() for n, p in params.items()}
+    optimizer = torch.optim.SGD([p for p in params.values() if p.requires_grad], lr=0.5)
+    quantized.train()
+    quantized(input_ids=ids, labels=torch.tensor([0, 1, 0, 1])).loss.backward()
+    optimizer.step()
+    changed = {n for n, p in params.items() if not torch.equal(p, before[n])}
+    assert not changed & set(frozen)
+    other_quantizers = [n for n in changed if n.startswith("__nncf")]
+    assert "bert.embeddings.position_embeddings.weight" in changed and other_quantizers
 
 
 def test_cli_config_layers_yaml_legacy_json_and_flags(tmp_path):

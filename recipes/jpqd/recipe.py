@@ -52,12 +52,42 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+#: torch.compile variants NNCF's reference fake-quantize needs in one QAT run: weights (Parameters) and
+#: activations (Tensors), 2-D and 3-D, per-tensor and per-channel scales, forward and backward. Past
+#: torch's default of 8 per function, dynamo warns on every run and runs the rest uncompiled (~10% slower).
+FAKE_QUANTIZE_RECOMPILE_LIMIT = 64
+
+
 def use_reference_kernels() -> None:
-    """NNCF's torch fake-quantize ops in plain torch instead of a C++ extension built on first use."""
+    """NNCF's torch fake-quantize ops in plain torch (compiled by NNCF with torch.compile) instead of a
+    C++ extension built on first use."""
+    import torch._dynamo
     from nncf.torch.quantization import quantize_functions
     from nncf.torch.quantization.reference import ReferenceQuantizedFunctions
 
     quantize_functions.QuantizedFunctionsCPU._loaded_namespace = ReferenceQuantizedFunctions
+    dynamo = torch._dynamo.config
+    dynamo.recompile_limit = max(dynamo.recompile_limit, FAKE_QUANTIZE_RECOMPILE_LIMIT)
+    dynamo.accumulated_recompile_limit = max(dynamo.accumulated_recompile_limit, 16 * FAKE_QUANTIZE_RECOMPILE_LIMIT)
+
+
+def freeze_input_embeddings(model: nn.Module) -> list[str]:
+    """Stop training the input embedding table and, in a quantized model, its weight quantizer.
+
+    The table (vocab x hidden) is most of a small encoder's weights; with fake quantization, every step
+    quantizes all of it and back-propagates through all of it, although a batch reads a few hundred rows.
+    NNCF keeps a quantizer in a hook named after the op it guards (``bert/embeddings/word_embeddings/...``),
+    so the quantizer is found by the embedding's module path. Returns the frozen parameter names.
+    """
+    embedding = model.get_input_embeddings()
+    path = next(name for name, module in model.named_modules() if module is embedding)
+    hook_path = "." + path.replace(".", "/") + "/"
+    frozen = []
+    for name, param in model.named_parameters():
+        if param.requires_grad and (name.startswith(path + ".") or (name.startswith("__nncf") and hook_path in name)):
+            param.requires_grad_(False)
+            frozen.append(name)
+    return frozen
 
 
 def training_arguments(config: JPQDConfig, output_dir: Path, epochs: float, learning_rate: float, progress: bool):
@@ -216,6 +246,8 @@ def _stage2(pipeline: FamilyPipeline, config: JPQDConfig, variant: str, model: n
     info: dict[str, Any] = {}
     if variant == "int8":
         model, info["quantization"] = _quantize(model, config, data)
+    if config.training.freeze_embeddings_in_stage2:
+        info["frozen"] = freeze_input_embeddings(model)
     stage2_epochs = config.training.epochs - config.sparsity_epochs
     if stage2_epochs > 0 or config.training.max_steps > 0:
         lr = config.training.qat_learning_rate or config.training.learning_rate
