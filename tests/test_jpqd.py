@@ -239,7 +239,7 @@ def test_tiny_training_run_exports_pruned_int8_ir(tiny_pipeline, tmp_path):
                      "ignored_scopes": ["{re}.*pooler.*", "{re}.*classifier.*"]},
         "quantization": {"subset_size": 4, "overflow_fix": "enable"},
         "training": {"epochs": 2, "batch_size": 8, "train_limit": 16, "logging_steps": 1,
-                     "freeze_embeddings_in_stage2": True},
+                     "freeze_embeddings_in_qat": True},
     })
     out = tmp_path / "jpqd"
     report = run_jpqd(tiny_pipeline, config, out, options=MeasureOptions(eval_limit=16, rounds=2,
@@ -262,7 +262,7 @@ def test_tiny_training_run_exports_pruned_int8_ir(tiny_pipeline, tmp_path):
     frozen = info["stage2"]["int8"]["frozen"]
     assert "bert.embeddings.word_embeddings.weight" in frozen and any(n.startswith("__nncf") for n in frozen)
     assert "heads kept" in (out / "report.md").read_text()
-    assert "Stage 2 kept the input embeddings fixed" in (out / "report.md").read_text()
+    assert "QAT kept the input embeddings fixed" in (out / "report.md").read_text()
     assert json.loads((out / "config.json").read_text())["jpqd_intermediate_sizes"]
     assert not out.with_name(out.name + ".jpqd-work").exists()
     import numpy as np

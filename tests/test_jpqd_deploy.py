@@ -53,6 +53,9 @@ def test_config_and_cli_flags(tmp_path):
     assert not config.distillation.teacher_cache and config.distillation.teacher_precision == "f32"
     default, _ = load_jpqd_config("bert", None, {})
     assert default.deploy == "auto" and not default.compare_deploy and default.distillation.teacher_cache
+    assert default.training.freeze_embeddings_in_qat
+    args = build_parser().parse_args(["bert", "jpqd", "--out", str(tmp_path / "o"), "--freeze-embeddings", "false"])
+    assert not load_jpqd_config("bert", None, overrides(args))[0].training.freeze_embeddings_in_qat
     with pytest.raises(ValueError, match="deploy: int8 needs quantization.enabled"):
         load_jpqd_config("bert", None, {"deploy": "int8", "quantization": {"enabled": False}})
     with pytest.raises(ValueError, match="'{block}heads'"):
@@ -86,7 +89,7 @@ def test_compare_deploy_runs_stage1_once_and_measures_both(tiny_pipeline, tmp_pa
                          {"mode": "per_dim", "axis": 1, "target_scopes": "{block}ffn_out"}],
                      "ignored_scopes": ["{re}.*pooler.*", "{re}.*classifier.*"]},
         "distillation": {"cache_dir": str(tmp_path / "cache")},
-        "training": {"epochs": 2, "batch_size": 8, "train_limit": 16},
+        "training": {"epochs": 2, "batch_size": 8, "train_limit": 16, "freeze_embeddings_in_qat": True},
     })
     out = tmp_path / "cmp"
     report = run_jpqd(tiny_pipeline, config, out, options=MeasureOptions(
@@ -96,6 +99,8 @@ def test_compare_deploy_runs_stage1_once_and_measures_both(tiny_pipeline, tmp_pa
     assert info["deploy"]["value"] == "fp32" and info["deploy"]["trained"] == ["fp32", "int8"]
     assert set(info["stage2"]) == {"fp32", "int8"} and info["stage2"]["int8"]["fake_quantize_nodes"] > 0
     assert info["stage2"]["fp32"]["fake_quantize_nodes"] == 0
+    # only QAT pays for training the embedding table through its fake quantizer; the FP32 stage 2 trains it
+    assert "frozen" not in info["stage2"]["fp32"] and info["stage2"]["int8"]["frozen"]
     timings = report.timings_s
     assert any("stage 2, fp32" in k for k in timings) and any("stage 2, int8" in k for k in timings)
     bf16 = host_cpu().default_precision == "bf16"

@@ -52,8 +52,8 @@ def add_parser(recipes, spec: FamilySpec) -> None:
         t.add_argument(flag, type=kind, dest=f"t_{key}", default=None, metavar=key.upper())
     t.add_argument("--lr", type=float, dest="t_learning_rate", default=None, help="alias of --learning-rate")
     t.add_argument("--sampling", choices=("random", "group_by_length"), dest="t_sampling")
-    t.add_argument("--freeze-embeddings", type=parse_bool, metavar="true|false", dest="t_freeze_embeddings_in_stage2",
-                   help="keep the input embeddings (and their quantizer) fixed in stage 2 (default true)")
+    t.add_argument("--freeze-embeddings", type=parse_bool, metavar="true|false", dest="t_freeze_embeddings_in_qat",
+                   help="keep the input embeddings (and their quantizer) fixed during QAT (default true)")
     t.add_argument("--eval-strategy", choices=("no", "steps", "epoch"), dest="t_eval_strategy")
     t.add_argument("--save-strategy", choices=("no", "steps", "epoch"), dest="t_save_strategy")
     t.add_argument("--resume-from-checkpoint", dest="t_resume_from_checkpoint", metavar="DIR|last")

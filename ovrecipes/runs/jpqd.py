@@ -74,9 +74,9 @@ def jpqd_section(info: dict[str, Any], kept_png: Path | None, curve_png: Path | 
     if info.get("fake_quantize_nodes") is not None:
         lines.append(f"QAT: {info['fake_quantize_nodes']} FakeQuantize nodes before weight compression; "
                      f"MatMul weight elements in the INT8 IR: {info.get('matmul_weight_elements', 0):,}")
-    frozen = sorted({name for variant in (info.get("stage2") or {}).values() for name in variant.get("frozen", [])})
+    frozen = ((info.get("stage2") or {}).get("int8") or {}).get("frozen")
     if frozen:
-        lines.append(f"Stage 2 kept the input embeddings fixed ({len(frozen)} parameters: {', '.join(frozen)})")
+        lines.append(f"QAT kept the input embeddings fixed ({len(frozen)} parameters: {', '.join(frozen)})")
     if info.get("training_processes", 1) > 1:
         lines.append(f"Trained data-parallel on {info['training_processes']} processes (torchrun/accelerate); "
                      f"{mv.get('steps_per_epoch')} optimizer steps per epoch on each")

@@ -246,7 +246,7 @@ def _stage2(pipeline: FamilyPipeline, config: JPQDConfig, variant: str, model: n
     info: dict[str, Any] = {}
     if variant == "int8":
         model, info["quantization"] = _quantize(model, config, data)
-    if config.training.freeze_embeddings_in_stage2:
+    if variant == "int8" and config.training.freeze_embeddings_in_qat:
         info["frozen"] = freeze_input_embeddings(model)
     stage2_epochs = config.training.epochs - config.sparsity_epochs
     if stage2_epochs > 0 or config.training.max_steps > 0:
