@@ -76,7 +76,7 @@ def freeze_input_embeddings(model: nn.Module) -> list[str]:
 
     The table (vocab x hidden) is most of a small encoder's weights; with fake quantization, every step
     quantizes all of it and back-propagates through all of it, although a batch reads a few hundred rows.
-    NNCF keeps a quantizer in a hook named after the op it guards (``bert/embeddings/word_embeddings/...``),
+    NNCF keeps a quantizer in a hook named after the op it guards (``<module/path>/embedding/0...``),
     so the quantizer is found by the embedding's module path. Returns the frozen parameter names.
     """
     embedding = model.get_input_embeddings()
