@@ -74,7 +74,7 @@ def use_reference_kernels() -> None:
 def freeze_input_embeddings(model: nn.Module) -> list[str]:
     """Stop training the input embedding table and, in a quantized model, its weight quantizer.
 
-    The table (vocab x hidden) is most of a small encoder's weights; with fake quantization, every step
+    The table (vocab x hidden) is half of a small encoder's weights; with fake quantization, every step
     quantizes all of it and back-propagates through all of it, although a batch reads a few hundred rows.
     NNCF keeps a quantizer in a hook named after the op it guards (``<module/path>/embedding/0...``),
     so the quantizer is found by the embedding's module path. Returns the frozen parameter names.
@@ -246,8 +246,8 @@ def _stage2(pipeline: FamilyPipeline, config: JPQDConfig, variant: str, model: n
     info: dict[str, Any] = {}
     if variant == "int8":
         model, info["quantization"] = _quantize(model, config, data)
-    if variant == "int8" and config.training.freeze_embeddings_in_qat:
-        info["frozen"] = freeze_input_embeddings(model)
+        if config.training.freeze_embeddings_in_qat:
+            info["frozen"] = freeze_input_embeddings(model)
     stage2_epochs = config.training.epochs - config.sparsity_epochs
     if stage2_epochs > 0 or config.training.max_steps > 0:
         lr = config.training.qat_learning_rate or config.training.learning_rate
