@@ -58,6 +58,16 @@ def test_config_and_cli_flags(tmp_path):
     assert not load_jpqd_config("bert", None, overrides(args))[0].training.freeze_embeddings_in_qat
     with pytest.raises(ValueError, match="deploy: int8 needs quantization.enabled"):
         load_jpqd_config("bert", None, {"deploy": "int8", "quantization": {"enabled": False}})
+    # stage 1 prunes harder when the deliverable is the FP32 model, whose only speed-up is pruning
+    assert default.movement.regularization_factor("int8") == 0.1
+    assert default.movement.regularization_factor("fp32") == 0.15
+    args = build_parser().parse_args(["bert", "jpqd", "--out", str(tmp_path / "o"), "--regularization-factor", "0.2"])
+    one = load_jpqd_config("bert", None, overrides(args))[0].movement
+    assert one.regularization_factor("int8") == one.regularization_factor("fp32") == 0.2
+    with pytest.raises(ValueError, match=r"importance_regularization_factor: .*no deliverable 'bf16': the keys are int8, fp32 \(got \{"):
+        load_jpqd_config("bert", None, {"movement": {"importance_regularization_factor": {"bf16": 0.1}}})
+    with pytest.raises(ValueError, match=r"importance_regularization_factor: .*number >= 0.*'fp32': -1\}"):
+        load_jpqd_config("bert", None, {"movement": {"importance_regularization_factor": {"int8": 0.1, "fp32": -1}}})
     with pytest.raises(ValueError, match="'{block}heads'"):
         JPQDConfig.model_validate({"movement": {"sparse_structure_by_scopes": [
             {"mode": "fine", "target_scopes": "{block}heads"}]}})
@@ -81,7 +91,8 @@ def test_compare_deploy_runs_stage1_once_and_measures_both(tiny_pipeline, tmp_pa
     monkeypatch.setattr(recipe, "_sparsify", counted)
     config = JPQDConfig.model_validate({
         "compare_deploy": True, "quantization": {"target_cpu": "avx2", "subset_size": 4},
-        "movement": {"warmup_start_epoch": 0.0, "warmup_end_epoch": 1.0, "importance_regularization_factor": 1.0,
+        "movement": {"warmup_start_epoch": 0.0, "warmup_end_epoch": 1.0,
+                     "importance_regularization_factor": {"int8": 1.0, "fp32": 3.0},
                      "importance_lr_multiplier": 200.0,
                      "sparse_structure_by_scopes": [
                          {"mode": "block", "sparse_factors": [16, 32], "target_scopes": "{block}attention"},
@@ -96,6 +107,10 @@ def test_compare_deploy_runs_stage1_once_and_measures_both(tiny_pipeline, tmp_pa
         eval_limit=8, rounds=2, bench_args={"time_s": 0.2, "hint": "latency"}))
     assert calls == [1]
     info = report.recipe
+    # the one stage 1 prunes for the deliverable (fp32 on the AVX2 target): its factor, not int8's
+    movement = info["movement"]
+    assert (movement["regularization_factor"], movement["pruned_for"]) == (3.0, "fp32")
+    assert max(h["regularization_factor"] for h in movement["history"]) > 1.0
     assert info["deploy"]["value"] == "fp32" and info["deploy"]["trained"] == ["fp32", "int8"]
     assert set(info["stage2"]) == {"fp32", "int8"} and info["stage2"]["int8"]["fake_quantize_nodes"] > 0
     assert info["stage2"]["fp32"]["fake_quantize_nodes"] == 0
@@ -118,3 +133,4 @@ def test_compare_deploy_runs_stage1_once_and_measures_both(tiny_pipeline, tmp_pa
     assert export.op_counts(top).get("FakeQuantize", 0) == 0 and export.op_counts(int8).get("FakeQuantize", 0) > 0
     assert json.loads((out / "config.json").read_text())["jpqd_intermediate_sizes"]
     assert "deploy = fp32" in (out / "report.md").read_text()
+    assert "regularization factor 3, the fp32 deliverable's" in (out / "report.md").read_text()

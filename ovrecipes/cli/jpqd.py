@@ -61,7 +61,9 @@ def add_parser(recipes, spec: FamilySpec) -> None:
     m = p.add_argument_group("movement sparsity, quantization, distillation")
     m.add_argument("--warmup-start-epoch", type=float, dest="m_warmup_start_epoch")
     m.add_argument("--warmup-end-epoch", type=float, dest="m_warmup_end_epoch")
-    m.add_argument("--regularization-factor", type=float, dest="m_importance_regularization_factor")
+    m.add_argument("--regularization-factor", type=float, dest="m_importance_regularization_factor",
+                   help="importance regularization factor for every deliverable (default: int8 0.1, fp32 0.15; "
+                        "stage 1 uses the factor of the run's deliverable)")
     m.add_argument("--structured-masking", type=parse_bool, metavar="true|false", dest="m_enable_structured_masking")
     m.add_argument("--no-sparsity", action="store_true", help="skip movement sparsity (QAT + distillation only)")
     m.add_argument("--no-quantization", action="store_true", help="skip QAT (pruned FP32 only)")

@@ -70,7 +70,9 @@ def jpqd_section(info: dict[str, Any], kept_png: Path | None, curve_png: Path | 
     if "sparsity_unstructured" in mv:
         lines.append(f"Sparsity of the {mv.get('layers')} sparsified Linear layers at the end of warmup: "
                      f"{100 * mv['sparsity_unstructured']:.1f}% unstructured, {100 * mv['sparsity_structured']:.1f}% "
-                     "after structured masking (whole heads / FFN units, the rest rewound)")
+                     "after structured masking (whole heads / FFN units, the rest rewound)"
+                     + (f"; regularization factor {mv['regularization_factor']:g}, the {mv['pruned_for']} "
+                        "deliverable's" if "pruned_for" in mv else ""))
     if info.get("fake_quantize_nodes") is not None:
         lines.append(f"QAT: {info['fake_quantize_nodes']} FakeQuantize nodes before weight compression; "
                      f"MatMul weight elements in the INT8 IR: {info.get('matmul_weight_elements', 0):,}")

@@ -7,7 +7,7 @@ exist; ``recipes/jpqd/legacy.py`` translates that JSON into this model.
 from __future__ import annotations
 
 import re
-from typing import Literal, Optional
+from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -74,7 +74,9 @@ class MovementConfig(BaseModel):
     enabled: bool = True
     warmup_start_epoch: float = 0.0
     warmup_end_epoch: float = 1.0
-    importance_regularization_factor: float = Field(0.05, ge=0)
+    # one number for every deliverable, or {int8: x, fp32: y}: stage 1 uses the factor of the deliverable
+    # the run delivers (the first of --compare-deploy's two); fp32 gains speed only from pruning
+    importance_regularization_factor: Union[float, dict[str, float]] = 0.05
     enable_structured_masking: bool = True
     init_importance_threshold: Optional[float] = None  # None: the 0.1% quantile of scores at warmup start
     final_importance_threshold: float = 0.0
@@ -88,6 +90,30 @@ class MovementConfig(BaseModel):
     @classmethod
     def _ignored(cls, value):
         return _check_scopes([value] if isinstance(value, str) else value)
+
+    @field_validator("importance_regularization_factor", mode="before")
+    @classmethod
+    def _factor(cls, value):
+        deliverables = DEPLOY_CHOICES[1:]
+        if isinstance(value, dict):
+            unknown, missing = set(value) - set(deliverables), set(deliverables) - set(value)
+            if unknown:
+                raise ValueError(f"no deliverable {', '.join(sorted(map(repr, unknown)))}: the keys are "
+                                 + ", ".join(deliverables))
+            if missing:
+                raise ValueError(f"a factor per deliverable needs {', '.join(sorted(missing))} too")
+            factors = dict(value)
+        else:
+            factors = {"": value}
+        for factor in factors.values():
+            if isinstance(factor, bool) or not isinstance(factor, (int, float)) or factor < 0:
+                raise ValueError("must be a number >= 0, or one per deliverable: {int8: 0.1, fp32: 0.15}")
+        return {k: float(v) for k, v in value.items()} if isinstance(value, dict) else float(value)
+
+    def regularization_factor(self, deliverable: str) -> float:
+        """The factor stage 1 uses when ``deliverable`` (int8 | fp32) is what the run delivers."""
+        factor = self.importance_regularization_factor
+        return factor[deliverable] if isinstance(factor, dict) else factor
 
     @model_validator(mode="after")
     def _warmup(self) -> "MovementConfig":

@@ -154,17 +154,19 @@ def teacher_targets(pipeline: FamilyPipeline, config: JPQDConfig, teacher_dir: P
 
 
 def _sparsify(pipeline: FamilyPipeline, config: JPQDConfig, student: nn.Module, targets,
-              data: TrainerData, work: Path, progress: bool) -> dict[str, Any]:
-    """Stage 1; returns what stage 2 and the report need (the model is pruned in place)."""
+              data: TrainerData, work: Path, progress: bool, deliverable: str) -> dict[str, Any]:
+    """Stage 1, pruning as hard as ``deliverable`` wants (its regularization factor); returns what
+    stage 2 and the report need (the model is pruned in place)."""
 
     mv = config.movement
+    factor = mv.regularization_factor(deliverable)
     all_blocks = pipeline.transformer_blocks(student)
     roles = {name: role for b in all_blocks for name, role in b.roles().items()}
     blocks = all_blocks if mv.enable_structured_masking else []
     sizes = ffn_sizes(student, blocks)
     controller: MovementController = apply_movement(student, mv, roles)
     callback = MovementCallback(controller, mv.warmup_start_epoch, mv.warmup_end_epoch,
-                                mv.importance_regularization_factor, mv.final_importance_threshold, mv.power,
+                                factor, mv.final_importance_threshold, mv.power,
                                 steps_per_epoch=mv.steps_per_epoch, log_every=config.training.logging_steps)
     args = training_arguments(config, work / "sparsity", config.sparsity_epochs, config.training.learning_rate,
                               progress)
@@ -193,6 +195,7 @@ def _sparsify(pipeline: FamilyPipeline, config: JPQDConfig, student: nn.Module, 
             "losses": trainer.loss_history,
             "sparsity_unstructured": unstructured, "sparsity_structured": structured,
             "init_threshold": controller.init_threshold, "layers": len(controller.layers),
+            "regularization_factor": factor, "pruned_for": deliverable,
             "steps_per_epoch": callback.schedule.steps_per_epoch if callback.schedule else None}
 
 
@@ -319,7 +322,8 @@ def run(pipeline: FamilyPipeline, config: JPQDConfig, outputs: dict[str, Path], 
         student, sparsity = saved["model"], saved["sparsity"]
         print(f"resumed after stage 1 from {stage1}")
     elif config.movement.enabled:
-        sparsity = _sparsify(pipeline, config, student.train(), targets, data, work, progress)
+        sparsity = _sparsify(pipeline, config, student.train(), targets, data, work, progress,
+                             deliverable=next(iter(outputs)))
         if is_main_process():
             torch.save({"model": student, "sparsity": sparsity}, stage1)
     else:
