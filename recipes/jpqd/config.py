@@ -11,6 +11,7 @@ from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ovrecipes.recipes.jpqd.deploy import DEPLOYS
 from ovrecipes.recipes.overflow import OVERFLOW_FIX_CHOICES, TARGET_CPUS
 
 Scopes = list[str]
@@ -19,7 +20,12 @@ Scopes = list[str]
 #: ``{block}ROLE`` scopes name layers by their role in the family's transformer blocks, so one recipe
 #: config fits every architecture the family knows (``attention`` = q, k, v and o).
 BLOCK_ROLES = ("attention", "q", "k", "v", "o", "ffn_in", "ffn_out")
-DEPLOY_CHOICES = ("auto", "int8", "fp32")
+
+
+def _non_negative(factor) -> float:
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or factor < 0:
+        raise ValueError("must be a number >= 0, or one per deliverable: {int8: 0.1, fp32: 0.15}")
+    return float(factor)
 
 
 def _check_scopes(scopes: Scopes) -> Scopes:
@@ -94,21 +100,15 @@ class MovementConfig(BaseModel):
     @field_validator("importance_regularization_factor", mode="before")
     @classmethod
     def _factor(cls, value):
-        deliverables = DEPLOY_CHOICES[1:]
-        if isinstance(value, dict):
-            unknown, missing = set(value) - set(deliverables), set(deliverables) - set(value)
-            if unknown:
-                raise ValueError(f"no deliverable {', '.join(sorted(map(repr, unknown)))}: the keys are "
-                                 + ", ".join(deliverables))
-            if missing:
-                raise ValueError(f"a factor per deliverable needs {', '.join(sorted(missing))} too")
-            factors = dict(value)
-        else:
-            factors = {"": value}
-        for factor in factors.values():
-            if isinstance(factor, bool) or not isinstance(factor, (int, float)) or factor < 0:
-                raise ValueError("must be a number >= 0, or one per deliverable: {int8: 0.1, fp32: 0.15}")
-        return {k: float(v) for k, v in value.items()} if isinstance(value, dict) else float(value)
+        if not isinstance(value, dict):
+            return _non_negative(value)
+        unknown, missing = set(value) - set(DEPLOYS), set(DEPLOYS) - set(value)
+        if unknown:
+            raise ValueError(f"no deliverable {', '.join(sorted(map(repr, unknown)))}: the keys are "
+                             + ", ".join(DEPLOYS))
+        if missing:
+            raise ValueError(f"a factor per deliverable needs {', '.join(sorted(missing))} too")
+        return {k: _non_negative(v) for k, v in value.items()}
 
     def regularization_factor(self, deliverable: str) -> float:
         """The factor stage 1 uses when ``deliverable`` (int8 | fp32) is what the run delivers."""

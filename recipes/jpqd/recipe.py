@@ -304,6 +304,7 @@ def run(pipeline: FamilyPipeline, config: JPQDConfig, outputs: dict[str, Path], 
     if not outputs or set(outputs) - set(STAGE2_DIRS):
         raise ValueError(f"outputs must map int8 and/or fp32 to directories: got {sorted(outputs)}")
     set_seed(config.training.seed)
+    variants = list(outputs)  # the deliverable first (plan_deploy)
     timings: dict[str, float] = {}
     started = time.perf_counter()
     data = pipeline.trainer_data(config.training.train_limit)
@@ -323,7 +324,7 @@ def run(pipeline: FamilyPipeline, config: JPQDConfig, outputs: dict[str, Path], 
         print(f"resumed after stage 1 from {stage1}")
     elif config.movement.enabled:
         sparsity = _sparsify(pipeline, config, student.train(), targets, data, work, progress,
-                             deliverable=next(iter(outputs)))
+                             deliverable=variants[0])
         if is_main_process():
             torch.save({"model": student, "sparsity": sparsity}, stage1)
     else:
@@ -337,7 +338,6 @@ def run(pipeline: FamilyPipeline, config: JPQDConfig, outputs: dict[str, Path], 
     report["config_update"] = config_update
 
     report["stage2"] = {}
-    variants = list(outputs)
     for i, variant in enumerate(variants):
         model = student if i == len(variants) - 1 else copy.deepcopy(student)
         started = time.perf_counter()
