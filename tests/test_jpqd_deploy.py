@@ -60,10 +60,23 @@ def test_config_and_cli_flags(tmp_path):
         load_jpqd_config("bert", None, {"deploy": "int8", "quantization": {"enabled": False}})
     # stage 1 prunes harder when the deliverable is the FP32 model, whose only speed-up is pruning
     assert default.movement.regularization_factor("int8") == 0.1
-    assert default.movement.regularization_factor("fp32") == 0.15
-    args = build_parser().parse_args(["bert", "jpqd", "--out", str(tmp_path / "o"), "--regularization-factor", "0.2"])
-    one = load_jpqd_config("bert", None, overrides(args))[0].movement
-    assert one.regularization_factor("int8") == one.regularization_factor("fp32") == 0.2
+    assert default.movement.regularization_factor("fp32") == 0.25
+    # ... and its stage 2, without fake quantization, trains longer to recover from it
+    assert (default.training.epochs_for("int8"), default.training.epochs_for("fp32")) == (6, 8)
+    args = build_parser().parse_args(["bert", "jpqd", "--out", str(tmp_path / "o"), "--regularization-factor", "0.2",
+                                      "--epochs", "3"])
+    one = load_jpqd_config("bert", None, overrides(args))[0]
+    assert one.movement.regularization_factor("int8") == one.movement.regularization_factor("fp32") == 0.2
+    assert one.training.epochs_for("int8") == one.training.epochs_for("fp32") == 3
+    with pytest.raises(ValueError, match=r"training.epochs: .*number > 0, or one per deliverable.*'int8': 0"):
+        load_jpqd_config("bert", None, {"training": {"epochs": {"int8": 0, "fp32": 8}}})
+    # an override names one deliverable and keeps the other's default; a whole config must name both
+    assert load_jpqd_config("bert", None, {"training": {"epochs": {"fp32": 10}}})[0].training.epochs == {
+        "int8": 6, "fp32": 10}
+    with pytest.raises(ValueError, match=r"a value per deliverable needs fp32 too"):
+        JPQDConfig.model_validate({"training": {"epochs": {"int8": 6}}})
+    with pytest.raises(ValueError, match=r"training.epochs \(1\.5\) must be at least movement.warmup_end_epoch \(2\)"):
+        load_jpqd_config("bert", None, {"training": {"epochs": {"int8": 6, "fp32": 1.5}}})
     with pytest.raises(ValueError, match=r"importance_regularization_factor: .*no deliverable 'bf16': the keys are int8, fp32 \(got \{"):
         load_jpqd_config("bert", None, {"movement": {"importance_regularization_factor": {"bf16": 0.1}}})
     with pytest.raises(ValueError, match=r"importance_regularization_factor: .*number >= 0.*'fp32': -1\}"):
@@ -100,7 +113,8 @@ def test_compare_deploy_runs_stage1_once_and_measures_both(tiny_pipeline, tmp_pa
                          {"mode": "per_dim", "axis": 1, "target_scopes": "{block}ffn_out"}],
                      "ignored_scopes": ["{re}.*pooler.*", "{re}.*classifier.*"]},
         "distillation": {"cache_dir": str(tmp_path / "cache")},
-        "training": {"epochs": 2, "batch_size": 8, "train_limit": 16, "freeze_embeddings_in_qat": True},
+        "training": {"epochs": {"int8": 2, "fp32": 3}, "batch_size": 8, "train_limit": 16,
+                     "freeze_embeddings_in_qat": True},
     })
     out = tmp_path / "cmp"
     report = run_jpqd(tiny_pipeline, config, out, options=MeasureOptions(
@@ -114,6 +128,9 @@ def test_compare_deploy_runs_stage1_once_and_measures_both(tiny_pipeline, tmp_pa
     assert info["deploy"]["value"] == "fp32" and info["deploy"]["trained"] == ["fp32", "int8"]
     assert set(info["stage2"]) == {"fp32", "int8"} and info["stage2"]["int8"]["fake_quantize_nodes"] > 0
     assert info["stage2"]["fp32"]["fake_quantize_nodes"] == 0
+    # each stage 2 trains its own epochs less stage 1's: 1 for int8, 2 for fp32 (2 steps of 8 per epoch)
+    assert (info["stage2"]["int8"]["epochs"], info["stage2"]["fp32"]["epochs"]) == (1, 2)
+    assert (len(info["losses"]["int8"]), len(info["losses"]["fp32"])) == (2, 4)
     # only QAT pays for training the embedding table through its fake quantizer; the FP32 stage 2 trains it
     assert "frozen" not in info["stage2"]["fp32"] and info["stage2"]["int8"]["frozen"]
     timings = report.timings_s
@@ -134,3 +151,4 @@ def test_compare_deploy_runs_stage1_once_and_measures_both(tiny_pipeline, tmp_pa
     assert json.loads((out / "config.json").read_text())["jpqd_intermediate_sizes"]
     assert "deploy = fp32" in (out / "report.md").read_text()
     assert "regularization factor 3, the fp32 deliverable's" in (out / "report.md").read_text()
+    assert "Stage 2 epochs (distillation on the pruned model): fp32 2, int8 1" in (out / "report.md").read_text()

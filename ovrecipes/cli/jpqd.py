@@ -27,6 +27,10 @@ JPQD_EXAMPLES = """examples:
 SECTIONS = {"t_": "training", "m_": "movement", "q_": "quantization", "d_": "distillation"}
 
 
+EPOCHS_HELP = ("epochs of both stages for every deliverable (default: int8 6, fp32 8; stage 2 trains what is left "
+               "after stage 1's warmup_end_epoch)")
+
+
 def add_parser(recipes, spec: FamilySpec) -> None:
     p = recipes.add_parser("jpqd", help="joint movement pruning, QAT and distillation -> pruned INT8 or FP32 IR",
                            epilog=JPQD_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -49,7 +53,8 @@ def add_parser(recipes, spec: FamilySpec) -> None:
                             ("--seed", int, "seed"), ("--eval-steps", int, "eval_steps"),
                             ("--save-steps", int, "save_steps"), ("--logging-steps", int, "logging_steps"),
                             ("--max-steps", int, "max_steps"), ("--train-limit", int, "train_limit")):
-        t.add_argument(flag, type=kind, dest=f"t_{key}", default=None, metavar=key.upper())
+        t.add_argument(flag, type=kind, dest=f"t_{key}", default=None, metavar=key.upper(),
+                       help=EPOCHS_HELP if key == "epochs" else None)
     t.add_argument("--lr", type=float, dest="t_learning_rate", default=None, help="alias of --learning-rate")
     t.add_argument("--sampling", choices=("random", "group_by_length"), dest="t_sampling")
     t.add_argument("--freeze-embeddings", type=parse_bool, metavar="true|false", dest="t_freeze_embeddings_in_qat",
@@ -62,7 +67,7 @@ def add_parser(recipes, spec: FamilySpec) -> None:
     m.add_argument("--warmup-start-epoch", type=float, dest="m_warmup_start_epoch")
     m.add_argument("--warmup-end-epoch", type=float, dest="m_warmup_end_epoch")
     m.add_argument("--regularization-factor", type=float, dest="m_importance_regularization_factor",
-                   help="importance regularization factor for every deliverable (default: int8 0.1, fp32 0.15; "
+                   help="importance regularization factor for every deliverable (default: int8 0.1, fp32 0.25; "
                         "stage 1 uses the factor of the run's deliverable)")
     m.add_argument("--structured-masking", type=parse_bool, metavar="true|false", dest="m_enable_structured_masking")
     m.add_argument("--no-sparsity", action="store_true", help="skip movement sparsity (QAT + distillation only)")

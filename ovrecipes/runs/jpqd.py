@@ -76,7 +76,12 @@ def jpqd_section(info: dict[str, Any], kept_png: Path | None, curve_png: Path | 
     if info.get("fake_quantize_nodes") is not None:
         lines.append(f"QAT: {info['fake_quantize_nodes']} FakeQuantize nodes before weight compression; "
                      f"MatMul weight elements in the INT8 IR: {info.get('matmul_weight_elements', 0):,}")
-    frozen = ((info.get("stage2") or {}).get("int8") or {}).get("frozen")
+    stage2 = info.get("stage2") or {}
+    epochs = {variant: trained["epochs"] for variant, trained in stage2.items() if "epochs" in trained}
+    if epochs:
+        lines.append("Stage 2 epochs (distillation on the pruned model): "
+                     + ", ".join(f"{variant} {n:g}" for variant, n in epochs.items()))
+    frozen = (stage2.get("int8") or {}).get("frozen")
     if frozen:
         lines.append(f"QAT kept the input embeddings fixed ({len(frozen)} parameters: {', '.join(frozen)})")
     if info.get("training_processes", 1) > 1:

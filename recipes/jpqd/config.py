@@ -22,10 +22,32 @@ Scopes = list[str]
 BLOCK_ROLES = ("attention", "q", "k", "v", "o", "ffn_in", "ffn_out")
 
 
-def _non_negative(factor) -> float:
-    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or factor < 0:
-        raise ValueError("must be a number >= 0, or one per deliverable: {int8: 0.1, fp32: 0.15}")
-    return float(factor)
+#: one number for every deliverable, or ``{int8: x, fp32: y}``; a run reads it with ``for_deliverable``
+PerDeliverable = Union[float, dict[str, float]]
+
+
+def _number(value, positive: bool, example: str) -> float:
+    low = value <= 0 if positive else value < 0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or low:
+        raise ValueError(f"must be a number {'>' if positive else '>='} 0, or one per deliverable: {example}")
+    return float(value)
+
+
+def _per_deliverable(value, positive: bool, example: str) -> PerDeliverable:
+    """Validate a ``PerDeliverable``: each number, and a dict names every deliverable and nothing else."""
+    if not isinstance(value, dict):
+        return _number(value, positive, example)
+    unknown, missing = set(value) - set(DEPLOYS), set(DEPLOYS) - set(value)
+    if unknown:
+        raise ValueError(f"no deliverable {', '.join(sorted(map(repr, unknown)))}: the keys are " + ", ".join(DEPLOYS))
+    if missing:
+        raise ValueError(f"a value per deliverable needs {', '.join(sorted(missing))} too")
+    return {k: _number(v, positive, example) for k, v in value.items()}
+
+
+def for_deliverable(value: PerDeliverable, deliverable: str) -> float:
+    """The number a run uses when ``deliverable`` (int8 | fp32) is the variant it trains."""
+    return value[deliverable] if isinstance(value, dict) else value
 
 
 def _check_scopes(scopes: Scopes) -> Scopes:
@@ -82,7 +104,7 @@ class MovementConfig(BaseModel):
     warmup_end_epoch: float = 1.0
     # one number for every deliverable, or {int8: x, fp32: y}: stage 1 uses the factor of the deliverable
     # the run delivers (the first of --compare-deploy's two); fp32 gains speed only from pruning
-    importance_regularization_factor: Union[float, dict[str, float]] = 0.05
+    importance_regularization_factor: PerDeliverable = 0.05
     enable_structured_masking: bool = True
     init_importance_threshold: Optional[float] = None  # None: the 0.1% quantile of scores at warmup start
     final_importance_threshold: float = 0.0
@@ -100,20 +122,11 @@ class MovementConfig(BaseModel):
     @field_validator("importance_regularization_factor", mode="before")
     @classmethod
     def _factor(cls, value):
-        if not isinstance(value, dict):
-            return _non_negative(value)
-        unknown, missing = set(value) - set(DEPLOYS), set(DEPLOYS) - set(value)
-        if unknown:
-            raise ValueError(f"no deliverable {', '.join(sorted(map(repr, unknown)))}: the keys are "
-                             + ", ".join(DEPLOYS))
-        if missing:
-            raise ValueError(f"a factor per deliverable needs {', '.join(sorted(missing))} too")
-        return {k: _non_negative(v) for k, v in value.items()}
+        return _per_deliverable(value, positive=False, example="{int8: 0.1, fp32: 0.25}")
 
     def regularization_factor(self, deliverable: str) -> float:
         """The factor stage 1 uses when ``deliverable`` (int8 | fp32) is what the run delivers."""
-        factor = self.importance_regularization_factor
-        return factor[deliverable] if isinstance(factor, dict) else factor
+        return for_deliverable(self.importance_regularization_factor, deliverable)
 
     @model_validator(mode="after")
     def _warmup(self) -> "MovementConfig":
@@ -167,7 +180,9 @@ class TrainingConfig(BaseModel):
     """transformers TrainingArguments the recipe exposes; epochs count both stages."""
 
     model_config = ConfigDict(extra="forbid")
-    epochs: float = Field(3.0, gt=0)
+    # one number, or {int8: x, fp32: y}: both stages, so stage 2 of each variant trains for its number less
+    # stage 1's epochs (an FP32 stage 2 has no fake quantization, so its epochs are cheaper)
+    epochs: PerDeliverable = 3.0
     learning_rate: float = Field(5e-5, gt=0)
     qat_learning_rate: Optional[float] = None  # None: learning_rate
     batch_size: int = Field(32, ge=1)
@@ -194,6 +209,15 @@ class TrainingConfig(BaseModel):
     resume_from_checkpoint: Optional[str] = None  # a checkpoint dir, or "last" (newest in the work dir)
     work_dir: Optional[str] = None  # trainer checkpoints and logs (default: <out>.jpqd-work)
 
+    @field_validator("epochs", mode="before")
+    @classmethod
+    def _epochs(cls, value):
+        return _per_deliverable(value, positive=True, example="{int8: 6, fp32: 8}")
+
+    def epochs_for(self, deliverable: str) -> float:
+        """Epochs of a run whose stage 2 trains ``deliverable`` (int8 | fp32), stage 1 included."""
+        return for_deliverable(self.epochs, deliverable)
+
 
 class JPQDConfig(BaseModel):
     """The whole recipe; ``recipe.yaml`` of a run is this, fully resolved."""
@@ -211,8 +235,9 @@ class JPQDConfig(BaseModel):
 
     def check_stages(self) -> "JPQDConfig":
         """Stage 1 must fit in the epochs (checked outside pydantic for a short one-line message)."""
-        if self.movement.enabled and self.movement.warmup_end_epoch > self.training.epochs:
-            raise ValueError(f"training.epochs ({self.training.epochs:g}) must be at least movement."
+        shortest = min(self.training.epochs_for(d) for d in DEPLOYS)
+        if self.movement.enabled and self.movement.warmup_end_epoch > shortest:
+            raise ValueError(f"training.epochs ({shortest:g}) must be at least movement."
                              f"warmup_end_epoch ({self.movement.warmup_end_epoch:g})")
         if not self.quantization.enabled and (self.deploy == "int8" or self.compare_deploy):
             what = "deploy: int8" if self.deploy == "int8" else "compare_deploy"
@@ -221,5 +246,5 @@ class JPQDConfig(BaseModel):
 
     @property
     def sparsity_epochs(self) -> float:
-        """Epochs of stage 1 (movement sparsity, FP32); the rest is stage 2 (QAT fine-tuning)."""
+        """Epochs of stage 1 (movement sparsity, FP32); the rest of a variant's epochs is its stage 2."""
         return self.movement.warmup_end_epoch if self.movement.enabled else 0.0

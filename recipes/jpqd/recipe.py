@@ -251,7 +251,8 @@ def _stage2(pipeline: FamilyPipeline, config: JPQDConfig, variant: str, model: n
         model, info["quantization"] = _quantize(model, config, data)
         if config.training.freeze_embeddings_in_qat:
             info["frozen"] = freeze_input_embeddings(model)
-    stage2_epochs = config.training.epochs - config.sparsity_epochs
+    stage2_epochs = config.training.epochs_for(variant) - config.sparsity_epochs
+    info["epochs"] = max(stage2_epochs, 0.0)
     if stage2_epochs > 0 or config.training.max_steps > 0:
         lr = config.training.qat_learning_rate or config.training.learning_rate
         stage_dir = work / STAGE2_DIRS[variant]
