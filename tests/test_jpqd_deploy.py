@@ -68,8 +68,9 @@ def test_config_and_cli_flags(tmp_path):
     one = load_jpqd_config("bert", None, overrides(args))[0]
     assert one.movement.regularization_factor("int8") == one.movement.regularization_factor("fp32") == 0.2
     assert one.training.epochs_for("int8") == one.training.epochs_for("fp32") == 3
-    with pytest.raises(ValueError, match=r"training.epochs: .*number > 0, or one per deliverable.*'int8': 0"):
-        load_jpqd_config("bert", None, {"training": {"epochs": {"int8": 0, "fp32": 8}}})
+    for bad in ({"int8": 0, "fp32": 8}, "six"):
+        with pytest.raises(ValueError, match=r"training.epochs: .*number > 0, or one per deliverable"):
+            load_jpqd_config("bert", None, {"training": {"epochs": bad}})
     # an override names one deliverable and keeps the other's default; a whole config must name both
     assert load_jpqd_config("bert", None, {"training": {"epochs": {"fp32": 10}}})[0].training.epochs == {
         "int8": 6, "fp32": 10}

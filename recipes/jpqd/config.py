@@ -27,8 +27,8 @@ PerDeliverable = Union[float, dict[str, float]]
 
 
 def _number(value, positive: bool, example: str) -> float:
-    low = value <= 0 if positive else value < 0
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or low:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or (value <= 0 if positive else value < 0):
         raise ValueError(f"must be a number {'>' if positive else '>='} 0, or one per deliverable: {example}")
     return float(value)
 
