@@ -7,9 +7,9 @@ exist; ``recipes/jpqd/legacy.py`` translates that JSON into this model.
 from __future__ import annotations
 
 import re
-from typing import Literal, Optional, Union
+from typing import Annotated, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from ovrecipes.recipes.jpqd.deploy import DEPLOYS
 from ovrecipes.recipes.overflow import OVERFLOW_FIX_CHOICES, TARGET_CPUS
@@ -43,6 +43,13 @@ def _per_deliverable(value, positive: bool, example: str) -> PerDeliverable:
     if missing:
         raise ValueError(f"a value per deliverable needs {', '.join(sorted(missing))} too")
     return {k: _number(v, positive, example) for k, v in value.items()}
+
+
+#: a factor may be 0 (no pressure to prune); epochs may not
+NonNegativePerDeliverable = Annotated[PerDeliverable, BeforeValidator(
+    lambda value: _per_deliverable(value, positive=False, example="{int8: 0.1, fp32: 0.25}"))]
+PositivePerDeliverable = Annotated[PerDeliverable, BeforeValidator(
+    lambda value: _per_deliverable(value, positive=True, example="{int8: 6, fp32: 8}"))]
 
 
 def for_deliverable(value: PerDeliverable, deliverable: str) -> float:
@@ -104,7 +111,7 @@ class MovementConfig(BaseModel):
     warmup_end_epoch: float = 1.0
     # one number for every deliverable, or {int8: x, fp32: y}: stage 1 uses the factor of the deliverable
     # the run delivers (the first of --compare-deploy's two); fp32 gains speed only from pruning
-    importance_regularization_factor: PerDeliverable = 0.05
+    importance_regularization_factor: NonNegativePerDeliverable = 0.05
     enable_structured_masking: bool = True
     init_importance_threshold: Optional[float] = None  # None: the 0.1% quantile of scores at warmup start
     final_importance_threshold: float = 0.0
@@ -118,11 +125,6 @@ class MovementConfig(BaseModel):
     @classmethod
     def _ignored(cls, value):
         return _check_scopes([value] if isinstance(value, str) else value)
-
-    @field_validator("importance_regularization_factor", mode="before")
-    @classmethod
-    def _factor(cls, value):
-        return _per_deliverable(value, positive=False, example="{int8: 0.1, fp32: 0.25}")
 
     def regularization_factor(self, deliverable: str) -> float:
         """The factor stage 1 uses when ``deliverable`` (int8 | fp32) is what the run delivers."""
@@ -182,7 +184,7 @@ class TrainingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     # one number, or {int8: x, fp32: y}: both stages, so stage 2 of each variant trains for its number less
     # stage 1's epochs (an FP32 stage 2 has no fake quantization, so its epochs are cheaper)
-    epochs: PerDeliverable = 3.0
+    epochs: PositivePerDeliverable = 3.0
     learning_rate: float = Field(5e-5, gt=0)
     qat_learning_rate: Optional[float] = None  # None: learning_rate
     batch_size: int = Field(32, ge=1)
@@ -208,11 +210,6 @@ class TrainingConfig(BaseModel):
     train_limit: Optional[int] = None  # use only the first N training examples
     resume_from_checkpoint: Optional[str] = None  # a checkpoint dir, or "last" (newest in the work dir)
     work_dir: Optional[str] = None  # trainer checkpoints and logs (default: <out>.jpqd-work)
-
-    @field_validator("epochs", mode="before")
-    @classmethod
-    def _epochs(cls, value):
-        return _per_deliverable(value, positive=True, example="{int8: 6, fp32: 8}")
 
     def epochs_for(self, deliverable: str) -> float:
         """Epochs of a run whose stage 2 trains ``deliverable`` (int8 | fp32), stage 1 included."""
