@@ -27,8 +27,8 @@ JPQD_EXAMPLES = """examples:
 SECTIONS = {"t_": "training", "m_": "movement", "q_": "quantization", "d_": "distillation"}
 
 
-EPOCHS_HELP = ("epochs of both stages for every deliverable (default: int8 6, fp32 8; stage 2 trains what is left "
-               "after stage 1's warmup_end_epoch)")
+EPOCHS_HELP = ("epochs of both stages for every deliverable (default: the recipe config's, per deliverable; stage 2 "
+               "trains what is left after stage 1's warmup_end_epoch)")
 
 
 def add_parser(recipes, spec: FamilySpec) -> None:
@@ -67,8 +67,8 @@ def add_parser(recipes, spec: FamilySpec) -> None:
     m.add_argument("--warmup-start-epoch", type=float, dest="m_warmup_start_epoch")
     m.add_argument("--warmup-end-epoch", type=float, dest="m_warmup_end_epoch")
     m.add_argument("--regularization-factor", type=float, dest="m_importance_regularization_factor",
-                   help="importance regularization factor for every deliverable (default: int8 0.1, fp32 0.25; "
-                        "stage 1 uses the factor of the run's deliverable)")
+                   help="importance regularization factor for every deliverable (default: the recipe config's, per "
+                        "deliverable; stage 1 uses the factor of the run's deliverable)")
     m.add_argument("--structured-masking", type=parse_bool, metavar="true|false", dest="m_enable_structured_masking")
     m.add_argument("--no-sparsity", action="store_true", help="skip movement sparsity (QAT + distillation only)")
     m.add_argument("--no-quantization", action="store_true", help="skip QAT (pruned FP32 only)")
