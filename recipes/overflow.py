@@ -130,16 +130,21 @@ def target_cpu(name: str | None) -> CpuInfo:
 
 
 @dataclass(frozen=True)
-class OverflowDecision:
-    """The overflow_fix value handed to NNCF, with the reason a user can read."""
+class CpuDecision:
+    """A setting resolved from a CPU's flags, with the reason a user can read and the CPU it was for."""
 
-    value: str  # enable | disable | first_layer_only
-    requested: str
+    value: str
+    requested: str  # "auto" or the value the user asked for
     reason: str
     cpu: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class OverflowDecision(CpuDecision):
+    """The overflow_fix value handed to NNCF: enable | disable | first_layer_only."""
 
     def nncf_value(self):
         """The ``nncf.OverflowFix`` member for this decision."""

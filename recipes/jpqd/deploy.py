@@ -11,24 +11,16 @@ elsewhere; FP32 then runs in bf16 or f32 at the runtime's choice, without retrai
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
-from ovrecipes.recipes.overflow import CpuInfo, host_cpu
+from ovrecipes.recipes.overflow import CpuDecision, CpuInfo, host_cpu
 
 DEPLOYS = ("int8", "fp32")
 
 
 @dataclass(frozen=True)
-class DeployDecision:
-    """The deliverable stage 2 trains, with a reason a user can read."""
-
-    value: str  # int8 | fp32
-    requested: str  # auto | int8 | fp32
-    reason: str
-    cpu: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+class DeployDecision(CpuDecision):
+    """The deliverable stage 2 trains: int8 | fp32."""
 
 
 def choose_deploy(requested: str = "auto", cpu: CpuInfo | None = None) -> DeployDecision:
