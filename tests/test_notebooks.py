@@ -32,10 +32,13 @@ def test_every_notebook_has_shrunk_parameters():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SHRUNK))
-def test_notebook_executes(name, tmp_path):
+def test_notebook_executes(name, tmp_path, monkeypatch):
     import nbformat
     from nbclient import NotebookClient
 
+    # the notebooks write their outputs to tempfile.mkdtemp(); the kernel inherits TMPDIR, so those
+    # land in pytest's tmp_path (pruned after a few sessions) and not in /tmp, 0.1-0.2 GB a notebook a run
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     _with_parameters(nb, SHRUNK[name])
     NotebookClient(nb, timeout=1200, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
