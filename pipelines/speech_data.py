@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from ovrecipes.pipelines.base import seeded_splits
 from ovrecipes.pipelines.cache import building, cache_path
+from ovrecipes.pipelines.hub import load_hub_dataset
 
 SAMPLE_RATE = 16000
 SENTENCES = Path(__file__).parent / "data" / "sentences_en.txt"
@@ -160,7 +161,8 @@ def _from_hub(spec: SpeechDataSpec) -> list[SpeechExample]:
     name = f"hub-{spec.source}-{spec.config or 'default'}-{spec.split or 'test'}".replace("/", "_")
     target = cache_path("data", name)
     if not (target / "manifest.jsonl").exists():
-        ds = datasets.load_dataset(spec.source, spec.config, split=spec.split or "test")
+        ds = load_hub_dataset(spec.source, spec.config, spec.split or "test",
+                              fix="pass a local manifest (.csv or .jsonl), or 'embedded'")
         ds = ds.cast_column(spec.audio_column, datasets.Audio(sampling_rate=SAMPLE_RATE))
         with building(target) as tmp:
             rows = []

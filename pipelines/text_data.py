@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ovrecipes.pipelines.base import seeded_splits
 from ovrecipes.pipelines.cache import cache_path
+from ovrecipes.pipelines.hub import load_hub_dataset
 
 VADER_VERSION = "3.3.2"
 VADER_ARCHIVE = f"vaderSentiment-{VADER_VERSION}.tar.gz"
@@ -162,9 +163,8 @@ def _read_local(path: Path, spec: TextDataSpec) -> list[TextExample]:
 
 
 def _read_hub(spec: TextDataSpec, split: str) -> list[TextExample]:
-    import datasets
-
-    ds = datasets.load_dataset(spec.source, spec.config, split=split)
+    ds = load_hub_dataset(spec.source, spec.config, split,
+                          fix="pass a local .csv, .tsv, .json or .jsonl file, or 'embedded'")
     return _rows_to_examples(list(ds), spec, f"dataset {spec.source}[{split}]")
 
 

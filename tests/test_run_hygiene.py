@@ -37,6 +37,85 @@ def test_missing_model_directory_is_not_called_a_bad_hub_id(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+def _hub(monkeypatch, *, reachable: bool, download_error: Exception | None = None,
+         dataset_error: Exception | None = None) -> None:
+    """Fake the hub: nothing cached, downloads and dataset loads failing as given, the probe answering or not."""
+    import urllib.error
+    import urllib.request
+
+    import datasets
+    import huggingface_hub
+
+    def urlopen(request, timeout):
+        if not reachable:
+            raise urllib.error.URLError(OSError(-2, "Name or service not known"))
+
+    def fail(error):
+        def raiser(*args, **kwargs):
+            raise error
+        return raiser
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda *a, **k: None)
+    if download_error:
+        monkeypatch.setattr(huggingface_hub, "hf_hub_download", fail(download_error))
+    if dataset_error:
+        monkeypatch.setattr(datasets, "load_dataset", fail(dataset_error))
+
+
+def _hub_http_error(kind: str, status: int) -> Exception:
+    import httpx
+    from huggingface_hub import errors
+
+    response = httpx.Response(status, request=httpx.Request("GET", "https://huggingface.co/org/name"))
+    return getattr(errors, kind)(f"{status} Client Error", response=response)
+
+
+CLOSED = RuntimeError("Cannot send a request, as the client has been closed.")  # what hf_hub shows offline
+
+
+@pytest.mark.parametrize("reachable, error, expected", [
+    (False, CLOSED, ("model 'org/name' is not in the local cache and the Hugging Face hub (https://huggingface.co) "
+                     "is unreachable: [Errno -2] Name or service not known; pass a local model directory instead")),
+    (True, "RepositoryNotFoundError", ("model 'org/name' is not on the Hugging Face hub (for a private model, "
+                                       "log in with `hf auth login`)")),
+    (True, "GatedRepoError", ("model 'org/name' is gated on the Hugging Face hub: accept its terms on the model "
+                              "page and log in with `hf auth login`")),
+])
+def test_hub_model_that_cannot_load_fails_in_one_line_before_the_run(reachable, error, expected, monkeypatch,
+                                                                      tmp_path, capsys):
+    if isinstance(error, str):
+        error = _hub_http_error(error, 404 if error == "RepositoryNotFoundError" else 403)
+    _hub(monkeypatch, reachable=reachable, download_error=error)
+    assert main(["bert", "ptq", "--model", "org/name", "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"ovrecipes: error: {expected}"]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("reachable, expected", [
+    (False, ("dataset 'org/data' is not in the local cache and the Hugging Face hub (https://huggingface.co) is "
+             "unreachable: [Errno -2] Name or service not known; pass a local .csv, .tsv, .json or .jsonl file, "
+             "or 'embedded'")),
+    (True, "dataset 'org/data': Cannot send a request, as the client has been closed."),
+])
+def test_hub_dataset_that_cannot_load_is_one_line_and_jpqd_leaves_no_work_dir(reachable, expected, monkeypatch,
+                                                                               tmp_path, tiny_bert_dir, capsys):
+    _hub(monkeypatch, reachable=reachable, dataset_error=CLOSED)
+    out = tmp_path / "jpqd"
+    assert main(["bert", "jpqd", "--model", str(tiny_bert_dir), "--dataset", "org/data", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"ovrecipes: error: {expected}"
+    assert list(tmp_path.iterdir()) == []  # neither the output nor an empty <out>.jpqd-work
+
+
+def test_a_failed_jpqd_run_keeps_a_work_dir_it_did_not_create(monkeypatch, tmp_path, tiny_bert_dir, capsys):
+    _hub(monkeypatch, reachable=False, dataset_error=CLOSED)
+    work = tmp_path / "jpqd.jpqd-work"
+    work.mkdir()  # an earlier run's: its checkpoints are what --resume needs
+    assert main(["bert", "jpqd", "--model", str(tiny_bert_dir), "--dataset", "org/data",
+                 "--out", str(tmp_path / "jpqd")]) == 2
+    assert [p.name for p in tmp_path.iterdir()] == [work.name]
+
+
 def _corrupt_ir(root: Path) -> Path:
     root.mkdir()
     (root / "config.json").write_text("{}")

@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ovrecipes.measure.variants import Variant, model_size_mb
 from ovrecipes.pipelines.base import FamilyPipeline
@@ -102,6 +103,20 @@ def jpqd_section(info: dict[str, Any], kept_png: Path | None, curve_png: Path | 
     return Section(title="JPQD", lines=lines, tables=tables, figures=figures)
 
 
+@contextmanager
+def resumable(work: Path) -> Iterator[Path]:
+    """The work directory: kept after a failure once it holds checkpoints to resume from, removed when
+    the run failed before writing anything to it (an empty directory next to ``--out`` is debris)."""
+    created = not work.exists()
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        yield work
+    except BaseException:
+        if created and not any(work.iterdir()):
+            work.rmdir()
+        raise
+
+
 def run_jpqd(pipeline: FamilyPipeline, config: JPQDConfig, out: Path, *, teacher: Path | None = None,
              overwrite: bool = False, measure_teacher: bool = True, options: MeasureOptions | None = None,
              title: str | None = None, legacy_notes: list[str] | None = None) -> Report | None:
@@ -109,40 +124,40 @@ def run_jpqd(pipeline: FamilyPipeline, config: JPQDConfig, out: Path, *, teacher
     BF16), the pruned + distilled FP32 model and JPQD INT8 side by side (those that were trained)."""
     out = Path(out).resolve()
     work = work_dir(config, out)
-    work.mkdir(parents=True, exist_ok=True)
-    teacher = Path(teacher) if teacher else Path(pipeline.torch_source())
-    decision, trained = jpqd.plan_deploy(config)
-    if not jpqd.is_main_process():  # torchrun/accelerate: ranks > 0 train alongside rank 0, nothing else
-        with tempfile.TemporaryDirectory() as scratch:
-            jpqd.run(pipeline, config, {v: Path(scratch) / v for v in trained}, None, teacher, work, progress=False)
-        return None
-    print(f"deploy = {decision.value}: {decision.reason}")
+    with resumable(work):
+        teacher = Path(teacher) if teacher else Path(pipeline.torch_source())
+        decision, trained = jpqd.plan_deploy(config)
+        if not jpqd.is_main_process():  # torchrun/accelerate: ranks > 0 train alongside rank 0, nothing else
+            with tempfile.TemporaryDirectory() as scratch:
+                jpqd.run(pipeline, config, {v: Path(scratch) / v for v in trained}, None, teacher, work, progress=False)
+            return None
+        print(f"deploy = {decision.value}: {decision.reason}")
 
-    def produce(stage: Path, timer: Timer) -> RecipeOutcome:
-        outputs = {v: stage if v == decision.value else stage / VARIANT_SUBDIRS[v] for v in trained}
-        with timer.stage("export FP32 OpenVINO IR"):
-            fp32 = pipeline.export(stage / FP32_SUBDIR)
-        with timer.stage("JPQD: teacher logits, movement sparsity, structured pruning, stage 2, export"):
-            info = jpqd.run(pipeline, config, outputs, fp32, teacher, work, progress=pipeline.progress)
-        info["deploy"] = {**decision.to_dict(), "trained": list(trained),
-                          "dirs": {v: str(p).replace(str(stage), str(out)) for v, p in outputs.items()}}
-        info["legacy_notes"] = legacy_notes or []
-        timer.stages.update({f"  {k}": v for k, v in info.pop("timings_s", {}).items()})
-        variants = [Variant(TEACHER, teacher)] if measure_teacher else []
-        variants.append(Variant(FP32, fp32))
-        variants += [Variant(VARIANT_LABELS[v], outputs[v]) for v in ("fp32", "int8") if v in outputs]
-        info["ir_size_mb"] = {v.label: round(model_size_mb(v.path), 2) for v in variants if v.engine == "openvino"}
-        kept = kept_per_layer(info["movement"].get("keeps", []), stage / "kept_per_layer.png")
-        curve = sparsity_schedule(info["movement"].get("history", []), stage / "sparsity_regularization.png")
-        (stage / "training_history.json").write_text(json.dumps(info["movement"].get("history", []), indent=1))
-        others = "".join(f", {VARIANT_SUBDIRS[v]}/" for v in trained if v != decision.value)
-        return RecipeOutcome(variants=variants, recipe=info, sections=[jpqd_section(info, kept, curve)],
-                             highlights=[f"deploy={decision.value}: {decision.reason}"],
-                             config=config.model_dump(mode="json"),
-                             contents=f"{VARIANT_LABELS[decision.value]} model, fp32/{others}, recipe.yaml, PNGs")
+        def produce(stage: Path, timer: Timer) -> RecipeOutcome:
+            outputs = {v: stage if v == decision.value else stage / VARIANT_SUBDIRS[v] for v in trained}
+            with timer.stage("export FP32 OpenVINO IR"):
+                fp32 = pipeline.export(stage / FP32_SUBDIR)
+            with timer.stage("JPQD: teacher logits, movement sparsity, structured pruning, stage 2, export"):
+                info = jpqd.run(pipeline, config, outputs, fp32, teacher, work, progress=pipeline.progress)
+            info["deploy"] = {**decision.to_dict(), "trained": list(trained),
+                              "dirs": {v: str(p).replace(str(stage), str(out)) for v, p in outputs.items()}}
+            info["legacy_notes"] = legacy_notes or []
+            timer.stages.update({f"  {k}": v for k, v in info.pop("timings_s", {}).items()})
+            variants = [Variant(TEACHER, teacher)] if measure_teacher else []
+            variants.append(Variant(FP32, fp32))
+            variants += [Variant(VARIANT_LABELS[v], outputs[v]) for v in ("fp32", "int8") if v in outputs]
+            info["ir_size_mb"] = {v.label: round(model_size_mb(v.path), 2) for v in variants if v.engine == "openvino"}
+            kept = kept_per_layer(info["movement"].get("keeps", []), stage / "kept_per_layer.png")
+            curve = sparsity_schedule(info["movement"].get("history", []), stage / "sparsity_regularization.png")
+            (stage / "training_history.json").write_text(json.dumps(info["movement"].get("history", []), indent=1))
+            others = "".join(f", {VARIANT_SUBDIRS[v]}/" for v in trained if v != decision.value)
+            return RecipeOutcome(variants=variants, recipe=info, sections=[jpqd_section(info, kept, curve)],
+                                 highlights=[f"deploy={decision.value}: {decision.reason}"],
+                                 config=config.model_dump(mode="json"),
+                                 contents=f"{VARIANT_LABELS[decision.value]} model, fp32/{others}, recipe.yaml, PNGs")
 
-    report = recipe_run(pipeline, out, overwrite=overwrite, kind="jpqd", title=title or f"{pipeline.family} JPQD",
-                        options=options or MeasureOptions(), produce=produce)
-    if config.training.save_strategy == "no":
-        shutil.rmtree(work, ignore_errors=True)
-    return report
+        report = recipe_run(pipeline, out, overwrite=overwrite, kind="jpqd", title=title or f"{pipeline.family} JPQD",
+                            options=options or MeasureOptions(), produce=produce)
+        if config.training.save_strategy == "no":
+            shutil.rmtree(work, ignore_errors=True)
+        return report

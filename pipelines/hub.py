@@ -1,0 +1,79 @@
+"""Hugging Face hub access with one-line errors.
+
+A model id or dataset that cannot be loaded says why: not on the hub, gated, or the hub unreachable
+with nothing in the local cache. Without this, an offline machine shows an httpx traceback from deep
+inside optimum, or the last line of huggingface_hub's retry loop ("the client has been closed").
+"""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from typing import Any
+
+#: how long the reachability probe waits; it runs only after a load has already failed
+PROBE_TIMEOUT_S = 5.0
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def hub_unreachable() -> str | None:
+    """Why the hub cannot be reached right now, or None when it answers."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return "HF_HUB_OFFLINE is set"
+    try:  # the standard library, so the probe is the same whichever HTTP client huggingface_hub uses
+        urllib.request.urlopen(urllib.request.Request(constants.ENDPOINT, method="HEAD"), timeout=PROBE_TIMEOUT_S)
+    except urllib.error.HTTPError:
+        return None  # it answered, if only with an error status
+    except OSError as err:  # URLError, timeouts, refused connections
+        return f"the Hugging Face hub ({constants.ENDPOINT}) is unreachable: {_first_line(getattr(err, 'reason', err))}"
+    return None
+
+
+def hub_failure(what: str, err: BaseException, fix: str) -> ValueError:
+    """The error for a failed hub load: the reason the hub is out of reach if it is, else the load's own."""
+    why = hub_unreachable()
+    if why:
+        return ValueError(f"{what} is not in the local cache and {why}; {fix}")
+    return ValueError(f"{what}: {_first_line(err)}")
+
+
+def require_hub_model(model_id: str) -> str:
+    """Find the model's config.json in the local cache or fetch it, so that a model id which cannot be
+    loaded fails before a run starts any stage; returns the id."""
+    import huggingface_hub as hub
+    from huggingface_hub import errors
+
+    if isinstance(hub.try_to_load_from_cache(model_id, "config.json"), str):
+        return model_id
+    try:
+        hub.hf_hub_download(model_id, "config.json")
+    except errors.GatedRepoError:
+        raise ValueError(f"model {model_id!r} is gated on the Hugging Face hub: accept its terms on the model "
+                         "page and log in with `hf auth login`") from None
+    except errors.RepositoryNotFoundError:
+        raise ValueError(f"model {model_id!r} is not on the Hugging Face hub (for a private model, log in "
+                         "with `hf auth login`)") from None
+    except getattr(errors, "RemoteEntryNotFoundError", errors.EntryNotFoundError):  # the 0.x name
+        raise ValueError(f"model {model_id!r} on the Hugging Face hub has no config.json: it is not a "
+                         "transformers model") from None
+    except Exception as err:  # noqa: BLE001 - connection failures: requests/httpx errors, OSError, RuntimeError
+        raise hub_failure(f"model {model_id!r}", err, "pass a local model directory instead") from None
+    return model_id
+
+
+def load_hub_dataset(source: str, config: str | None, split: str, fix: str) -> Any:
+    """``datasets.load_dataset`` with a one-line error; ``fix`` names what the caller accepts instead."""
+    import datasets
+
+    try:
+        return datasets.load_dataset(source, config, split=split)
+    except ValueError:
+        raise  # a bad split or config name: datasets already names it and what exists
+    except Exception as err:  # noqa: BLE001 - the hub's failures have no common base class
+        raise hub_failure(f"dataset {source!r}", err, fix) from None
