@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Literal, Union
 
 import openvino as ov
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ovrecipes.pipelines.base import FamilyPipeline, Submodel, copy_model_dir
 from ovrecipes.recipes import scope_search
@@ -103,10 +103,23 @@ class SmoothQuantConfig(BaseModel):
 
 class AccuracyControlConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    max_drop: float | None = None  # metric points (accuracy %), None = plain PTQ
+    #: None = plain PTQ. absolute: metric points (accuracy %); relative: a fraction of the FP32 metric
+    #: (0.01 = 1%), as NNCF computes it
+    max_drop: float | None = None
     drop_type: Literal["absolute", "relative"] = "absolute"
     validation_size: int = Field(500, gt=0)
     max_num_iterations: int = Field(50, gt=0)
+
+    @model_validator(mode="after")
+    def _drop_range(self) -> "AccuracyControlConfig":
+        if self.max_drop is None:
+            return self
+        if self.max_drop < 0:
+            raise ValueError(f"max_drop must be 0 or more: got {self.max_drop:g}")
+        if self.drop_type == "relative" and self.max_drop > 1:
+            raise ValueError(f"a relative max_drop is a fraction of the FP32 metric, from 0 to 1 (0.01 = 1%): "
+                             f"got {self.max_drop:g}")
+        return self
 
 
 class PTQConfig(BaseModel):

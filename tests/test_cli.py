@@ -92,15 +92,23 @@ def test_existing_output_is_not_overwritten(ptq_run, tiny_bert_dir, tiny_csv, ca
     [
         (["--ignored-name", "no_such_node_anywhere"], "ignored name 'no_such_node_anywhere' matches nothing"),
         (["--ignored-type", "Matmul"], "closest: MatMul"),
-        (["--sq-alpha", "1.7"], "alpha must be in [0, 1]"),
+        (["--sq-alpha", "1.7"], "alpha must be in [0, 1], 'off' or 'auto': got 1.7"),
+        (["--max-drop", "-1"], "accuracy_control: max_drop must be 0 or more: got -1"),
+        (["--max-drop", "2", "--drop-type", "relative"], "a relative max_drop is a fraction of the FP32 metric"),
+        (["--accuracy-budget", "-1"], "argument --accuracy-budget: expected a number of 0 or more: got '-1'"),
+        (["--time", "nan"], "argument --time: expected a positive number: got 'nan'"),
         (["--sq-alpha", "encoder.attention=0.5"], "must be matmul or convolution"),
     ],
 )
 def test_bad_input_is_one_clear_line_and_leaves_nothing(tiny_bert_dir, tiny_csv, tmp_path, capsys, extra, message):
     out = tmp_path / "never"
-    assert main(_ptq_args(tiny_bert_dir, tiny_csv, out, *extra)) == 2
+    try:
+        code = main(_ptq_args(tiny_bert_dir, tiny_csv, out, *extra))
+    except SystemExit as exit:  # argparse rejects a bad flag value itself
+        code = exit.code
+    assert code == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
-    assert last.startswith("ovrecipes: error:") and message in last
+    assert re.match(r"ovrecipes( bert ptq)?: error:", last) and message in last, last
     assert not out.exists()
     assert not list(tmp_path.iterdir())
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 
 def parse_bool(text: str) -> bool:
@@ -14,19 +15,24 @@ def parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false: got {text!r}")
 
 
-def _positive(kind: type, name: str):
+def _bounded(kind: type, name: str, *, zero_ok: bool):
+    """A parser for numbers above zero (or from zero, with ``zero_ok``) that names the bad text."""
+    noun = name.split(" ", 1)[1]  # "number", "whole number"
+    wanted = f"a {noun} of 0 or more" if zero_ok else f"a positive {noun}"
+
     def parse(text: str):
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {name}: got {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"expected a positive {name.split(' ', 1)[1]}: got {text!r}")
+        if not math.isfinite(value) or not (value >= 0 if zero_ok else value > 0):
+            raise argparse.ArgumentTypeError(f"expected {wanted}: got {text!r}")
         return value
 
-    parse.__name__ = f"positive_{kind.__name__}"
+    parse.__name__ = f"{'non_negative' if zero_ok else 'positive'}_{kind.__name__}"
     return parse
 
 
-positive_float = _positive(float, "a number")
-positive_int = _positive(int, "a whole number")
+positive_float = _bounded(float, "a number", zero_ok=False)
+positive_int = _bounded(int, "a whole number", zero_ok=False)
+non_negative_float = _bounded(float, "a number", zero_ok=True)

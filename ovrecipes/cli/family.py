@@ -69,8 +69,10 @@ def add_ptq_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--sq-alpha", action="append", default=[], metavar="[SUBMODEL.][matmul|convolution=]ALPHA",
                    help="SmoothQuant alpha: a number, 'off' or 'auto'; e.g. 0.8, auto, encoder.matmul=0.5")
     g.add_argument("--alpha-grid", help="comma-separated alphas tried by 'auto', e.g. off,0.5,0.8,0.95")
-    g.add_argument("--max-drop", type=float, help="accuracy control: allowed metric drop (points)")
-    g.add_argument("--drop-type", choices=("absolute", "relative"))
+    g.add_argument("--max-drop", type=float,
+                   help="accuracy control: allowed metric drop, in points (absolute, the default) or as a fraction "
+                        "of the FP32 metric (--drop-type relative: 0.01 = 1%%)")
+    g.add_argument("--drop-type", choices=("absolute", "relative"), help="how --max-drop is measured, as in NNCF")
     add_output_args(parser)
     r = parser.add_argument_group("what to measure")
     r.add_argument("--compare-torch", action="store_true", help="also measure the PyTorch FP32 model")

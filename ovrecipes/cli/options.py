@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ovrecipes.cli.argtypes import positive_float, positive_int
+from ovrecipes.cli.argtypes import non_negative_float, positive_float, positive_int
 from ovrecipes.measure.variants import DEFAULT_ROUNDS, PRECISION_CHOICES
 from ovrecipes.pipelines.runtime import HINTS, PRECISIONS
 from ovrecipes.recipes.overflow import OVERFLOW_FIX_CHOICES, TARGET_CPUS
@@ -41,7 +41,7 @@ def add_measure_args(parser: argparse.ArgumentParser) -> None:
     """Options of every side-by-side (ptq, jpqd, compare, demo)."""
     g = parser.add_argument_group("side-by-side measurement")
     g.add_argument("--eval-samples", type=positive_int, default=None, help="limit the test split (default: all of it)")
-    g.add_argument("--accuracy-budget", type=float, default=1.0,
+    g.add_argument("--accuracy-budget", type=non_negative_float, default=1.0,
                    help="metric points a faster variant may lose and still be recommended (default 1.0)")
     g.add_argument("--rounds", type=positive_int, default=DEFAULT_ROUNDS,
                    help=f"interleaved benchmark rounds (A B C, A B C, ...); --time is split over them "

@@ -48,8 +48,9 @@ def validate(model: type[M], data: dict, where: str) -> M:
     except ValidationError as err:
         first = err.errors()[0]
         loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        got = first.get("input")
-        raise ValueError(f"{where}: {loc}: {first['msg']} (got {got!r})") from None
+        message = str(first["ctx"]["error"]) if first["type"] == "value_error" else first["msg"]  # ours, unprefixed
+        got = "" if "got " in message else f" (got {first.get('input')!r})"  # ours usually name the bad value
+        raise ValueError(f"{where}: {loc}: {message}{got}") from None
 
 
 def load_config(model: type[M], family: str, recipe: str, path: Path | None, overrides: dict,
