@@ -170,6 +170,13 @@ def test_report_round_trips_through_json(tmp_path):
     (tmp_path / "report.json").write_text(data)
     with pytest.raises(ValueError, match="schema version 1"):
         read_report(tmp_path)
+    (tmp_path / "report.json").write_text(data.replace('"schema_version": 1', '"schema_version": 2')
+                                          .replace('"label": "OV FP32"', '"label": 7', 1))
+    with pytest.raises(ValueError, match=r"report.json is not a valid report: variants.0.label: Input should be"):
+        read_report(tmp_path)
+    (tmp_path / "report.json").write_text("# a markdown report\n")
+    with pytest.raises(ValueError, match=r"report.json is not a report.json: it is not JSON \(Expecting value"):
+        read_report(tmp_path)
 
 
 def test_cpu_info_of_faked_classes_drives_notes_not_this_machine():

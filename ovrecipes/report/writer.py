@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from ovrecipes.report.model import Report, Section, Table, VariantResult
 from ovrecipes.report.plots import metric_vs_throughput
@@ -161,12 +162,20 @@ def read_report(path: Path) -> Report:
     file = path / "report.json" if path.is_dir() else path
     if not file.is_file():
         raise ValueError(f"{path} has no report.json")
-    data = json.loads(file.read_text())
+    try:
+        data = json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{file} is not a report.json: it is not JSON ({err})") from None
     version = data.get("schema_version") if isinstance(data, dict) else None
     if version != Report.model_fields["schema_version"].default:
         raise ValueError(f"{file} has report schema version {version!r}; this ovrecipes reads version "
                          f"{Report.model_fields['schema_version'].default} (rerun the command that wrote it)")
-    return Report.model_validate(data)
+    try:
+        return Report.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ValueError(f"{file} is not a valid report: {where}: {first['msg']}") from None
 
 
 def print_summary(report: Report) -> None:
