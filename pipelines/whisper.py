@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from ovrecipes.cli.argtypes import positive_int
 from ovrecipes.pipelines import runtime, whisper_peers
 from ovrecipes.pipelines.base import (
     FamilyPipeline,
@@ -41,6 +42,7 @@ from ovrecipes.pipelines.whisper_engines import (
     OptimumTranscriber,
     Transcriber,
     Transcript,
+    language_code,
     load_transcriber,
     transcribe,
 )
@@ -121,7 +123,7 @@ class WhisperPipeline(FamilyPipeline):
         self.stateful = stateful
         self.quantize_decoder = quantize_decoder
         self.max_new_tokens = max_new_tokens
-        self.language = language  # for multilingual checkpoints; English-only ones ignore it
+        self.language = language_code(language)  # for multilingual checkpoints; English-only ones ignore it
         self.engine = engine
         self.threads = threads
         self.progress = progress
@@ -343,8 +345,10 @@ def add_options(parser) -> None:
     g.add_argument("--engine", choices=("auto", *ENGINES), default="auto",
                    help="how models are run for the metric and the timing: genai (openvino-genai WhisperPipeline), "
                         "optimum (optimum-intel generate()), pytorch; auto = genai where the directory allows it")
-    g.add_argument("--max-new-tokens", type=int, default=96, help="decoding limit per utterance (default 96)")
-    g.add_argument("--language", default="en", help="spoken language for multilingual checkpoints (default en)")
+    g.add_argument("--max-new-tokens", type=positive_int, default=96, help="decoding limit per utterance (default 96)")
+    g.add_argument("--language", default="en",
+                   help="spoken language for multilingual checkpoints, a code or a name: en, de, german ... "
+                        "(default en)")
 
 
 def from_options(args) -> WhisperPipeline:
@@ -372,9 +376,9 @@ def add_commands(recipes) -> None:
     t.add_argument("audio", type=Path, nargs="+", help="audio files (any format librosa reads; resampled to 16 kHz)")
     t.add_argument("--engine", choices=("auto", *ENGINES), default="auto")
     t.add_argument("--inference-precision", choices=runtime.PRECISIONS, default="default")
-    t.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
-    t.add_argument("--max-new-tokens", type=int, default=96)
-    t.add_argument("--language", default="en")
+    t.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: all cores)")
+    t.add_argument("--max-new-tokens", type=positive_int, default=96)
+    t.add_argument("--language", default="en", help="a code or a name: en, de, german ... (default en)")
     t.set_defaults(handler=cmd_transcribe)
 
 

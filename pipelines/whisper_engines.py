@@ -208,6 +208,24 @@ def resolve_engine(model_dir: str | Path, engine: str | None = None) -> str:
     return engine
 
 
+def language_code(language: str | None) -> str | None:
+    """Whisper's code for a spoken language given as a code ("de") or a name ("German"); None stays None.
+
+    genai takes the code as a token (``<|de|>``), so an unknown one would only fail deep inside decoding.
+    """
+    if language is None:
+        return None
+    from transformers.models.whisper.tokenization_whisper import LANGUAGES, TO_LANGUAGE_CODE
+
+    key = language.strip().lower()
+    if key in LANGUAGES:
+        return key
+    if key in TO_LANGUAGE_CODE:
+        return TO_LANGUAGE_CODE[key]
+    raise ValueError(f"language {language!r} is not one Whisper knows: pass a code such as en, de, fr, zh or a "
+                     f"name such as german ({len(LANGUAGES)} codes: {', '.join(sorted(LANGUAGES))})")
+
+
 def load_transcriber(model_dir: str | Path, engine: str | None = None, **options: Any) -> Transcriber:
     """A loaded engine for ``model_dir`` (``options``: precision, threads, max_new_tokens, language)."""
     chosen = resolve_engine(model_dir, engine)
@@ -222,6 +240,7 @@ def transcribe(model_dir: str | Path, audio_paths: list[str | Path], engine: str
 
     if not audio_paths:
         raise ValueError("no audio files to transcribe")
+    language = language_code(language)
     audio = [load_audio(p) for p in audio_paths]  # every file is checked before the model loads
     transcriber = load_transcriber(model_dir, engine, precision=precision, threads=threads,
                                    max_new_tokens=max_new_tokens, language=language)

@@ -19,7 +19,7 @@ from ovrecipes.pipelines.speech_data import SpeechDataSpec, load_audio, read_man
 from ovrecipes.pipelines.whisper import WhisperPipeline
 from ovrecipes.pipelines.whisper_calibration import recording_inputs
 from ovrecipes.pipelines.whisper_ct2 import convert, ct2_to_hf_state_dict, read_ct2
-from ovrecipes.pipelines.whisper_engines import transcribe
+from ovrecipes.pipelines.whisper_engines import language_code, transcribe
 from ovrecipes.recipes import ir, ptq
 
 D, FFN, HEADS, LAYERS = 32, 64, 2, 2
@@ -385,6 +385,16 @@ def test_bad_manifest_and_audio_are_clear_errors(tmp_path, tiny_whisper_dir, cap
     missing.write_text("audio,text\nnowhere.wav,hi\n")
     with pytest.raises(ValueError, match="nowhere.wav does not exist"):
         read_manifest(missing)
+
+
+def test_language_is_a_whisper_code_or_name_checked_before_anything_loads(tmp_path, tiny_whisper_dir, capsys):
+    assert [language_code(x) for x in ("de", "German", " english ", "mandarin", None)] == ["de", "de", "en", "zh", None]
+    with pytest.raises(ValueError, match=r"language 'xx' is not one Whisper knows: pass a code such as en"):
+        WhisperPipeline(tiny_whisper_dir, language="xx")
+    out = tmp_path / "out"
+    assert main(["whisper", "ptq", "--model", str(tiny_whisper_dir), "--out", str(out), "--language", "klingon"]) == 2
+    assert capsys.readouterr().err.startswith("ovrecipes: error: language 'klingon' is not one Whisper knows")
+    assert not out.exists()
 
 
 def test_word_error_rate_on_hand_counted_strings():

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ovrecipes.cli.argtypes import positive_int
 from ovrecipes.cli.options import add_output_args
 from ovrecipes.measure.sweep import (
     GRID_HEADER,
@@ -78,7 +79,7 @@ def register(subparsers) -> None:
     model_arg(cf)
     rate_arg(cf, "CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE")
     cf.add_argument("--streams", type=int, default=None, help="NUM_STREAMS to record in the config")
-    cf.add_argument("--threads", type=int, default=None, help="INFERENCE_NUM_THREADS to record in the config")
+    cf.add_argument("--threads", type=positive_int, default=None, help="INFERENCE_NUM_THREADS to record in the config")
     add_output_args(cf)
     cf.set_defaults(handler=cmd_config)
 
