@@ -4,6 +4,7 @@ legacy config import, and a 2+2-step training run down to an INT8 IR."""
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -333,6 +334,56 @@ def test_cli_reports_bad_legacy_json_in_one_line(tmp_path, capsys):
     assert main(["bert", "jpqd", "--out", str(tmp_path / "o"), "--config", str(bad)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "magnitude_sparsity" in err[0]
+
+
+@pytest.mark.parametrize("training, message", [
+    ({"max_steps": 0}, "max_steps must be -1 (no limit) or a positive number of steps: got 0"),
+    ({"train_limit": 0}, "train_limit: Input should be greater than or equal to 1 (got 0)"),
+    ({"eval_steps": 0}, "eval_steps: Input should be greater than or equal to 1"),
+    ({"save_steps": -5}, "save_steps: Input should be greater than or equal to 1"),
+])
+def test_training_counts_that_would_run_something_else_are_rejected(training, message):
+    from ovrecipes.runs.jpqd import load_jpqd_config
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load_jpqd_config("bert", None, {"training": training})
+    assert load_jpqd_config("bert", None, {"training": {"max_steps": 3}})[0].training.max_steps == 3
+    with pytest.raises(ValueError, match=r"warmup_start_epoch < warmup_end_epoch: got 3 and 2$"):
+        load_jpqd_config("bert", None, {"movement": {"warmup_start_epoch": 3, "warmup_end_epoch": 2}})
+
+
+def test_explicit_checkpoint_must_be_in_this_runs_work_directory(tmp_path, monkeypatch):
+    from ovrecipes.recipes.jpqd.recipe import _checkpoint, _resumes_after_stage1, check_resume
+
+    work = tmp_path / "run.jpqd-work"
+    inside = work / "qat" / "checkpoint-4"
+    inside.mkdir(parents=True)
+    elsewhere = tmp_path / "other" / "qat" / "checkpoint-4"
+    elsewhere.mkdir(parents=True)
+
+    def config(resume):
+        return JPQDConfig.model_validate({"training": {"resume_from_checkpoint": resume}})
+
+    for ok in (None, "last", str(inside)):
+        check_resume(config(ok), work)
+    with pytest.raises(ValueError, match=r"no such checkpoint directory; pass 'last' or a checkpoint-\* directory "
+                                         r"under .*run.jpqd-work/sparsity"):
+        check_resume(config(str(tmp_path / "nowhere")), work)
+    with pytest.raises(ValueError, match=r"is not in this run's work directory"):
+        check_resume(config(str(elsewhere)), work)
+    monkeypatch.chdir(tmp_path)  # a relative path names the same checkpoint: it is used, not skipped
+    relative = config("run.jpqd-work/qat/checkpoint-4")
+    check_resume(relative, work)
+    assert _checkpoint(relative, work / "qat") == "run.jpqd-work/qat/checkpoint-4"
+    assert _resumes_after_stage1(relative, work) and _checkpoint(relative, work / "sparsity") is None
+
+
+def test_teacher_directory_without_a_model_is_one_line(tmp_path, capsys):
+    from ovrecipes.cli.main import main
+
+    assert main(["bert", "jpqd", "--out", str(tmp_path / "o"), "--teacher", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == (f"ovrecipes: error: teacher {tmp_path} has no config.json "
+                                               "(a PyTorch/HF model directory is needed)")
 
 
 @pytest.mark.slow

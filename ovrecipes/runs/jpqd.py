@@ -124,6 +124,7 @@ def run_jpqd(pipeline: FamilyPipeline, config: JPQDConfig, out: Path, *, teacher
     BF16), the pruned + distilled FP32 model and JPQD INT8 side by side (those that were trained)."""
     out = Path(out).resolve()
     work = work_dir(config, out)
+    jpqd.check_resume(config, work)  # before the FP32 export, not after it
     with resumable(work):
         teacher = Path(teacher) if teacher else Path(pipeline.torch_source())
         decision, trained = jpqd.plan_deploy(config)

@@ -133,7 +133,8 @@ class MovementConfig(BaseModel):
     @model_validator(mode="after")
     def _warmup(self) -> "MovementConfig":
         if not 0 <= self.warmup_start_epoch < self.warmup_end_epoch:
-            raise ValueError("movement sparsity needs 0 <= warmup_start_epoch < warmup_end_epoch")
+            raise ValueError(f"movement sparsity needs 0 <= warmup_start_epoch < warmup_end_epoch: got "
+                             f"{self.warmup_start_epoch:g} and {self.warmup_end_epoch:g}")
         return self
 
 
@@ -201,15 +202,22 @@ class TrainingConfig(BaseModel):
     # stage 2 has no such pass (freezing there saved 5% of its time and cost 0.25 points), so it trains them.
     freeze_embeddings_in_qat: bool = False
     eval_strategy: Literal["no", "steps", "epoch"] = "no"
-    eval_steps: Optional[int] = None
+    eval_steps: Optional[int] = Field(None, ge=1)
     save_strategy: Literal["no", "steps", "epoch"] = "no"
-    save_steps: Optional[int] = None
-    save_total_limit: Optional[int] = 2
+    save_steps: Optional[int] = Field(None, ge=1)
+    save_total_limit: Optional[int] = Field(2, ge=1)
     logging_steps: int = Field(10, ge=1)
-    max_steps: int = -1  # > 0: stop each stage after this many steps (smoke runs)
-    train_limit: Optional[int] = None  # use only the first N training examples
+    max_steps: int = -1  # > 0: stop each stage after this many steps (smoke runs); -1: no limit
+    train_limit: Optional[int] = Field(None, ge=1)  # use only the first N training examples
     resume_from_checkpoint: Optional[str] = None  # a checkpoint dir, or "last" (newest in the work dir)
     work_dir: Optional[str] = None  # trainer checkpoints and logs (default: <out>.jpqd-work)
+
+    @field_validator("max_steps")
+    @classmethod
+    def _max_steps(cls, value: int) -> int:
+        if value != -1 and value < 1:
+            raise ValueError(f"max_steps must be -1 (no limit) or a positive number of steps: got {value}")
+        return value
 
     def epochs_for(self, deliverable: str) -> float:
         """Epochs of a run whose stage 2 trains ``deliverable`` (int8 | fp32), stage 1 included."""

@@ -35,6 +35,7 @@ from ovrecipes.recipes.overflow import choose_overflow_fix, target_cpu
 
 STAGE1_FILE = "stage1.pt"
 #: stage-2 Trainer directories under the work dir, per deliverable
+STAGE1_DIR = "sparsity"  # stage 1's trainer checkpoints, in the work directory
 STAGE2_DIRS = {"int8": "qat", "fp32": "fp32"}
 
 
@@ -110,15 +111,36 @@ def training_arguments(config: JPQDConfig, output_dir: Path, epochs: float, lear
 def _checkpoint(config: JPQDConfig, stage_dir: Path) -> str | None:
     resume = config.training.resume_from_checkpoint
     if resume != "last":
-        return resume if resume and Path(resume).parent == stage_dir else None
+        return resume if resume and _stage_of(resume) == stage_dir.resolve() else None
     found = sorted(stage_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
     return str(found[-1]) if found else None
+
+
+def _stage_of(checkpoint: str) -> Path:
+    """The stage folder an explicit checkpoint directory sits in (absolute, so relative paths compare)."""
+    return Path(checkpoint).expanduser().resolve().parent
+
+
+def check_resume(config: JPQDConfig, work: Path) -> None:
+    """An explicit checkpoint must be a directory in one of the work directory's stage folders; otherwise
+    the trainer would silently start from scratch."""
+    resume = config.training.resume_from_checkpoint
+    if not resume or resume == "last":
+        return
+    stages = [work / STAGE1_DIR, *(work / d for d in STAGE2_DIRS.values())]
+    if not Path(resume).expanduser().is_dir():
+        raise ValueError(f"resume_from_checkpoint {resume}: no such checkpoint directory; pass 'last' or a "
+                         f"checkpoint-* directory under {', '.join(str(d) for d in stages)}")
+    if _stage_of(resume) not in {d.resolve() for d in stages}:
+        raise ValueError(f"resume_from_checkpoint {resume} is not in this run's work directory: pass 'last' or "
+                         f"a checkpoint-* directory under {', '.join(str(d) for d in stages)}")
 
 
 def _resumes_after_stage1(config: JPQDConfig, work: Path) -> bool:
     """``last``, or an explicit stage-2 checkpoint: stage 1's pruned model is loaded, not retrained."""
     resume = config.training.resume_from_checkpoint
-    return resume == "last" or bool(resume and Path(resume).parent in {work / d for d in STAGE2_DIRS.values()})
+    stage2 = {(work / d).resolve() for d in STAGE2_DIRS.values()}
+    return resume == "last" or bool(resume and _stage_of(resume) in stage2)
 
 
 def plan_deploy(config: JPQDConfig) -> tuple[DeployDecision, tuple[str, ...]]:
@@ -168,14 +190,14 @@ def _sparsify(pipeline: FamilyPipeline, config: JPQDConfig, student: nn.Module, 
     callback = MovementCallback(controller, mv.warmup_start_epoch, mv.warmup_end_epoch,
                                 factor, mv.final_importance_threshold, mv.power,
                                 steps_per_epoch=mv.steps_per_epoch, log_every=config.training.logging_steps)
-    args = training_arguments(config, work / "sparsity", config.sparsity_epochs, config.training.learning_rate,
+    args = training_arguments(config, work / STAGE1_DIR, config.sparsity_epochs, config.training.learning_rate,
                               progress)
     trainer = JPQDTrainer(model=student, args=args, train_dataset=data.train, eval_dataset=data.eval,
                           data_collator=data.collator, compute_metrics=pipeline.training_metrics, callbacks=[callback],
                           outputs_fn=pipeline.training_outputs, teacher_logits=targets, distillation=config.distillation, controller=controller,
                           importance_lr_multiplier=mv.importance_lr_multiplier)
     callback.trainer = trainer
-    trainer.train(resume_from_checkpoint=_checkpoint(config, work / "sparsity"))
+    trainer.train(resume_from_checkpoint=_checkpoint(config, work / STAGE1_DIR))
     # warmup over: final threshold, then structured masks, frozen and baked into the weights
     controller.set_schedule(mv.final_importance_threshold, 0.0)
     controller.refresh_masks()
@@ -302,6 +324,7 @@ def run(pipeline: FamilyPipeline, config: JPQDConfig, outputs: dict[str, Path], 
     from transformers import set_seed
 
     config.check_stages()
+    check_resume(config, work)
     if not outputs or set(outputs) - set(STAGE2_DIRS):
         raise ValueError(f"outputs must map int8 and/or fp32 to directories: got {sorted(outputs)}")
     set_seed(config.training.seed)
