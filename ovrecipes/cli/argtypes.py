@@ -36,3 +36,4 @@ def _bounded(kind: type, name: str, *, zero_ok: bool):
 positive_float = _bounded(float, "a number", zero_ok=False)
 positive_int = _bounded(int, "a whole number", zero_ok=False)
 non_negative_float = _bounded(float, "a number", zero_ok=True)
+non_negative_int = _bounded(int, "a whole number", zero_ok=True)
