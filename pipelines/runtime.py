@@ -109,7 +109,7 @@ class BenchResult:
 
 # ---------------------------------------------------------------- parsing helpers
 
-_SHAPE_SYNTAX = "expected 'name[d0,d1,...],name2[...]' or '[d0,d1,...]' (dims: integers, '?' or -1)"
+_SHAPE_SYNTAX = "expected 'name[d0,d1,...],name2[...]' or '[d0,d1,...]' (dims: positive integers, '?' or -1)"
 _SHAPE_ITEM = re.compile(r"\s*([^\[\],]*?)\s*\[([^\[\]]*)\]\s*(,?)")
 
 
@@ -121,7 +121,7 @@ def _parse_dim(text: str, spec: str) -> int:
         value = int(t)
     except ValueError:
         raise ValueError(f"bad dimension {t!r} in shape {spec!r}: {_SHAPE_SYNTAX}") from None
-    if value < -1:
+    if value < -1 or value == 0:  # a zero-size input makes the CPU plugin die with SIGFPE, not an error
         raise ValueError(f"bad dimension {t!r} in shape {spec!r}: {_SHAPE_SYNTAX}")
     return value
 
@@ -287,7 +287,11 @@ def reshape(model: ov.Model, shape: dict[str, list[int]]) -> None:
                 known = ", ".join(_port_name(p) for p in model.inputs)
                 raise ValueError(f"shape given for unknown input {name!r}; model inputs: {known}")
             new[idx] = ov.PartialShape(dims)
-    model.reshape(new)
+    try:
+        model.reshape(new)
+    except RuntimeError as err:  # shape inference rejects it somewhere inside the graph
+        wanted = ",".join(f"{_port_name(model.inputs[i])}{shape}" for i, shape in new.items())
+        raise ValueError(f"the model does not take inputs of shape {wanted}: {openvino_reason(err)}") from None
 
 
 def _read_int_property(compiled: ov.CompiledModel, key: str) -> int | None:

@@ -58,7 +58,7 @@ def test_parse_shape_unnamed_means_every_input():
 
 
 @pytest.mark.parametrize("bad", ["", "input_ids", "x[1,a]", "x[1,2", "x[1],", "a[1]b[2]",
-                                 "[1],[2]", "a[1],a[2]", "x[1..8]", "x[-2]"])
+                                 "[1],[2]", "a[1],a[2]", "x[1..8]", "x[-2]", "[1,0]"])
 def test_parse_shape_rejects_bad_strings(bad):
     with pytest.raises(ValueError, match="shape|given twice|unnamed"):
         parse_shape(bad)
@@ -164,6 +164,10 @@ def test_benchmark_openvino_explicit_inputs_and_errors():
         benchmark_openvino(model, {**data, "pixel_values": data["input_ids"]}, time_s=T)
     with pytest.raises(ValueError, match="unknown input 'ids'.*input_ids"):
         benchmark_openvino(model, shape={"ids": [1, 3]}, time_s=T)
+    with pytest.raises(ValueError, match=r"^the model does not take inputs of shape input_ids\[1,4\],"
+                                         r"attention_mask\[1,3\]: While validating node .*inconsistent") as err:
+        benchmark_openvino(model, shape={"input_ids": [1, 4], "attention_mask": [1, 3]}, time_s=T)
+    assert "failed at" not in str(err.value) and len(str(err.value).splitlines()) == 1
     with pytest.raises(ValueError, match="hint must be one of"):
         benchmark_openvino(model, hint="turbo", time_s=T)
 
