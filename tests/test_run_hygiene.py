@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ovrecipes.cli.main import main
+from ovrecipes.cli.main import main, one_line
 from ovrecipes.pipelines.staging import staged_directory, sweep_stale
 
 
@@ -114,6 +114,14 @@ def test_a_failed_jpqd_run_keeps_a_work_dir_it_did_not_create(monkeypatch, tmp_p
     assert main(["bert", "jpqd", "--model", str(tiny_bert_dir), "--dataset", "org/data",
                  "--out", str(tmp_path / "jpqd")]) == 2
     assert [p.name for p in tmp_path.iterdir()] == [work.name]
+
+
+def test_openvino_check_failures_print_the_reason_not_the_source_location():
+    err = RuntimeError("Check 'TRShape::broadcast_merge_into(output_shape, input_shapes[1], autob)' failed at "
+                       "src/core/shape_inference/include/eltwise_shape_inference.hpp:26:\n"
+                       "While validating node 'Add': Argument shapes are inconsistent.\n")
+    assert one_line(err) == "While validating node 'Add': Argument shapes are inconsistent."
+    assert one_line(ValueError("first\nsecond")) == "first"
 
 
 def _corrupt_ir(root: Path) -> Path:

@@ -45,7 +45,7 @@ def one_line(err: Exception) -> str:
     text = str(err).strip()
     if not text:
         return type(err).__name__
-    return openvino_reason(err) if text.startswith("Exception from ") else text.splitlines()[0]
+    return openvino_reason(err) if text.startswith(("Exception from ", "Check '")) else text.splitlines()[0]
 
 
 class Terminated(Exception):
