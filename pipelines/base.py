@@ -205,8 +205,8 @@ HUB_ID = re.compile(r"^(?:[\w][\w.-]*/)?[\w][\w.-]*$")
 
 
 def local_or_hub(source: str) -> str | Path:
-    """A local model directory (it must hold config.json; its IRs must read), or the string as a hub id
-    whose config.json is cached or can be fetched."""
+    """A local model directory (it must hold config.json; its IRs must read), or a hub id whose
+    config.json can be fetched (its cached snapshot directory when the hub is out of reach)."""
     path = Path(source).expanduser()
     if path.is_dir():
         if not (path / "config.json").exists():
@@ -219,7 +219,7 @@ def local_or_hub(source: str) -> str | Path:
     if not HUB_ID.match(source) or ".." in source or "--" in source or source.endswith("."):
         raise ValueError(f"model {source!r}: no such directory, and it is not a Hugging Face hub id either "
                          "(those look like 'org/name')")
-    return hub.require_hub_model(source)  # a hub id, for users who can reach the hub (or have it cached)
+    return hub.require_hub_model(source)  # a hub id, or its cached snapshot when the hub is out of reach
 
 
 def openvino_files(path: str | Path) -> list[Path]:

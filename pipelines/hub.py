@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 #: how long the reachability probe waits; it runs only after a load has already failed
@@ -43,14 +44,27 @@ def hub_failure(what: str, err: BaseException, fix: str) -> ValueError:
     return ValueError(f"{what}: {_first_line(err)}")
 
 
-def require_hub_model(model_id: str) -> str:
-    """Find the model's config.json in the local cache or fetch it, so that a model id which cannot be
-    loaded fails before a run starts any stage; returns the id."""
+#: files that hold a model's weights in a snapshot (PyTorch, or an OpenVINO export)
+WEIGHT_GLOBS = ("*.safetensors", "*.bin", "openvino*.xml")
+
+
+def require_hub_model(model_id: str) -> str | Path:
+    """The model id if the hub answers (its config.json fetched, so that an id which cannot load fails
+    before a run starts any stage), or, when the hub is out of reach, the cached snapshot directory:
+    downstream loaders then read a local directory and never ask the hub."""
     import huggingface_hub as hub
     from huggingface_hub import errors
 
     if isinstance(hub.try_to_load_from_cache(model_id, "config.json"), str):
-        return model_id
+        why = hub_unreachable()
+        if not why:
+            return model_id
+        snapshot = Path(hub.snapshot_download(model_id, local_files_only=True))
+        if not any(next(snapshot.glob(g), None) for g in WEIGHT_GLOBS):
+            raise ValueError(f"model {model_id!r} is only partly in the local cache (no weights in {snapshot}) "
+                             f"and {why}; pass a local model directory instead")
+        print(f"{why}: using the cached snapshot of {model_id} ({snapshot})")
+        return snapshot
     try:
         hub.hf_hub_download(model_id, "config.json")
     except errors.GatedRepoError:

@@ -4,6 +4,7 @@ killed run, and no known-harmless third-party warnings (unless OVRECIPES_DEBUG=1
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +24,7 @@ def _cli(*args: str, env: dict | None = None, **kwargs) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, **kwargs)
 
 
-def _ptq(tiny_bert_dir: Path, tiny_csv: Path, out: Path, *extra: str) -> list[str]:
+def _ptq(tiny_bert_dir: str | Path, tiny_csv: Path, out: Path, *extra: str) -> list[str]:
     return ["bert", "ptq", "--model", str(tiny_bert_dir), "--dataset", str(tiny_csv), "--max-length", "16",
             "--subset-size", "8", "--eval-samples", "16", "--out", str(out), *extra]
 
@@ -38,8 +39,9 @@ def test_missing_model_directory_is_not_called_a_bad_hub_id(tmp_path, capsys):
 
 
 def _hub(monkeypatch, *, reachable: bool, download_error: Exception | None = None,
-         dataset_error: Exception | None = None) -> None:
-    """Fake the hub: nothing cached, downloads and dataset loads failing as given, the probe answering or not."""
+         dataset_error: Exception | None = None, cached: bool = False) -> None:
+    """Fake the hub: downloads and dataset loads failing as given, the probe answering or not, and nothing
+    cached unless ``cached`` (then the real cache lookup runs, on whatever cache the test set up)."""
     import urllib.error
     import urllib.request
 
@@ -56,7 +58,8 @@ def _hub(monkeypatch, *, reachable: bool, download_error: Exception | None = Non
         return raiser
 
     monkeypatch.setattr(urllib.request, "urlopen", urlopen)
-    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda *a, **k: None)
+    if not cached:
+        monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda *a, **k: None)
     if download_error:
         monkeypatch.setattr(huggingface_hub, "hf_hub_download", fail(download_error))
     if dataset_error:
@@ -90,6 +93,42 @@ def test_hub_model_that_cannot_load_fails_in_one_line_before_the_run(reachable, 
     assert main(["bert", "ptq", "--model", "org/name", "--out", str(tmp_path / "o")]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [f"ovrecipes: error: {expected}"]
     assert list(tmp_path.iterdir()) == []
+
+
+def _cache_hub_model(cache: Path, model_id: str, source: Path | None) -> Path:
+    """A Hugging Face cache entry for ``model_id`` as the hub client writes it: refs/main -> a snapshot."""
+    repo = cache / f"models--{model_id.replace('/', '--')}"
+    snapshot = repo / "snapshots" / "0123abc"
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abc")
+    if source is None:
+        (snapshot / "config.json").write_text("{}")  # config.json only, as a failed download leaves it
+    else:
+        for f in source.iterdir():
+            shutil.copy2(f, snapshot / f.name)
+    return snapshot
+
+
+def test_cached_hub_model_runs_from_its_snapshot_when_the_hub_is_out_of_reach(monkeypatch, tmp_path, tiny_bert_dir,
+                                                                            tiny_csv, capsys):
+    from huggingface_hub import constants
+
+    from ovrecipes.pipelines.hub import require_hub_model
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    snapshot = _cache_hub_model(tmp_path / "hub", "org/tiny", tiny_bert_dir)
+    _cache_hub_model(tmp_path / "hub", "org/partial", None)
+    _hub(monkeypatch, reachable=True, cached=True)
+    assert require_hub_model("org/tiny") == "org/tiny"  # the hub answers: the id, so the hub is asked for updates
+    _hub(monkeypatch, reachable=False, cached=True)
+    assert require_hub_model("org/tiny") == snapshot
+    with pytest.raises(ValueError, match=r"model 'org/partial' is only partly in the local cache \(no weights"):
+        require_hub_model("org/partial")
+    out = tmp_path / "out"  # the whole run reads the snapshot: optimum and transformers never ask the hub
+    assert main(_ptq("org/tiny", tiny_csv, out, "--no-bench")) == 0
+    assert f"using the cached snapshot of org/tiny ({snapshot})" in capsys.readouterr().out
+    assert (out / "openvino_model.xml").exists()
 
 
 @pytest.mark.parametrize("reachable, expected", [
