@@ -224,7 +224,8 @@ def add_options(parser) -> None:
                         "one subfolder per class")
     g.add_argument("--train-classes", type=positive_int, default=None,
                    help="classes (sorted) used for training/calibration; the rest are retrieved (default: half)")
-    g.add_argument("--validation-size", type=positive_int, default=800, help="unseen-class images for searches (default 800)")
+    g.add_argument("--validation-size", type=positive_int, default=800,
+                   help="unseen-class images for searches (default 800)")
     n = parser.add_argument_group("a new CGD model (--model new)")
     n.add_argument("--backbone", default="resnet50", choices=("resnet50", "resnet18", "efficientnet_lite0", "tiny"))
     n.add_argument("--backbone-weights", default=None,
@@ -232,7 +233,8 @@ def add_options(parser) -> None:
     n.add_argument("--descriptors", default="SG", help="global descriptors: S=SPoC, M=MAC, G=GeM, e.g. SG, SMG")
     n.add_argument("--embedding-dim", type=positive_int, default=1536)
     n.add_argument("--image-size", type=positive_int, default=64)
-    n.add_argument("--epochs", type=non_negative_int, default=0, help="training epochs on the train classes (0 = untrained)")
+    n.add_argument("--epochs", type=non_negative_int, default=0,
+                   help="training epochs on the train classes (0 = untrained)")
     n.add_argument("--train-backbone", type=parse_bool, default=False, metavar="true|false")
     n.add_argument("--export-route", choices=("convert_model", "onnx"), default="convert_model",
                    help="PyTorch -> IR through ov.convert_model or through ONNX")

@@ -2,7 +2,8 @@
 
 A model id or dataset that cannot be loaded says why: not on the hub, gated, or the hub unreachable
 with nothing in the local cache. Without this, an offline machine shows an httpx traceback from deep
-inside optimum, or the last line of huggingface_hub's retry loop ("the client has been closed").
+inside optimum, or the last line of huggingface_hub's retry loop ("the client has been closed"). A
+cached model id is used from its snapshot directory while the hub is out of reach.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-#: how long the reachability probe waits; it runs only after a load has already failed
+#: how long the reachability probe waits; it runs only for a cached model id or after a load failed
 PROBE_TIMEOUT_S = 5.0
 
 
@@ -32,7 +33,8 @@ def hub_unreachable() -> str | None:
     except urllib.error.HTTPError:
         return None  # it answered, if only with an error status
     except OSError as err:  # URLError, timeouts, refused connections
-        return f"the Hugging Face hub ({constants.ENDPOINT}) is unreachable: {_first_line(getattr(err, 'reason', err))}"
+        reason = _first_line(getattr(err, "reason", err))
+        return f"the Hugging Face hub ({constants.ENDPOINT}) is unreachable: {reason}"
     return None
 
 
