@@ -6,6 +6,7 @@ knows its model inputs, data and metric, and nothing about compression technique
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from abc import ABC, abstractmethod
@@ -204,22 +205,39 @@ def take_split(splits: dict[str, list], split: str, limit: int | None = None) ->
 HUB_ID = re.compile(r"^(?:[\w][\w.-]*/)?[\w][\w.-]*$")
 
 
-def local_or_hub(source: str) -> str | Path:
+def local_or_hub(source: str, accepts: Callable[[str | None], str | None] | None = None) -> str | Path:
     """A local model directory (it must hold config.json; its IRs must read), or a hub id whose
-    config.json can be fetched (its cached snapshot directory when the hub is out of reach)."""
+    config.json can be fetched (its cached snapshot directory when the hub is out of reach).
+
+    ``accepts`` gets config.json's model_type and returns why the family cannot take it (None: it can),
+    so that a model of another family fails here, before an exporter deep inside optimum refuses it.
+    """
     path = Path(source).expanduser()
     if path.is_dir():
         if not (path / "config.json").exists():
             raise ValueError(f"model directory {source} has no config.json")
         for xml in openvino_files(path):
             runtime.read_model(xml)  # a broken IR fails here, in one line naming the file
-        return path
-    if path.exists():
+        resolved: str | Path = path
+    elif path.exists():
         raise ValueError(f"model {source!r} is a file; pass a model directory or a hub id")
-    if not HUB_ID.match(source) or ".." in source or "--" in source or source.endswith("."):
+    elif not HUB_ID.match(source) or ".." in source or "--" in source or source.endswith("."):
         raise ValueError(f"model {source!r}: no such directory, and it is not a Hugging Face hub id either "
                          "(those look like 'org/name')")
-    return hub.require_hub_model(source)  # a hub id, or its cached snapshot when the hub is out of reach
+    else:
+        resolved = hub.require_hub_model(source)  # a hub id, or its cached snapshot when the hub is out of reach
+    if accepts is not None:
+        check_model_type(resolved, accepts, name=source)
+    return resolved
+
+
+def check_model_type(model: str | Path, accepts: Callable[[str | None], str | None], name: str | None = None) -> None:
+    """A one-line error when config.json's model_type is one that ``accepts`` refuses (see local_or_hub)."""
+    config = hub.config_file(model)
+    model_type = json.loads(config.read_text()).get("model_type") if config and config.is_file() else None
+    problem = accepts(model_type)
+    if problem:
+        raise ValueError(f"model {name or model} is a {model_type!r} model: {problem}")
 
 
 def openvino_files(path: str | Path) -> list[Path]:
@@ -267,6 +285,11 @@ class FamilyPipeline(ABC):
     @abstractmethod
     def model_path(self) -> str | Path:
         """The model source resolved: a local directory (PyTorch/HF or OpenVINO), or a hub id."""
+
+    def model_type_problem(self, model_type: str | None) -> str | None:
+        """Why this family cannot take a model whose config.json has this model_type (None: it can, or
+        the type is unknown); checked before anything loads the model."""
+        return None
 
     def resolve(self) -> "FamilyPipeline":
         """Resolve the model source now (building an embedded default if needed), so that a bad

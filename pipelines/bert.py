@@ -164,8 +164,16 @@ class BertPipeline(FamilyPipeline):
             elif self.source.startswith(EMBEDDED + ":"):
                 raise ValueError(f"unknown embedded BERT model {self.source!r}; use 'embedded'")
             else:
-                self._model_path = local_or_hub(self.source)
+                self._model_path = local_or_hub(self.source, accepts=self.model_type_problem)
         return self._model_path
+
+    def model_type_problem(self, model_type: str | None) -> str | None:
+        from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
+
+        if model_type is None or model_type in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES:
+            return None
+        return ("the bert family takes text classifiers, whose model_type AutoModelForSequenceClassification "
+                "loads (bert, distilbert, roberta ...)")
 
     @property
     def tokenizer(self):

@@ -83,6 +83,16 @@ def require_hub_model(model_id: str) -> str | Path:
     return model_id
 
 
+def config_file(model: str | Path) -> Path | None:
+    """config.json of a model directory, or of a hub id from the local cache (None if it is not there)."""
+    if isinstance(model, Path):
+        return model / "config.json"
+    import huggingface_hub as hub
+
+    cached = hub.try_to_load_from_cache(model, "config.json")
+    return Path(cached) if isinstance(cached, str) else None
+
+
 def load_hub_dataset(source: str, config: str | None, split: str, fix: str) -> Any:
     """``datasets.load_dataset`` with a one-line error; ``fix`` names what the caller accepts instead."""
     import datasets

@@ -140,8 +140,13 @@ class WhisperPipeline(FamilyPipeline):
             if self.source in (EMBEDDED, EMBEDDED_BASE) or self.source.startswith(EMBEDDED + ":"):
                 self._model_path = embedded_whisper_dir(self.source)
             else:
-                self._model_path = local_or_hub(self.source)
+                self._model_path = local_or_hub(self.source, accepts=self.model_type_problem)
         return self._model_path
+
+    def model_type_problem(self, model_type: str | None) -> str | None:
+        if model_type in (None, "whisper"):
+            return None
+        return "the whisper family takes Whisper models (model_type 'whisper')"
 
     @property
     def processor(self):

@@ -163,6 +163,22 @@ def test_openvino_check_failures_print_the_reason_not_the_source_location():
     assert one_line(ValueError("first\nsecond")) == "first"
 
 
+@pytest.mark.parametrize("command, model_type, message", [
+    (["bert", "ptq", "--model", "{dir}", "--out", "{out}"], "whisper", "the bert family takes text classifiers"),
+    (["whisper", "ptq", "--model", "{dir}", "--out", "{out}"], "bert", "the whisper family takes Whisper models"),
+    (["compare", "bert", "{dir}"], "whisper", "the bert family takes text classifiers"),
+    (["compare", "whisper", "{dir}"], "distilbert", "the whisper family takes Whisper models"),
+])
+def test_a_model_of_another_family_is_refused_before_it_loads(command, model_type, message, tmp_path, capsys):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text(f'{{"model_type": "{model_type}"}}')  # no weights: nothing may load it
+    assert main([a.format(dir=model, out=tmp_path / "out") for a in command]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"ovrecipes: error: model {model} is a '{model_type}' model: {message}")
+    assert not (tmp_path / "out").exists()
+
+
 def _corrupt_ir(root: Path) -> Path:
     root.mkdir()
     (root / "config.json").write_text("{}")

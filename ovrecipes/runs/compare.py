@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ovrecipes.measure.recommend import DEFAULT_ACCURACY_BUDGET, recommend, run_warnings
 from ovrecipes.measure.variants import Variant, reference, set_ratios
-from ovrecipes.pipelines.base import FamilyPipeline
+from ovrecipes.pipelines.base import FamilyPipeline, check_model_type
 from ovrecipes.pipelines.runtime import peak_rss_mb
 from ovrecipes.recipes.overflow import CpuInfo
 from ovrecipes.report.machine import machine
@@ -36,6 +36,8 @@ def run_compare(pipeline: FamilyPipeline, variants: list[Variant], out: Path | N
     for v in variants:
         if not Path(v.path).exists():
             raise ValueError(f"model directory {v.path} does not exist")
+        if Path(v.path).is_dir():
+            check_model_type(Path(v.path), pipeline.model_type_problem)
     if out is not None:
         check_output(Path(out).resolve(), overwrite)
     report = side_by_side(pipeline, variants, options or MeasureOptions(), kind="compare",
