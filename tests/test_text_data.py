@@ -80,3 +80,18 @@ def test_hub_dataset_keeps_its_evaluation_split(monkeypatch):
     assert len(splits["test"]) == 50 and all(e.text.startswith("validation") for e in splits["test"])
     assert all(e.text.startswith("train") for n in ("validation", "calibration", "train") for e in splits[n])
     assert sum(len(splits[n]) for n in ("validation", "calibration", "train")) == 600
+
+
+@pytest.mark.parametrize("source, message", [
+    ("/data/reviews.txt", "dataset file /data/reviews.txt does not exist"),
+    ("../reviews", "dataset file ../reviews does not exist"),
+])
+def test_a_missing_path_is_named_and_never_asked_of_the_hub(source, message, monkeypatch):
+    import datasets
+
+    def no_hub(*args, **kwargs):
+        raise AssertionError("a path was sent to the hub")
+
+    monkeypatch.setattr(datasets, "load_dataset", no_hub)
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        load_splits(TextDataSpec(source=source))
