@@ -205,6 +205,11 @@ def take_split(splits: dict[str, list], split: str, limit: int | None = None) ->
 HUB_ID = re.compile(r"^(?:[\w][\w.-]*/)?[\w][\w.-]*$")
 
 
+def is_hub_id(text: str) -> bool:
+    """Whether a --model/--dataset string can name a hub repository (else it can only be a local path)."""
+    return bool(HUB_ID.match(text)) and ".." not in text and "--" not in text and not text.endswith(".")
+
+
 def local_or_hub(source: str, accepts: Callable[[str | None], str | None] | None = None) -> str | Path:
     """A local model directory (it must hold config.json; its IRs must read), or a hub id whose
     config.json can be fetched (its cached snapshot directory when the hub is out of reach).
@@ -221,7 +226,7 @@ def local_or_hub(source: str, accepts: Callable[[str | None], str | None] | None
         resolved: str | Path = path
     elif path.exists():
         raise ValueError(f"model {source!r} is a file; pass a model directory or a hub id")
-    elif not HUB_ID.match(source) or ".." in source or "--" in source or source.endswith("."):
+    elif not is_hub_id(source):
         raise ValueError(f"model {source!r}: no such directory, and it is not a Hugging Face hub id either "
                          "(those look like 'org/name')")
     else:

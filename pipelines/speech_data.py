@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ovrecipes.pipelines.base import HUB_ID, seeded_splits
+from ovrecipes.pipelines.base import is_hub_id, seeded_splits
 from ovrecipes.pipelines.cache import building, cache_path
 from ovrecipes.pipelines.hub import load_hub_dataset
 
@@ -179,6 +179,6 @@ def load_speech_splits(spec: SpeechDataSpec, progress: bool = True) -> dict[str,
         splits["real"] = alsa_clips()
         return splits
     if Path(spec.source).suffix.lower() in (".csv", ".jsonl") or Path(spec.source).exists() \
-            or not HUB_ID.match(spec.source):  # a path ('/data/x.txt' is no hub name): its own error
+            or not is_hub_id(spec.source):  # a path ('/data/x.txt' is no hub name): its own error
         return split_speech(read_manifest(spec.source))
     return split_speech(_from_hub(spec))

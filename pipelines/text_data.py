@@ -21,7 +21,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ovrecipes.pipelines.base import HUB_ID, seeded_splits
+from ovrecipes.pipelines.base import is_hub_id, seeded_splits
 from ovrecipes.pipelines.cache import cache_path
 from ovrecipes.pipelines.hub import load_hub_dataset
 
@@ -173,7 +173,7 @@ def load_splits(spec: TextDataSpec) -> dict[str, list[TextExample]]:
     if spec.source == "embedded":
         return split_examples(embedded_examples())
     path = Path(spec.source)
-    if path.suffix.lower() in (".csv", ".tsv", ".json", ".jsonl") or path.exists() or not HUB_ID.match(spec.source):
+    if path.suffix.lower() in (".csv", ".tsv", ".json", ".jsonl") or path.exists() or not is_hub_id(spec.source):
         return split_examples(_read_local(path, spec))  # a path ('/data/x.txt' is no hub name): its own error
     # A hub dataset: keep its own evaluation split as the test set.
     test = _read_hub(spec, spec.split or "validation")
