@@ -210,6 +210,34 @@ def is_hub_id(text: str) -> bool:
     return bool(HUB_ID.match(text)) and ".." not in text and "--" not in text and not text.endswith(".")
 
 
+def data_source_kind(source: str, file_suffixes: Iterable[str]) -> str:
+    """``embedded``, ``file`` or ``hub``: what a --dataset string names, by one rule for every loader.
+
+    A string with a data-file suffix, an existing path, or one that cannot be a hub name
+    ('/data/x.txt', '../clips') is a file, so that a missing path fails as a missing file.
+    """
+    if source == "embedded":
+        return "embedded"
+    path = Path(source)
+    if path.suffix.lower() in tuple(file_suffixes) or path.exists() or not is_hub_id(source):
+        return "file"
+    return "hub"
+
+
+def refuse_unused_data_options(source: str, kind: str, options: dict[str, tuple[Any, tuple[str, ...]]]) -> None:
+    """A one-line error for a data option given (not None) with a --dataset it has no effect on.
+
+    ``options`` maps a flag to (its value, the source kinds it applies to); a flag that a loader
+    would silently drop (``--text-column`` with the embedded set, ``--split`` with a local file)
+    is refused instead, so that a run never looks as if it used what the user asked for.
+    """
+    names = {"embedded": "the embedded data set", "file": "a local file", "hub": "a hub dataset"}
+    for flag, (value, kinds) in options.items():
+        if value is not None and kind not in kinds:
+            raise ValueError(f"{flag} {value!r} has no effect with --dataset {source} ({names[kind]}): "
+                             f"it applies only to {' or '.join(names[k] for k in kinds)}")
+
+
 def local_or_hub(source: str, accepts: Callable[[str | None], str | None] | None = None) -> str | Path:
     """A local model directory (it must hold config.json; its IRs must read), or a hub id whose
     config.json can be fetched (its cached snapshot directory when the hub is out of reach).

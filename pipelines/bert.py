@@ -420,8 +420,9 @@ def add_options(parser) -> None:
                    help="'embedded' (Rotten Tomatoes snippets), a .csv/.tsv/.json/.jsonl file, or a datasets name")
     g.add_argument("--dataset-config", default=None, help="datasets config name (e.g. sst2 for glue)")
     g.add_argument("--split", default=None, help="datasets evaluation split (default: validation)")
-    g.add_argument("--text-column", default="text")
-    g.add_argument("--label-column", default="label")
+    g.add_argument("--text-column", default=None, help="text column of a dataset file or hub dataset (default: text)")
+    g.add_argument("--label-column", default=None,
+                   help="integer label column of a dataset file or hub dataset (default: label)")
     g.add_argument("--max-length", type=int, default=64, help="tokens per sentence, padded (default 64)")
 
 
@@ -430,6 +431,7 @@ def from_options(args) -> BertPipeline:
         raise ValueError(f"--max-length must be a positive number of tokens: got {args.max_length}")
     data = TextDataSpec(source=args.dataset, config=args.dataset_config, split=args.split,
                         text_column=args.text_column, label_column=args.label_column)
+    data.check_options()  # before any model loads
     return BertPipeline(args.model, data, max_length=args.max_length)
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ovrecipes.pipelines.base import is_hub_id, seeded_splits
+from ovrecipes.pipelines.base import data_source_kind, refuse_unused_data_options, seeded_splits
 from ovrecipes.pipelines.cache import building, cache_path
 from ovrecipes.pipelines.hub import load_hub_dataset
 
@@ -34,6 +34,7 @@ SPLIT_SEED = 20240601
 SPEECH_SPLITS = {"calibration": 50, "validation": 20}  # test: the rest
 ALSA_DIR = Path("/usr/share/sounds/alsa")
 DEBIAN_PACKAGES = "festival festvox-us-slt-hts flite alsa-utils"
+MANIFEST_SUFFIXES = (".csv", ".jsonl")
 
 
 @dataclass(frozen=True)
@@ -105,8 +106,12 @@ def alsa_clips() -> list[SpeechExample]:
     return [SpeechExample(p, p.stem.replace("_", " "), "alsa") for p in clips]
 
 
-def read_manifest(path: str | Path) -> list[SpeechExample]:
-    """A CSV (columns audio,text) or JSONL ({"audio": ..., "text": ...}) list; paths relative to it."""
+def read_manifest(path: str | Path, audio_column: str = "audio", text_column: str = "text") -> list[SpeechExample]:
+    """A CSV (columns audio,text) or JSONL ({"audio": ..., "text": ...}) list; paths relative to it.
+
+    Other column names are read when given, e.g. ``path`` and ``sentence`` for a Common Voice TSV
+    turned into CSV.
+    """
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"transcript manifest {path} does not exist")
@@ -120,14 +125,15 @@ def read_manifest(path: str | Path) -> list[SpeechExample]:
         raise ValueError(f"transcript manifest {path} has no entries")
     examples = []
     for i, row in enumerate(rows, 1):
-        if "audio" not in row or "text" not in row:
-            raise ValueError(f"{path} entry {i} needs 'audio' and 'text' fields, has {', '.join(row)}")
-        audio = (path.parent / row["audio"]).resolve()
+        if audio_column not in row or text_column not in row:
+            raise ValueError(f"{path} entry {i} needs {audio_column!r} and {text_column!r} fields, has "
+                             f"{', '.join(map(str, row))} (choose with --audio-column/--text-column)")
+        audio = (path.parent / str(row[audio_column])).resolve()
         if not audio.is_file():
             raise ValueError(f"{path} entry {i}: audio file {audio} does not exist")
-        if not str(row["text"]).strip():
+        if not str(row[text_column] or "").strip():
             raise ValueError(f"{path} entry {i}: empty transcript for {audio}")
-        examples.append(SpeechExample(audio, str(row["text"]).strip(), row.get("source", "user")))
+        examples.append(SpeechExample(audio, str(row[text_column]).strip(), row.get("source", "user")))
     return examples
 
 
@@ -138,19 +144,43 @@ def split_speech(examples: list[SpeechExample], seed: int = SPLIT_SEED) -> dict[
 
 @dataclass(frozen=True)
 class SpeechDataSpec:
-    """``embedded``, a manifest file (.csv/.jsonl), or a ``datasets`` audio dataset for hub users."""
+    """``embedded``, a manifest file (.csv/.jsonl), or a ``datasets`` audio dataset for hub users.
+
+    Options left None take their defaults (split ``test``, columns ``audio`` and ``text``); one
+    given to a source it cannot apply to is refused when the data is loaded.
+    """
 
     source: str = "embedded"
     config: str | None = None
     split: str | None = None
-    audio_column: str = "audio"
-    text_column: str = "text"
+    audio_column: str | None = None
+    text_column: str | None = None
+
+    @property
+    def audio(self) -> str:
+        return self.audio_column or "audio"
+
+    @property
+    def text(self) -> str:
+        return self.text_column or "text"
+
+    def kind(self) -> str:
+        return data_source_kind(self.source, MANIFEST_SUFFIXES)
+
+    def check_options(self) -> None:
+        """Refuse an option this source would ignore (see refuse_unused_data_options)."""
+        refuse_unused_data_options(self.source, self.kind(), {
+            "--dataset-config": (self.config, ("hub",)),
+            "--split": (self.split, ("hub",)),
+            "--audio-column": (self.audio_column, ("file", "hub")),
+            "--text-column": (self.text_column, ("file", "hub")),
+        })
 
     def describe(self) -> str:
         if self.source == "embedded":
             return (f"embedded: {len(SENTENCES.read_text().split(chr(10)))} sentences by festival ({FESTIVAL_VOICE}) "
                     f"and flite, 16 kHz, seed {SPLIT_SEED}; plus 8 alsa-utils clips")
-        return f"{self.source} ({self.config or ''}) audio={self.audio_column} text={self.text_column}"
+        return f"{self.source} ({self.config or ''}) audio={self.audio} text={self.text}"
 
 
 def _from_hub(spec: SpeechDataSpec) -> list[SpeechExample]:
@@ -163,22 +193,27 @@ def _from_hub(spec: SpeechDataSpec) -> list[SpeechExample]:
     if not (target / "manifest.jsonl").exists():
         ds = load_hub_dataset(spec.source, spec.config, spec.split or "test",
                               fix="pass a local manifest (.csv or .jsonl), or 'embedded'")
-        ds = ds.cast_column(spec.audio_column, datasets.Audio(sampling_rate=SAMPLE_RATE))
+        missing = [c for c in (spec.audio, spec.text) if c not in ds.column_names]
+        if missing:
+            raise ValueError(f"dataset {spec.source}[{spec.split or 'test'}] has no column {missing[0]!r}; columns are "
+                             f"{', '.join(ds.column_names)} (choose with --audio-column/--text-column)")
+        ds = ds.cast_column(spec.audio, datasets.Audio(sampling_rate=SAMPLE_RATE))
         with building(target) as tmp:
             rows = []
             for i, row in enumerate(ds):
-                soundfile.write(tmp / f"{i:05d}.wav", row[spec.audio_column]["array"], SAMPLE_RATE)
-                rows.append({"audio": f"{i:05d}.wav", "text": row[spec.text_column], "source": spec.source})
+                soundfile.write(tmp / f"{i:05d}.wav", row[spec.audio]["array"], SAMPLE_RATE)
+                rows.append({"audio": f"{i:05d}.wav", "text": row[spec.text], "source": spec.source})
             (tmp / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return read_manifest(target / "manifest.jsonl")
 
 
 def load_speech_splits(spec: SpeechDataSpec, progress: bool = True) -> dict[str, list[SpeechExample]]:
-    if spec.source == "embedded":
+    spec.check_options()
+    kind = spec.kind()
+    if kind == "embedded":
         splits = split_speech(embedded_speech(progress))
         splits["real"] = alsa_clips()
         return splits
-    if Path(spec.source).suffix.lower() in (".csv", ".jsonl") or Path(spec.source).exists() \
-            or not is_hub_id(spec.source):  # a path ('/data/x.txt' is no hub name): its own error
-        return split_speech(read_manifest(spec.source))
+    if kind == "file":
+        return split_speech(read_manifest(spec.source, spec.audio, spec.text))
     return split_speech(_from_hub(spec))

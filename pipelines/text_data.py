@@ -21,7 +21,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ovrecipes.pipelines.base import is_hub_id, seeded_splits
+from ovrecipes.pipelines.base import data_source_kind, refuse_unused_data_options, seeded_splits
 from ovrecipes.pipelines.cache import cache_path
 from ovrecipes.pipelines.hub import load_hub_dataset
 
@@ -35,6 +35,7 @@ SPLIT_SEED = 20240531
 EMBEDDED_SPLITS = {"test": 2000, "validation": 500, "calibration": 300}
 SPLITS = ("train", "validation", "calibration", "test")
 LABELS = ("negative", "positive")
+FILE_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl")
 
 
 @dataclass(frozen=True)
@@ -106,27 +107,49 @@ class TextDataSpec:
     ``source``: ``embedded``; a local ``.csv``/``.tsv``/``.json``/``.jsonl`` file; or a
     ``datasets`` name (hub users), with ``config`` and ``split`` (evaluation split, e.g.
     ``validation``) and ``train_split`` (calibration/validation are drawn from it).
+    Options left None take their defaults (split ``validation``, columns ``text`` and ``label``);
+    one given to a source it cannot apply to is refused when the data is loaded.
     """
 
     source: str = "embedded"
     config: str | None = None
     split: str | None = None
     train_split: str = "train"
-    text_column: str = "text"
-    label_column: str = "label"
+    text_column: str | None = None
+    label_column: str | None = None
+
+    @property
+    def text(self) -> str:
+        return self.text_column or "text"
+
+    @property
+    def label(self) -> str:
+        return self.label_column or "label"
+
+    def kind(self) -> str:
+        return data_source_kind(self.source, FILE_SUFFIXES)
+
+    def check_options(self) -> None:
+        """Refuse an option this source would ignore (see refuse_unused_data_options)."""
+        refuse_unused_data_options(self.source, self.kind(), {
+            "--dataset-config": (self.config, ("hub",)),
+            "--split": (self.split, ("hub",)),
+            "--text-column": (self.text_column, ("file", "hub")),
+            "--label-column": (self.label_column, ("file", "hub")),
+        })
 
     def describe(self) -> str:
         if self.source == "embedded":
             return (f"embedded: Rotten Tomatoes snippets from vaderSentiment {VADER_VERSION} source archive, "
                     f"|rating|>={NEUTRAL_BAND}, seed {SPLIT_SEED}")
         extra = f" ({self.config})" if self.config else ""
-        return f"{self.source}{extra} text={self.text_column} label={self.label_column}"
+        return f"{self.source}{extra} text={self.text} label={self.label}"
 
 
 def _rows_to_examples(rows: list[dict], spec: TextDataSpec, where: str) -> list[TextExample]:
     if not rows:
         raise ValueError(f"{where} holds no rows")
-    missing = [c for c in (spec.text_column, spec.label_column) if c not in rows[0]]
+    missing = [c for c in (spec.text, spec.label) if c not in rows[0]]
     if missing:
         raise ValueError(
             f"{where} has no column {missing[0]!r}; columns are {', '.join(map(str, rows[0]))} "
@@ -135,10 +158,10 @@ def _rows_to_examples(rows: list[dict], spec: TextDataSpec, where: str) -> list[
     examples = []
     for i, row in enumerate(rows):
         try:
-            examples.append(TextExample(str(row[spec.text_column]), int(row[spec.label_column])))
+            examples.append(TextExample(str(row[spec.text]), int(row[spec.label])))
         except (TypeError, ValueError):
             raise ValueError(
-                f"{where} row {i + 1}: label {row[spec.label_column]!r} is not an integer class id"
+                f"{where} row {i + 1}: label {row[spec.label]!r} is not an integer class id"
             ) from None
     return examples
 
@@ -170,11 +193,12 @@ def _read_hub(spec: TextDataSpec, split: str) -> list[TextExample]:
 
 def load_splits(spec: TextDataSpec) -> dict[str, list[TextExample]]:
     """The four splits for a data source (see the module docstring)."""
-    if spec.source == "embedded":
+    spec.check_options()
+    kind = spec.kind()
+    if kind == "embedded":
         return split_examples(embedded_examples())
-    path = Path(spec.source)
-    if path.suffix.lower() in (".csv", ".tsv", ".json", ".jsonl") or path.exists() or not is_hub_id(spec.source):
-        return split_examples(_read_local(path, spec))  # a path ('/data/x.txt' is no hub name): its own error
+    if kind == "file":
+        return split_examples(_read_local(Path(spec.source), spec))
     # A hub dataset: keep its own evaluation split as the test set.
     test = _read_hub(spec, spec.split or "validation")
     rest = split_examples(_read_hub(spec, spec.train_split), sizes={**EMBEDDED_SPLITS, "test": 0})

@@ -340,8 +340,9 @@ def add_options(parser) -> None:
                         "audio,text), or a datasets audio dataset name")
     g.add_argument("--dataset-config", default=None)
     g.add_argument("--split", default=None, help="datasets split (default: test)")
-    g.add_argument("--audio-column", default="audio")
-    g.add_argument("--text-column", default="text")
+    g.add_argument("--audio-column", default=None,
+                   help="audio column of a manifest or hub dataset (default: audio; a path in a manifest)")
+    g.add_argument("--text-column", default=None, help="transcript column of a manifest or hub dataset (default: text)")
     g.add_argument("--stateless", action="store_true",
                    help="export encoder + decoder + decoder_with_past (optimum-intel only) instead of the stateful "
                         "decoder and tokenizer IRs that openvino-genai's WhisperPipeline loads")
@@ -359,6 +360,7 @@ def add_options(parser) -> None:
 def from_options(args) -> WhisperPipeline:
     data = SpeechDataSpec(source=args.dataset, config=args.dataset_config, split=args.split,
                           audio_column=args.audio_column, text_column=args.text_column)
+    data.check_options()  # before any model loads
     return WhisperPipeline(args.model, data, stateful=not args.stateless, quantize_decoder=args.quantize_decoder,
                            max_new_tokens=args.max_new_tokens, language=args.language,
                            engine=None if args.engine == "auto" else args.engine,

@@ -98,6 +98,8 @@ def test_existing_output_is_not_overwritten(ptq_run, tiny_bert_dir, tiny_csv, ca
         (["--accuracy-budget", "-1"], "argument --accuracy-budget: expected a number of 0 or more: got '-1'"),
         (["--time", "nan"], "argument --time: expected a positive number: got 'nan'"),
         (["--sq-alpha", "encoder.attention=0.5"], "must be matmul or convolution"),
+        (["--split", "test"], "--split 'test' has no effect with --dataset"),
+        (["--dataset-config", "sst2"], "(a local file): it applies only to a hub dataset"),
     ],
 )
 def test_bad_input_is_one_clear_line_and_leaves_nothing(tiny_bert_dir, tiny_csv, tmp_path, capsys, extra, message):
@@ -111,6 +113,16 @@ def test_bad_input_is_one_clear_line_and_leaves_nothing(tiny_bert_dir, tiny_csv,
     assert re.match(r"ovrecipes( bert ptq)?: error:", last) and message in last, last
     assert not out.exists()
     assert not list(tmp_path.iterdir())
+
+
+def test_column_flags_with_the_embedded_set_are_refused_before_any_model_loads(tmp_path, capsys):
+    out = tmp_path / "never"
+    assert main(["bert", "ptq", "--model", str(tmp_path / "no-model"), "--text-column", "sentence",
+                 "--out", str(out)]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last == ("ovrecipes: error: --text-column 'sentence' has no effect with --dataset embedded "
+                    "(the embedded data set): it applies only to a local file or a hub dataset")
+    assert not out.exists()
 
 
 def test_missing_name_allowed_without_validation(tiny_bert_dir, tiny_csv, tmp_path):

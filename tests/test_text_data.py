@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from ovrecipes.pipelines.text_data import (
@@ -60,6 +62,17 @@ def test_local_jsonl_and_bad_label(tmp_path):
     other.write_text("")
     with pytest.raises(ValueError, match="must end in .csv, .tsv, .json or .jsonl"):
         load_splits(TextDataSpec(source=str(other)))
+
+
+@pytest.mark.parametrize("spec, message", [
+    (TextDataSpec(label_column="y"), "--label-column 'y' has no effect with --dataset embedded"),
+    (TextDataSpec(split="validation"), "--split 'validation' has no effect with --dataset embedded"),
+    (TextDataSpec(source="d.csv", config="sst2"), "--dataset-config 'sst2' has no effect with --dataset d.csv "
+                                                  "(a local file): it applies only to a hub dataset"),
+])
+def test_an_option_the_source_would_ignore_is_refused(spec, message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}"):
+        load_splits(spec)
 
 
 def test_hub_dataset_keeps_its_evaluation_split(monkeypatch):

@@ -15,7 +15,7 @@ import openvino as ov
 import pytest
 
 from ovrecipes.cli.main import main
-from ovrecipes.pipelines.speech_data import SpeechDataSpec, load_audio, read_manifest
+from ovrecipes.pipelines.speech_data import SpeechDataSpec, load_audio, load_speech_splits, read_manifest
 from ovrecipes.pipelines.whisper import WhisperPipeline
 from ovrecipes.pipelines.whisper_calibration import recording_inputs
 from ovrecipes.pipelines.whisper_ct2 import convert, ct2_to_hf_state_dict, read_ct2
@@ -385,6 +385,35 @@ def test_bad_manifest_and_audio_are_clear_errors(tmp_path, tiny_whisper_dir, cap
     missing.write_text("audio,text\nnowhere.wav,hi\n")
     with pytest.raises(ValueError, match="nowhere.wav does not exist"):
         read_manifest(missing)
+
+
+def test_manifest_columns_are_chosen_and_options_it_would_ignore_refused(tmp_path):
+    clip = tmp_path / "a.wav"
+    clip.write_bytes(b"")
+    manifest = tmp_path / "cv.csv"
+    manifest.write_text("path,sentence\na.wav, Hello there \n")
+    with pytest.raises(ValueError, match="entry 1 needs 'audio' and 'text' fields, has path, sentence"):
+        read_manifest(manifest)
+    [example] = read_manifest(manifest, audio_column="path", text_column="sentence")
+    assert example.audio == clip.resolve() and example.text == "Hello there"
+    with pytest.raises(ValueError, match=r"^--text-column 'sentence' has no effect with --dataset embedded"):
+        load_speech_splits(SpeechDataSpec(text_column="sentence"))
+    with pytest.raises(ValueError, match=r"^--split 'test' has no effect with --dataset .*cv.csv \(a local file\)"):
+        load_speech_splits(SpeechDataSpec(source=str(manifest), split="test", audio_column="path"))
+
+
+def test_hub_audio_dataset_without_the_column_names_the_columns(monkeypatch, tmp_path):
+    """The hub path with load_dataset faked: a missing column is named with the columns it has."""
+    import datasets
+
+    class Fake:
+        column_names = ["file", "transcription"]
+
+    monkeypatch.setenv("OVRECIPES_CACHE", str(tmp_path))
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: Fake())
+    with pytest.raises(ValueError, match=r"^dataset org/speech\[test\] has no column 'audio'; columns are file, "
+                                         r"transcription \(choose with --audio-column/--text-column\)$"):
+        load_speech_splits(SpeechDataSpec(source="org/speech"))
 
 
 def test_language_is_a_whisper_code_or_name_checked_before_anything_loads(tmp_path, tiny_whisper_dir, capsys):
