@@ -338,6 +338,11 @@ class FamilyPipeline(ABC):
     def export(self, out_dir: Path) -> Path:
         """Write the FP32 OpenVINO IR directory (HF layout) and return it."""
 
+    def submodel_names(self) -> list[str]:
+        """Every submodel name the family has in any export mode: a recipe config may hold options
+        for all of them (Whisper's names decoder_with_past, which only a stateless export has)."""
+        return [s.name for s in self.submodels()]
+
     @abstractmethod
     def submodels(self) -> list[Submodel]:
         """The IR files of an exported directory, with their NNCF model type."""

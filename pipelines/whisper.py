@@ -189,6 +189,9 @@ class WhisperPipeline(FamilyPipeline):
         return [ENCODER, Submodel("decoder", DECODER, "transformer", quantize_by_default=self.quantize_decoder),
                 DECODER_WITH_PAST]
 
+    def submodel_names(self) -> list[str]:
+        return [ENCODER.name, "decoder", DECODER_WITH_PAST.name]
+
     def benchmark_inputs(self) -> dict[str, dict[str, np.ndarray]]:
         return {"encoder": {"input_features": self.features(self.examples("test", 1)[0])}}
 
@@ -358,6 +361,9 @@ def add_options(parser) -> None:
 
 
 def from_options(args) -> WhisperPipeline:
+    if args.quantize_decoder and not args.stateless:
+        raise ValueError("--quantize-decoder applies to --stateless exports: the stateful decoder is one IR, "
+                         "quantized by default")
     data = SpeechDataSpec(source=args.dataset, config=args.dataset_config, split=args.split,
                           audio_column=args.audio_column, text_column=args.text_column)
     data.check_options()  # before any model loads

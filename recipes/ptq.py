@@ -346,6 +346,21 @@ def scope_dir_name(mode: str) -> str:
     return "scope-" + re.sub(r"[^\w.-]+", "-", mode)
 
 
+def check_config(pipeline: FamilyPipeline, config: PTQConfig) -> list[Submodel]:
+    """The submodels a run quantizes, after refusing what names none of the family's submodels.
+
+    Runs before the FP32 export, so that a typo (``--sq-alpha encodr.matmul=0.5``, or a BERT
+    config's ``smooth_quant: {encoder: ...}``) fails at once instead of being silently unused.
+    """
+    selected = select_submodels(pipeline, config.submodels, all_by_default=False)
+    known = pipeline.submodel_names()
+    for name in config.smooth_quant:
+        if name != "default" and name not in known:
+            raise ValueError(f"smooth_quant names submodel {name!r}, which the {pipeline.family} family does not have: "
+                             f"use one of {', '.join(known)} or 'default'")
+    return selected
+
+
 def quantize(pipeline: FamilyPipeline, fp32_dir: Path, out_dir: Path, config: PTQConfig) -> PTQResult:
     """Write the INT8 model directory (HF layout) into ``out_dir`` and return what was done.
 
@@ -356,7 +371,7 @@ def quantize(pipeline: FamilyPipeline, fp32_dir: Path, out_dir: Path, config: PT
     fp32_dir, out_dir = Path(fp32_dir), Path(out_dir)
     overflow = _resolve_overflow(config)
     ac = config.accuracy_control
-    selected = select_submodels(pipeline, config.submodels, all_by_default=False)
+    selected = check_config(pipeline, config)
     core = ov.Core()
     # Validate every submodel's ignored scope before any slow step runs.
     matched = {s.name: check_ignored_scope(core.read_model(fp32_dir / s.filename), config.ignored_scope, s.name)

@@ -99,6 +99,11 @@ def test_existing_output_is_not_overwritten(ptq_run, tiny_bert_dir, tiny_csv, ca
         (["--time", "nan"], "argument --time: expected a positive number: got 'nan'"),
         (["--sq-alpha", "encoder.attention=0.5"], "must be matmul or convolution"),
         (["--split", "test"], "--split 'test' has no effect with --dataset"),
+        (["--alpha-grid", "0.5,0.8"], "--alpha-grid '0.5,0.8' is searched only for an 'auto' SmoothQuant alpha"),
+        (["--drop-type", "relative"], "--drop-type relative needs --max-drop"),
+        (["--auto-scope-max-ops", "3"], "--auto-scope-max-ops 3 limits the 'auto' ignored-scope search"),
+        (["--sq-alpha", "encoder.matmul=0.5"],
+         "smooth_quant names submodel 'encoder', which the bert family does not have: use one of model or 'default'"),
         (["--dataset-config", "sst2"], "(a local file): it applies only to a hub dataset"),
     ],
 )

@@ -426,6 +426,20 @@ def test_language_is_a_whisper_code_or_name_checked_before_anything_loads(tmp_pa
     assert not out.exists()
 
 
+@pytest.mark.parametrize("extra, message", [
+    (["--quantize-decoder"], "--quantize-decoder applies to --stateless exports"),
+    (["--sq-alpha", "decodr.matmul=0.5"], "smooth_quant names submodel 'decodr', which the whisper family does not "
+                                          "have: use one of encoder, decoder, decoder_with_past or 'default'"),
+])
+def test_options_a_whisper_run_would_not_use_are_refused_before_the_export(tmp_path, tiny_whisper_dir, capsys,
+                                                                         extra, message):
+    out = tmp_path / "out"
+    assert main(["whisper", "ptq", "--model", str(tiny_whisper_dir), "--out", str(out), *extra]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("ovrecipes: error:") and message in last, last
+    assert not list(tmp_path.iterdir())
+
+
 def test_word_error_rate_on_hand_counted_strings():
     from ovrecipes.pipelines.speech_metrics import english_normaliser, word_error_rate
 

@@ -120,9 +120,28 @@ def ptq_overrides(args: argparse.Namespace) -> dict:
     return o
 
 
+def refuse_flags_without_effect(args: argparse.Namespace, config: PTQConfig) -> None:
+    """A one-line error for a flag that the resolved recipe would never use, instead of a run that
+    looks as if it had: a grid no 'auto' alpha searches, a drop type with no drop, an auto-scope
+    limit with no 'auto' scope mode."""
+    alphas = [a for sq in config.smooth_quant.values() for a in (sq.matmul, sq.convolution)]
+    if args.alpha_grid and "auto" not in alphas:
+        raise ValueError(f"--alpha-grid {args.alpha_grid!r} is searched only for an 'auto' SmoothQuant alpha, and "
+                         "this recipe has none: add --sq-alpha auto (or SUBMODEL.matmul=auto)")
+    if args.drop_type and config.accuracy_control.max_drop is None:
+        raise ValueError(f"--drop-type {args.drop_type} needs --max-drop (accuracy control is off without it)")
+    modes = [config.ignored_scope_mode, *config.compare_scope_modes]
+    for flag, value in (("--auto-scope-max-drop", args.auto_scope_max_drop),
+                        ("--auto-scope-max-ops", args.auto_scope_max_ops)):
+        if value is not None and "auto" not in modes:
+            raise ValueError(f"{flag} {value:g} limits the 'auto' ignored-scope search, which this run does not do: "
+                             "add --ignored-scope-mode auto (or --compare-scope-modes auto)")
+
+
 def cmd_ptq(args: argparse.Namespace) -> None:
     spec: FamilySpec = args.spec
     config, _ = load_config(PTQConfig, spec.name, "ptq", args.config, ptq_overrides(args))
+    refuse_flags_without_effect(args, config)
     weight_only = None
     if args.weight_only or args.wc_mode:
         weight_only, _ = load_config(WeightCompressionConfig, spec.name, "wc", None,

@@ -81,6 +81,7 @@ def run_ptq(pipeline: FamilyPipeline, config: ptq.PTQConfig, out: Path, *, overw
     """Export FP32, quantize, compare (PyTorch FP32,) OV FP32, OV BF16 (on bf16 CPUs) and OV INT8;
     ``weight_only`` adds a weight-only INT8 variant (``weight-only/``), ``compare_peers`` the family's
     peer runtimes (e.g. faster-whisper for Whisper) on the same data."""
+    ptq.check_config(pipeline, config)  # a typo in a submodel name fails now, not after the export
     peers, peer_notes = peer_variants(pipeline) if compare_peers else ([], [])  # fails now, not after PTQ
 
     def produce(stage: Path, timer: Timer) -> RecipeOutcome:
