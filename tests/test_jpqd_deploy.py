@@ -153,3 +153,45 @@ def test_compare_deploy_runs_stage1_once_and_measures_both(tiny_pipeline, tmp_pa
     assert "deploy = fp32" in (out / "report.md").read_text()
     assert "regularization factor 3, the fp32 deliverable's" in (out / "report.md").read_text()
     assert "Stage 2 epochs (distillation on the pruned model): fp32 2, int8 1" in (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--no-distillation", "--temperature", "3"], "--temperature has no effect: distillation is switched off "
+                                                  "(--no-distillation, or distillation.enabled: false in the config)"),
+    (["--no-sparsity", "--regularization-factor", "0.2"], "--regularization-factor has no effect: movement sparsity"),
+    (["--no-quantization", "--freeze-embeddings", "false"], "--freeze-embeddings has no effect: QAT is switched off"),
+    (["--deploy", "fp32", "--preset", "performance"], "--preset has no effect: this run trains no INT8 variant "
+                                                      "(deploy fp32: deploy=fp32 was requested"),
+    (["--target-cpu", "avx2", "--qat-learning-rate", "1e-5"], "--qat-learning-rate has no effect: this run trains "
+                                                               "no INT8 variant (deploy fp32: target 'avx2'"),
+    (["--teacher-cache", "false", "--teacher-precision", "bf16"], "--teacher-precision bf16 has no effect without "
+                                                                  "the teacher cache"),
+])
+def test_flags_a_run_would_ignore_are_refused_in_one_line(tiny_bert_dir, tiny_csv, tmp_path, capsys, extra, message):
+    from ovrecipes.cli.main import main
+
+    out = tmp_path / "o"  # a tiny, short run: without the check it would finish in seconds and write `out`
+    assert main(["bert", "jpqd", "--model", str(tiny_bert_dir), "--dataset", str(tiny_csv), "--max-length", "16",
+                 "--max-steps", "2", "--train-limit", "16",
+                 "--no-eval", "--no-bench", "--no-teacher-eval", "--out", str(out), *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"ovrecipes: error: {message}"), err
+    assert not list(tmp_path.iterdir())
+
+
+def test_qat_flags_follow_the_deliverable_auto_picks_on_each_cpu(tmp_path, monkeypatch):
+    """On an AVX2 host (faked) ``auto`` trains FP32 only, so a QAT flag is refused; on a VNNI host it is used."""
+    from ovrecipes.cli.jpqd import overrides, refuse_qat_flags_without_int8
+    from ovrecipes.cli.main import build_parser
+    from ovrecipes.recipes.jpqd import recipe
+    from ovrecipes.runs.jpqd import load_jpqd_config
+
+    args = build_parser().parse_args(["bert", "jpqd", "--out", str(tmp_path / "o"), "--qat-learning-rate", "1e-5"])
+    config, _ = load_jpqd_config("bert", None, overrides(args))
+    monkeypatch.setattr(recipe, "target_cpu", lambda name: VNNI)
+    refuse_qat_flags_without_int8(args, *recipe.plan_deploy(config))
+    monkeypatch.setattr(recipe, "target_cpu", lambda name: AVX2)
+    with pytest.raises(ValueError, match=r"^--qat-learning-rate has no effect: .*fake AVX2.*add --compare-deploy"):
+        refuse_qat_flags_without_int8(args, *recipe.plan_deploy(config))
+    both = config.model_copy(update={"compare_deploy": True})
+    refuse_qat_flags_without_int8(args, *recipe.plan_deploy(both))

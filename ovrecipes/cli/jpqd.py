@@ -25,6 +25,12 @@ JPQD_EXAMPLES = """examples:
 """
 #: flag-name prefixes -> config sections (argparse dests carry the prefix)
 SECTIONS = {"t_": "training", "m_": "movement", "q_": "quantization", "d_": "distillation"}
+#: training flags that act only through one section (the QAT stage)
+ACTS_THROUGH = {"quantization": ("t_qat_learning_rate", "t_freeze_embeddings_in_qat")}
+#: flags that shape only the INT8 variant (--target-cpu also picks the deliverable, so it is not one)
+QAT_ONLY = ("q_preset", "q_overflow_fix", *ACTS_THROUGH["quantization"])
+PARTS = {"movement": "movement sparsity", "quantization": "QAT", "distillation": "distillation"}
+SWITCHES = {"movement": "no-sparsity", "quantization": "no-quantization", "distillation": "no-distillation"}
 
 
 EPOCHS_HELP = ("epochs of both stages for every deliverable (default: the recipe config's, per deliverable; stage 2 "
@@ -87,7 +93,11 @@ def add_parser(recipes, spec: FamilySpec) -> None:
     r.add_argument("--no-bench", action="store_true")
     r.add_argument("--no-teacher-eval", action="store_true", help="do not measure the PyTorch teacher")
     add_measure_args(p)
-    p.set_defaults(handler=cmd_jpqd, spec=spec)
+    flag_of: dict[str, str] = {}
+    for action in p._actions:  # each dest's first spelling, for messages (--learning-rate, not its alias --lr)
+        if action.option_strings:
+            flag_of.setdefault(action.dest, action.option_strings[-1])
+    p.set_defaults(handler=cmd_jpqd, spec=spec, flag_of=flag_of)
 
 
 def overrides(args: argparse.Namespace) -> dict:
@@ -100,19 +110,48 @@ def overrides(args: argparse.Namespace) -> dict:
     for key in ("deploy", "compare_deploy"):
         if getattr(args, key, None) is not None:
             out[key] = getattr(args, key)
-    for flag, section in (("no_sparsity", "movement"), ("no_quantization", "quantization"),
-                          ("no_distillation", "distillation")):
-        if getattr(args, flag):
+    for section, switch in SWITCHES.items():
+        if getattr(args, switch.replace("-", "_")):
             out.setdefault(section, {})["enabled"] = False
     return out
 
 
+def refuse_flags_of_disabled_parts(args: argparse.Namespace, config) -> None:
+    """A one-line error for a flag of a part the config switched off (--no-distillation --temperature 4),
+    which the run would silently ignore."""
+    for prefix, section in SECTIONS.items():
+        if getattr(getattr(config, section), "enabled", True):
+            continue
+        for dest, value in vars(args).items():
+            if value is not None and (dest.startswith(prefix) or dest in ACTS_THROUGH.get(section, ())):
+                raise ValueError(f"{args.flag_of.get(dest, dest)} has no effect: {PARTS[section]} is switched off "
+                                 f"(--{SWITCHES[section]}, or {section}.enabled: false in the config)")
+
+
+def refuse_qat_flags_without_int8(args: argparse.Namespace, decision, trained: tuple[str, ...]) -> None:
+    """A QAT flag in a run that trains no INT8 variant (the deliverable is fp32, e.g. picked by ``auto``
+    for an AVX2 CPU) is refused, naming why the run is FP32 and how to train INT8 too."""
+    if "int8" in trained:
+        return
+    for dest in QAT_ONLY:
+        if getattr(args, dest, None) is not None:
+            raise ValueError(f"{args.flag_of.get(dest, dest)} has no effect: this run trains no INT8 variant "
+                             f"(deploy {decision.value}: {decision.reason.rstrip('.')}); add --compare-deploy "
+                             "or --deploy int8")
+
+
 def cmd_jpqd(args: argparse.Namespace) -> None:
     # Imported here: the JPQD run imports torch and transformers (seconds), which no other command needs.
+    from ovrecipes.recipes.jpqd.recipe import plan_deploy
     from ovrecipes.runs.jpqd import load_jpqd_config, run_jpqd
 
     spec: FamilySpec = args.spec
     config, notes = load_jpqd_config(spec.name, args.config, overrides(args))
+    refuse_flags_of_disabled_parts(args, config)
+    if args.d_teacher_precision is not None and not config.distillation.teacher_cache:
+        raise ValueError(f"--teacher-precision {args.d_teacher_precision} has no effect without the teacher cache: "
+                         "the live PyTorch teacher runs in f32 (drop --teacher-cache false)")
+    refuse_qat_flags_without_int8(args, *plan_deploy(config))
     for note in notes:
         print(f"legacy config: {note}")
     check_output(args.out.resolve(), args.overwrite)
