@@ -210,32 +210,49 @@ def is_hub_id(text: str) -> bool:
     return bool(HUB_ID.match(text)) and ".." not in text and "--" not in text and not text.endswith(".")
 
 
-def data_source_kind(source: str, file_suffixes: Iterable[str]) -> str:
-    """``embedded``, ``file`` or ``hub``: what a --dataset string names, by one rule for every loader.
+SOURCE_KINDS = {"embedded": "the embedded data set", "file": "a local file", "hub": "a hub dataset"}
 
-    A string with a data-file suffix, an existing path, or one that cannot be a hub name
-    ('/data/x.txt', '../clips') is a file, so that a missing path fails as a missing file.
+
+@dataclass(frozen=True)
+class DataSourceSpec:
+    """What every family's data spec shares: a --dataset string (``embedded``, a local file, or a
+    ``datasets`` name), the hub-only ``config`` and ``split``, and named columns.
+
+    Options left None take their defaults. One the source would silently drop (a column flag with
+    the embedded set, ``--split`` with a local file) is refused by :meth:`check_options`, so that a
+    run never looks as if it used what the user asked for.
     """
-    if source == "embedded":
-        return "embedded"
-    path = Path(source)
-    if path.suffix.lower() in tuple(file_suffixes) or path.exists() or not is_hub_id(source):
-        return "file"
-    return "hub"
 
+    source: str = "embedded"
+    config: str | None = None
+    split: str | None = None
+    #: a file's suffixes, e.g. (".csv", ".jsonl")
+    FILE_SUFFIXES: ClassVar[tuple[str, ...]] = ()
+    #: column field -> (its flag, its default)
+    COLUMNS: ClassVar[dict[str, tuple[str, str]]] = {}
 
-def refuse_unused_data_options(source: str, kind: str, options: dict[str, tuple[Any, tuple[str, ...]]]) -> None:
-    """A one-line error for a data option given (not None) with a --dataset it has no effect on.
+    def column(self, field: str) -> str:
+        return getattr(self, field) or self.COLUMNS[field][1]
 
-    ``options`` maps a flag to (its value, the source kinds it applies to); a flag that a loader
-    would silently drop (``--text-column`` with the embedded set, ``--split`` with a local file)
-    is refused instead, so that a run never looks as if it used what the user asked for.
-    """
-    names = {"embedded": "the embedded data set", "file": "a local file", "hub": "a hub dataset"}
-    for flag, (value, kinds) in options.items():
-        if value is not None and kind not in kinds:
-            raise ValueError(f"{flag} {value!r} has no effect with --dataset {source} ({names[kind]}): "
-                             f"it applies only to {' or '.join(names[k] for k in kinds)}")
+    def kind(self) -> str:
+        """``embedded``, ``file`` or ``hub``. A string with a file suffix, an existing path, or one that
+        cannot be a hub name ('/data/x.txt', '../clips') is a file, so a missing path fails as one."""
+        if self.source == "embedded":
+            return "embedded"
+        path = Path(self.source)
+        if path.suffix.lower() in self.FILE_SUFFIXES or path.exists() or not is_hub_id(self.source):
+            return "file"
+        return "hub"
+
+    def check_options(self) -> None:
+        """A one-line error for an option given (not None) with a source it has no effect on."""
+        kind = self.kind()
+        options = {"--dataset-config": (self.config, ("hub",)), "--split": (self.split, ("hub",)),
+                   **{flag: (getattr(self, f), ("file", "hub")) for f, (flag, _) in self.COLUMNS.items()}}
+        for flag, (value, kinds) in options.items():
+            if value is not None and kind not in kinds:
+                raise ValueError(f"{flag} {value!r} has no effect with --dataset {self.source} ({SOURCE_KINDS[kind]}): "
+                                 f"it applies only to {' or '.join(SOURCE_KINDS[k] for k in kinds)}")
 
 
 def local_or_hub(source: str, accepts: Callable[[str | None], str | None] | None = None) -> str | Path:

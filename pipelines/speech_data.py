@@ -18,11 +18,12 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from ovrecipes.pipelines.base import data_source_kind, refuse_unused_data_options, seeded_splits
+from ovrecipes.pipelines.base import DataSourceSpec, seeded_splits
 from ovrecipes.pipelines.cache import building, cache_path
 from ovrecipes.pipelines.hub import load_hub_dataset
 
@@ -34,7 +35,6 @@ SPLIT_SEED = 20240601
 SPEECH_SPLITS = {"calibration": 50, "validation": 20}  # test: the rest
 ALSA_DIR = Path("/usr/share/sounds/alsa")
 DEBIAN_PACKAGES = "festival festvox-us-slt-hts flite alsa-utils"
-MANIFEST_SUFFIXES = (".csv", ".jsonl")
 
 
 @dataclass(frozen=True)
@@ -143,38 +143,26 @@ def split_speech(examples: list[SpeechExample], seed: int = SPLIT_SEED) -> dict[
 
 
 @dataclass(frozen=True)
-class SpeechDataSpec:
+class SpeechDataSpec(DataSourceSpec):
     """``embedded``, a manifest file (.csv/.jsonl), or a ``datasets`` audio dataset for hub users.
 
-    Options left None take their defaults (split ``test``, columns ``audio`` and ``text``); one
-    given to a source it cannot apply to is refused when the data is loaded.
+    The split defaults to ``test``, the columns to ``audio`` and ``text``; see DataSourceSpec for
+    options a source would ignore.
     """
 
-    source: str = "embedded"
-    config: str | None = None
-    split: str | None = None
     audio_column: str | None = None
     text_column: str | None = None
+    FILE_SUFFIXES: ClassVar[tuple[str, ...]] = (".csv", ".jsonl")
+    COLUMNS: ClassVar[dict[str, tuple[str, str]]] = {"audio_column": ("--audio-column", "audio"),
+                                                     "text_column": ("--text-column", "text")}
 
     @property
     def audio(self) -> str:
-        return self.audio_column or "audio"
+        return self.column("audio_column")
 
     @property
     def text(self) -> str:
-        return self.text_column or "text"
-
-    def kind(self) -> str:
-        return data_source_kind(self.source, MANIFEST_SUFFIXES)
-
-    def check_options(self) -> None:
-        """Refuse an option this source would ignore (see refuse_unused_data_options)."""
-        refuse_unused_data_options(self.source, self.kind(), {
-            "--dataset-config": (self.config, ("hub",)),
-            "--split": (self.split, ("hub",)),
-            "--audio-column": (self.audio_column, ("file", "hub")),
-            "--text-column": (self.text_column, ("file", "hub")),
-        })
+        return self.column("text_column")
 
     def describe(self) -> str:
         if self.source == "embedded":

@@ -20,8 +20,9 @@ import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
-from ovrecipes.pipelines.base import data_source_kind, refuse_unused_data_options, seeded_splits
+from ovrecipes.pipelines.base import DataSourceSpec, seeded_splits
 from ovrecipes.pipelines.cache import cache_path
 from ovrecipes.pipelines.hub import load_hub_dataset
 
@@ -35,7 +36,6 @@ SPLIT_SEED = 20240531
 EMBEDDED_SPLITS = {"test": 2000, "validation": 500, "calibration": 300}
 SPLITS = ("train", "validation", "calibration", "test")
 LABELS = ("negative", "positive")
-FILE_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl")
 
 
 @dataclass(frozen=True)
@@ -101,42 +101,29 @@ def split_examples(
 
 
 @dataclass(frozen=True)
-class TextDataSpec:
+class TextDataSpec(DataSourceSpec):
     """Where labelled text comes from.
 
     ``source``: ``embedded``; a local ``.csv``/``.tsv``/``.json``/``.jsonl`` file; or a
-    ``datasets`` name (hub users), with ``config`` and ``split`` (evaluation split, e.g.
-    ``validation``) and ``train_split`` (calibration/validation are drawn from it).
-    Options left None take their defaults (split ``validation``, columns ``text`` and ``label``);
-    one given to a source it cannot apply to is refused when the data is loaded.
+    ``datasets`` name (hub users), with ``config`` and ``split`` (evaluation split, default
+    ``validation``) and ``train_split`` (calibration/validation are drawn from it). Columns default
+    to ``text`` and ``label``; see DataSourceSpec for options a source would ignore.
     """
 
-    source: str = "embedded"
-    config: str | None = None
-    split: str | None = None
     train_split: str = "train"
     text_column: str | None = None
     label_column: str | None = None
+    FILE_SUFFIXES: ClassVar[tuple[str, ...]] = (".csv", ".tsv", ".json", ".jsonl")
+    COLUMNS: ClassVar[dict[str, tuple[str, str]]] = {"text_column": ("--text-column", "text"),
+                                                     "label_column": ("--label-column", "label")}
 
     @property
     def text(self) -> str:
-        return self.text_column or "text"
+        return self.column("text_column")
 
     @property
     def label(self) -> str:
-        return self.label_column or "label"
-
-    def kind(self) -> str:
-        return data_source_kind(self.source, FILE_SUFFIXES)
-
-    def check_options(self) -> None:
-        """Refuse an option this source would ignore (see refuse_unused_data_options)."""
-        refuse_unused_data_options(self.source, self.kind(), {
-            "--dataset-config": (self.config, ("hub",)),
-            "--split": (self.split, ("hub",)),
-            "--text-column": (self.text_column, ("file", "hub")),
-            "--label-column": (self.label_column, ("file", "hub")),
-        })
+        return self.column("label_column")
 
     def describe(self) -> str:
         if self.source == "embedded":
