@@ -415,6 +415,14 @@ def test_sweep_cli_writes_ratio_tables(tiny64_ir, tmp_path, capsys):
     (["sparse", "sweep", "{planted}", "--out", "{out}", "--rate", "2"], "[0, 1]"),
     (["sparse", "prune", "{planted}", "--target", "1.5", "--out", "{out}"], "--target"),
     (["sparse", "prune", "{missing}", "--target", "0.8", "--out", "{out}"], "no such model"),
+    (["sparse", "config", "{planted}", "--rate", "0.5", "--coverage", "0.7", "--out", "{out}"],
+     "--coverage 0.7 has no effect with --rate 0.5: it sets how an 'auto' rate is chosen"),
+    (["sparse", "check", "{planted}", "--config-file", "{planted}", "--rate", "0.3"],
+     "--rate has no effect with --config-file: the file's CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE sets the rate"),
+    (["sparse", "prune", "{planted}", "--target", "0.8", "--out", "{out}", "--eval-samples", "10"],
+     "--eval-samples has no effect without --family"),
+    (["sparse", "prune", "{planted}", "--target", "0.8", "--out", "{out}", "--max-length", "32"],
+     "--max-length has no effect without --family: it configures the family pipeline"),
 ])
 def test_cli_errors_are_one_line_and_write_nothing(argv, fragment, planted_ir, tmp_path, capsys):
     subst = {"{missing}": str(tmp_path / "nope"), "{planted}": str(planted_ir), "{out}": str(tmp_path / "out")}

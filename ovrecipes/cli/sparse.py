@@ -64,7 +64,7 @@ def register(subparsers) -> None:
         p.add_argument("model_path", metavar="MODEL", type=Path, help="OpenVINO model directory or .xml file")
 
     def rate_arg(p: argparse.ArgumentParser, what: str) -> None:
-        p.add_argument("--rate", default="auto", help=f"{what}: 'auto' or a number in [0, 1] (default auto)")
+        p.add_argument("--rate", default=None, help=f"{what}: 'auto' or a number in [0, 1] (default auto)")
         p.add_argument("--coverage", type=float, default=None,
                        help="auto rate: share of eligible weight bytes that must stay sparse (default 0.5)")
 
@@ -110,17 +110,30 @@ def register(subparsers) -> None:
     pr.add_argument("--target", type=float, required=True, help="zero fraction per pruned weight, e.g. 0.8")
     pr.add_argument("--family", choices=sorted(FAMILIES), default=None,
                     help="evaluate before and after with this family's pipeline")
-    pr.add_argument("--eval-samples", type=int, default=500, help="test samples for the accuracy change (default 500)")
     add_output_args(pr)
+    before = list(pr._actions)
+    pr.add_argument("--eval-samples", type=int, default=500, help="test samples for the accuracy change (default 500)")
     for spec in FAMILIES.values():
         spec.add_options(pr)
     fam = pr.add_argument_group("family pipeline (with --family)")
     fam.add_argument("--model", default=None, help="the family's model source (tokenizer, config; default: MODEL)")
     fam.add_argument("--dataset", default="embedded", help="the family's dataset (default: its embedded data)")
-    pr.set_defaults(handler=cmd_prune)
+    # what only the --family evaluation reads: refused without --family rather than ignored
+    family_flags = {a.dest: (a.option_strings[-1], a.default) for a in pr._actions
+                    if a not in before and a.option_strings}
+    pr.set_defaults(handler=cmd_prune, family_flags=family_flags)
 
 
 # -- helpers ----------------------------------------------------------------------------------------
+def _rate(args: argparse.Namespace) -> float | str:
+    """--rate checked ('auto' when absent); --coverage only shapes an 'auto' rate, so it is refused with a number."""
+    requested = sparse.parse_rate("auto" if args.rate is None else args.rate)
+    if args.coverage is not None and requested != "auto":
+        raise ValueError(f"--coverage {args.coverage:g} has no effect with --rate {args.rate}: it sets how an 'auto' "
+                         "rate is chosen")
+    return requested
+
+
 def _coverage(args: argparse.Namespace) -> float:
     value = sparse.AUTO_COVERAGE if args.coverage is None else args.coverage
     if not 0.0 < value <= 1.0:
@@ -178,7 +191,7 @@ def _stats_section(xml: Path, layers, summary: dict, why: str | None, plot: Path
 
 # -- stats ------------------------------------------------------------------------------------------
 def cmd_stats(args: argparse.Namespace) -> None:
-    requested = sparse.parse_rate(args.rate)
+    requested = _rate(args)
     coverage = _coverage(args)
     if args.out:
         check_output(args.out.resolve(), args.overwrite)
@@ -205,7 +218,7 @@ def cmd_stats(args: argparse.Namespace) -> None:
 
 # -- config -----------------------------------------------------------------------------------------
 def cmd_config(args: argparse.Namespace) -> None:
-    requested = sparse.parse_rate(args.rate)
+    requested = _rate(args)
     coverage = _coverage(args)
     sparse.runtime_config(0.5, args.streams, args.threads)  # validates streams/threads before any work
     out = args.out.resolve()
@@ -258,7 +271,7 @@ def sparse_configs(args: argparse.Namespace, layers) -> tuple[dict, dict, float,
         rate = float(sparse.parse_rate(config.get(sparse.RATE_KEY, "1"), allow_auto=False))
         why = f"rate {rate:g} from {args.config_file}" + ("" if sparse.RATE_KEY in config else " (key absent: off)")
     else:
-        rate, why = sparse.resolve_rate(sparse.parse_rate(args.rate), layers, _coverage(args))
+        rate, why = sparse.resolve_rate(_rate(args), layers, _coverage(args))
         config = {sparse.RATE_KEY: f"{rate:g}"}
     dense = {k: v for k, v in config.items() if k != sparse.RATE_KEY}
     return config, dense, rate, why
@@ -266,8 +279,11 @@ def sparse_configs(args: argparse.Namespace, layers) -> tuple[dict, dict, float,
 
 def _check_config_file(args: argparse.Namespace) -> None:
     if args.config_file is None:
-        sparse.parse_rate(args.rate)
+        _rate(args)
         _coverage(args)
+    elif args.rate is not None or args.coverage is not None:
+        flag = "--rate" if args.rate is not None else "--coverage"
+        raise ValueError(f"{flag} has no effect with --config-file: the file's {sparse.RATE_KEY} sets the rate")
     elif not args.config_file.is_file():
         raise FileNotFoundError(f"{args.config_file}: no such config file")
 
@@ -351,6 +367,11 @@ def cmd_prune(args: argparse.Namespace) -> None:
         raise ValueError(f"--target must be a zero fraction in (0, 1): got {args.target}")
     if args.eval_samples is not None and args.eval_samples <= 0:
         raise ValueError(f"--eval-samples must be positive: got {args.eval_samples}")
+    if not args.family:
+        for dest, (flag, default) in args.family_flags.items():
+            if getattr(args, dest) != default:
+                raise ValueError(f"{flag} has no effect without --family: it configures the family pipeline that "
+                                 "measures accuracy before and after pruning")
     out = args.out.resolve()
     check_output(out, args.overwrite)
     xml, model = _read(args.model_path)
