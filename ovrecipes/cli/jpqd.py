@@ -10,6 +10,7 @@ from ovrecipes.cli.options import (
     add_cpu_target_args,
     add_measure_args,
     add_output_args,
+    flags_by_dest,
     measure_options,
 )
 from ovrecipes.pipelines.base import FamilySpec
@@ -93,11 +94,7 @@ def add_parser(recipes, spec: FamilySpec) -> None:
     r.add_argument("--no-bench", action="store_true")
     r.add_argument("--no-teacher-eval", action="store_true", help="do not measure the PyTorch teacher")
     add_measure_args(p)
-    flag_of: dict[str, str] = {}
-    for action in p._actions:  # each dest's first spelling, for messages (--learning-rate, not its alias --lr)
-        if action.option_strings:
-            flag_of.setdefault(action.dest, action.option_strings[-1])
-    p.set_defaults(handler=cmd_jpqd, spec=spec, flag_of=flag_of)
+    p.set_defaults(handler=cmd_jpqd, spec=spec, flags=flags_by_dest(p._actions))
 
 
 def overrides(args: argparse.Namespace) -> dict:
@@ -124,7 +121,7 @@ def refuse_flags_of_disabled_parts(args: argparse.Namespace, config) -> None:
             continue
         for dest, value in vars(args).items():
             if value is not None and (dest.startswith(prefix) or dest in ACTS_THROUGH.get(section, ())):
-                raise ValueError(f"{args.flag_of.get(dest, dest)} has no effect: {PARTS[section]} is switched off "
+                raise ValueError(f"{args.flags[dest][0]} has no effect: {PARTS[section]} is switched off "
                                  f"(--{SWITCHES[section]}, or {section}.enabled: false in the config)")
 
 
@@ -135,7 +132,7 @@ def refuse_qat_flags_without_int8(args: argparse.Namespace, decision, trained: t
         return
     for dest in QAT_ONLY:
         if getattr(args, dest, None) is not None:
-            raise ValueError(f"{args.flag_of.get(dest, dest)} has no effect: this run trains no INT8 variant "
+            raise ValueError(f"{args.flags[dest][0]} has no effect: this run trains no INT8 variant "
                              f"(deploy {decision.value}: {decision.reason.rstrip('.')}); add --compare-deploy "
                              "or --deploy int8")
 

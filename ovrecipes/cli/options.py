@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any, Iterable
 
 from ovrecipes.cli.argtypes import non_negative_float, positive_float, positive_int
 from ovrecipes.measure.variants import DEFAULT_ROUNDS, PRECISION_CHOICES
@@ -61,3 +62,13 @@ def add_cpu_target_args(group, prefix: str = "") -> None:
                        help="NNCF overflow fix; 'auto' decides from the target CPU's VNNI/AMX flags")
     group.add_argument("--target-cpu", choices=tuple(TARGET_CPUS), dest=f"{prefix}target_cpu",
                        help="decide for this deployment CPU instead of this machine")
+
+
+def flags_by_dest(actions: Iterable[argparse.Action]) -> dict[str, tuple[str, Any]]:
+    """dest -> (its long flag, its default), the first action per dest (--learning-rate, not its alias --lr):
+    what a "has no effect" error names, and how it tells a given flag from a default."""
+    table: dict[str, tuple[str, Any]] = {}
+    for action in actions:
+        if action.option_strings:
+            table.setdefault(action.dest, (action.option_strings[-1], action.default))
+    return table

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ovrecipes.cli.argtypes import positive_int
-from ovrecipes.cli.options import add_output_args
+from ovrecipes.cli.options import add_output_args, flags_by_dest
 from ovrecipes.measure.sweep import (
     GRID_HEADER,
     SEQ_HEADER,
@@ -119,8 +119,7 @@ def register(subparsers) -> None:
     fam.add_argument("--model", default=None, help="the family's model source (tokenizer, config; default: MODEL)")
     fam.add_argument("--dataset", default="embedded", help="the family's dataset (default: its embedded data)")
     # what only the --family evaluation reads: refused without --family rather than ignored
-    family_flags = {a.dest: (a.option_strings[-1], a.default) for a in pr._actions
-                    if a not in before and a.option_strings}
+    family_flags = flags_by_dest(a for a in pr._actions if a not in before)
     pr.set_defaults(handler=cmd_prune, family_flags=family_flags)
 
 
