@@ -211,6 +211,33 @@ def test_readme_commands_all_parse():
                 assert exit.code == 0, f"README command does not parse: {command}\n{err.getvalue()}"
 
 
+@pytest.mark.parametrize("cpu", ["avx2", "vnni"])
+def test_readme_recipe_commands_pass_their_flag_checks_on_each_cpu_class(cpu, monkeypatch):
+    """A README ptq/jpqd command must not stop on "has no effect" on either CPU class (JPQD's ``auto``
+    deliverable, and with it which flags count, follows the CPU; both are faked here)."""
+    from ovrecipes.cli import family, jpqd
+    from ovrecipes.cli.main import build_parser
+    from ovrecipes.recipes.jpqd import recipe
+    from ovrecipes.recipes.overflow import CpuInfo
+
+    flags = {"avx2": {"avx2", "fma"}, "vnni": {"avx2", "avx512f", "avx512_vnni"}}[cpu]
+    fake = CpuInfo(f"fake {cpu}", frozenset(flags))
+    real = recipe.target_cpu
+    monkeypatch.setattr(recipe, "target_cpu", lambda name: fake if name is None else real(name))
+    parser, checked = build_parser(), 0
+    for command in readme_commands():
+        argv = _argv(command)
+        if argv[1:2] not in (["ptq"], ["jpqd"]) or {"--config", "--help"} & set(argv):  # --config: a file of theirs
+            continue
+        args = parser.parse_args(argv)
+        try:
+            (jpqd.checked_config if argv[1] == "jpqd" else family.checked_ptq_config)(args)
+        except ValueError as err:
+            pytest.fail(f"README command stops on a fake {cpu} CPU: {command}\n{err}")
+        checked += 1
+    assert checked >= 15
+
+
 def test_readme_sync_catches_a_wrong_flag():
     from ovrecipes.cli.main import build_parser
 

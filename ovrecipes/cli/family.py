@@ -138,10 +138,16 @@ def refuse_flags_without_effect(args: argparse.Namespace, config: PTQConfig) -> 
                              "add --ignored-scope-mode auto (or --compare-scope-modes auto)")
 
 
+def checked_ptq_config(args: argparse.Namespace) -> PTQConfig:
+    """The recipe YAML with the flags merged, after refusing a flag the run would never use."""
+    config, _ = load_config(PTQConfig, args.spec.name, "ptq", args.config, ptq_overrides(args))
+    refuse_flags_without_effect(args, config)
+    return config
+
+
 def cmd_ptq(args: argparse.Namespace) -> None:
     spec: FamilySpec = args.spec
-    config, _ = load_config(PTQConfig, spec.name, "ptq", args.config, ptq_overrides(args))
-    refuse_flags_without_effect(args, config)
+    config = checked_ptq_config(args)
     weight_only = None
     if args.weight_only or args.wc_mode:
         weight_only, _ = load_config(WeightCompressionConfig, spec.name, "wc", None,

@@ -137,18 +137,27 @@ def refuse_qat_flags_without_int8(args: argparse.Namespace, decision, trained: t
                              "or --deploy int8")
 
 
-def cmd_jpqd(args: argparse.Namespace) -> None:
+def checked_config(args: argparse.Namespace):
+    """The run's config (YAML or legacy JSON, flags merged) and its notes, after refusing every flag the
+    run would ignore on this CPU (or --target-cpu): what a JPQD run checks before anything loads."""
     # Imported here: the JPQD run imports torch and transformers (seconds), which no other command needs.
     from ovrecipes.recipes.jpqd.recipe import plan_deploy
-    from ovrecipes.runs.jpqd import load_jpqd_config, run_jpqd
+    from ovrecipes.runs.jpqd import load_jpqd_config
 
-    spec: FamilySpec = args.spec
-    config, notes = load_jpqd_config(spec.name, args.config, overrides(args))
+    config, notes = load_jpqd_config(args.spec.name, args.config, overrides(args))
     refuse_flags_of_disabled_parts(args, config)
     if args.d_teacher_precision is not None and not config.distillation.teacher_cache:
         raise ValueError(f"--teacher-precision {args.d_teacher_precision} has no effect without the teacher cache: "
                          "the live PyTorch teacher runs in f32 (drop --teacher-cache false)")
     refuse_qat_flags_without_int8(args, *plan_deploy(config))
+    return config, notes
+
+
+def cmd_jpqd(args: argparse.Namespace) -> None:
+    from ovrecipes.runs.jpqd import run_jpqd  # torch and transformers: only this command pays for them
+
+    spec: FamilySpec = args.spec
+    config, notes = checked_config(args)
     for note in notes:
         print(f"legacy config: {note}")
     check_output(args.out.resolve(), args.overwrite)
