@@ -182,3 +182,18 @@ def test_report_round_trips_through_json(tmp_path):
 def test_cpu_info_of_faked_classes_drives_notes_not_this_machine():
     # the same measurements, two faked CPUs: the note follows the fake, whatever this machine is
     assert cpu_notes(_slower_int8(), CpuInfo("fake AVX2", frozenset({"avx2"}))) != cpu_notes(_slower_int8(), AMX)
+
+
+def test_default_labels_tell_same_named_directories_apart(tmp_path):
+    from ovrecipes.cli.compare import variant_labels
+
+    a, b, c = tmp_path / "runA" / "int8", tmp_path / "runB" / "int8", tmp_path / "runA" / "fp32"
+    assert variant_labels([c, a], None) == ["fp32", "int8"]
+    assert variant_labels([a, b, c], None) == ["runA/int8", "runB/int8", "runA/fp32"]
+    assert variant_labels([a, b], ["x", "y"]) == ["x", "y"]
+    with pytest.raises(ValueError, match=r"^--labels names 'x' twice: each model needs its own name in the table$"):
+        variant_labels([a, b], ["x", "x"])
+    with pytest.raises(ValueError, match=r"^--labels gives 1 names for 2 models$"):
+        variant_labels([a, b], ["x"])
+    with pytest.raises(ValueError, match=r"^model directory .*runA/int8 is given twice$"):
+        variant_labels([a, tmp_path / "runA" / ".." / "runA" / "int8"], None)

@@ -18,6 +18,27 @@ EXAMPLES = """examples:
 """
 
 
+def variant_labels(models: list[Path], labels: list[str] | None) -> list[str]:
+    """One distinct name per model: --labels as given, else directory names with as many parent
+    folders as it takes to tell them apart (``a/int8``, ``b/int8`` rather than ``int8`` twice)."""
+    if labels is not None:
+        if len(labels) != len(models):
+            raise ValueError(f"--labels gives {len(labels)} names for {len(models)} models")
+        twice = next((x for x in labels if labels.count(x) > 1), None)
+        if twice is not None:
+            raise ValueError(f"--labels names {twice!r} twice: each model needs its own name in the table")
+        return labels
+    parts = [m.resolve().parts for m in models]
+    twice = next((m for m, p in zip(models, parts) if parts.count(p) > 1), None)
+    if twice is not None:
+        raise ValueError(f"model directory {twice} is given twice")
+    for depth in range(1, max(len(p) for p in parts) + 1):
+        names = ["/".join(p[-depth:]) for p in parts]
+        if len(set(names)) == len(names):
+            return names
+    return [str(m) for m in models]  # unreachable: distinct paths differ at some depth
+
+
 def cmd_compare(args: argparse.Namespace) -> None:
     if args.from_reports:
         if args.family:
@@ -26,9 +47,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
         return
     if not args.family:
         raise ValueError("name a family and model directories (ovrecipes compare bert DIR...), or pass --from-reports")
-    labels = args.labels or [m.name for m in args.models]
-    if len(labels) != len(args.models):
-        raise ValueError(f"--labels gives {len(labels)} names for {len(args.models)} models")
+    labels = variant_labels(args.models, args.labels)
     pipeline = FAMILIES[args.family].make_pipeline(args).resolve()
     variants = [Variant(label, path) for label, path in zip(labels, args.models)]
     peers, notes = peer_variants(pipeline) if args.compare_peers else ([], [])
