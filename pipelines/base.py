@@ -341,6 +341,11 @@ class FamilyPipeline(ABC):
         the type is unknown); checked before anything loads the model."""
         return None
 
+    def openvino_problem(self) -> str | None:
+        """Why this pipeline, as configured, cannot measure an OpenVINO model directory (None: it can);
+        a recipe that writes OpenVINO models checks it before its first stage."""
+        return None
+
     def resolve(self) -> "FamilyPipeline":
         """Resolve the model source now (building an embedded default if needed), so that a bad
         ``--model`` fails before a run starts any stage; returns the pipeline."""

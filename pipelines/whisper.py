@@ -224,6 +224,12 @@ class WhisperPipeline(FamilyPipeline):
         return load_transcriber(model_dir, engine or self.engine, precision=precision, threads=self.threads,
                                 max_new_tokens=self.max_new_tokens, language=self.language)
 
+    def openvino_problem(self) -> str | None:
+        if self.engine == "pytorch":
+            return ("--engine pytorch runs PyTorch model directories only, and this run measures the OpenVINO models "
+                    "it writes: drop --engine (or pass genai/optimum), and add --compare-torch for the PyTorch model")
+        return None
+
     def engine_of(self, model_dir: str | Path) -> str:
         return "ctranslate2" if whisper_peers.is_ct2_dir(model_dir) else super().engine_of(model_dir)
 

@@ -428,6 +428,8 @@ def test_language_is_a_whisper_code_or_name_checked_before_anything_loads(tmp_pa
 
 @pytest.mark.parametrize("extra, message", [
     (["--quantize-decoder"], "--quantize-decoder applies to --stateless exports"),
+    (["--engine", "pytorch"], "--engine pytorch runs PyTorch model directories only, and this run measures the "
+                              "OpenVINO models it writes"),
     (["--sq-alpha", "decodr.matmul=0.5"], "smooth_quant names submodel 'decodr', which the whisper family does not "
                                           "have: use one of encoder, decoder, decoder_with_past or 'default'"),
 ])

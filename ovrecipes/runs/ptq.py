@@ -82,6 +82,9 @@ def run_ptq(pipeline: FamilyPipeline, config: ptq.PTQConfig, out: Path, *, overw
     ``weight_only`` adds a weight-only INT8 variant (``weight-only/``), ``compare_peers`` the family's
     peer runtimes (e.g. faster-whisper for Whisper) on the same data."""
     ptq.check_config(pipeline, config)  # a typo in a submodel name fails now, not after the export
+    problem = pipeline.openvino_problem()  # e.g. an engine that cannot run the models this run writes
+    if problem:
+        raise ValueError(problem)
     peers, peer_notes = peer_variants(pipeline) if compare_peers else ([], [])  # fails now, not after PTQ
 
     def produce(stage: Path, timer: Timer) -> RecipeOutcome:
