@@ -42,6 +42,7 @@ from ovrecipes.pipelines.whisper_engines import (
     OptimumTranscriber,
     Transcriber,
     Transcript,
+    check_language,
     language_code,
     load_transcriber,
     transcribe,
@@ -123,7 +124,7 @@ class WhisperPipeline(FamilyPipeline):
         self.stateful = stateful
         self.quantize_decoder = quantize_decoder
         self.max_new_tokens = max_new_tokens
-        self.language = language_code(language)  # for multilingual checkpoints; English-only ones ignore it
+        self.language = language_code(language)  # English-only checkpoints take only en (see check_language)
         self.engine = engine
         self.threads = threads
         self.progress = progress
@@ -141,6 +142,7 @@ class WhisperPipeline(FamilyPipeline):
                 self._model_path = embedded_whisper_dir(self.source)
             else:
                 self._model_path = local_or_hub(self.source, accepts=self.model_type_problem)
+            check_language(self._model_path, self.language)
         return self._model_path
 
     def model_type_problem(self, model_type: str | None) -> str | None:
@@ -363,7 +365,7 @@ def add_options(parser) -> None:
     g.add_argument("--max-new-tokens", type=positive_int, default=96, help="decoding limit per utterance (default 96)")
     g.add_argument("--language", default="en",
                    help="spoken language for multilingual checkpoints, a code or a name: en, de, german ... "
-                        "(default en)")
+                        "(default en; English-only checkpoints such as tiny.en refuse any other)")
 
 
 def from_options(args) -> WhisperPipeline:

@@ -16,6 +16,7 @@ detokenization. Loading and one warm-up call are not timed. Decoding is greedy w
 from __future__ import annotations
 
 import copy
+import json
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -233,6 +234,18 @@ def load_transcriber(model_dir: str | Path, engine: str | None = None, **options
     return cls(model_dir, **options)
 
 
+def check_language(model_dir: str | Path, language: str | None) -> None:
+    """Refuse a language other than English for an English-only checkpoint (tiny.en ...), which would
+    transcribe English whatever language token it is given."""
+    config = Path(model_dir) / "generation_config.json"
+    if language in (None, "en") or not config.is_file():  # a hub id: its config is not read here
+        return
+    if json.loads(config.read_text()).get("is_multilingual") is False:
+        raise ValueError(f"model {model_dir} is English-only (is_multilingual: false in generation_config.json): it "
+                         f"cannot transcribe language {language!r}; use a multilingual checkpoint such as "
+                         "--model embedded:whisper-base")
+
+
 def transcribe(model_dir: str | Path, audio_paths: list[str | Path], engine: str | None = None, *,
                precision: str | None = None, threads: int | None = None, max_new_tokens: int = 96,
                language: str | None = "en") -> list[Transcript]:
@@ -241,6 +254,7 @@ def transcribe(model_dir: str | Path, audio_paths: list[str | Path], engine: str
     if not audio_paths:
         raise ValueError("no audio files to transcribe")
     language = language_code(language)
+    check_language(model_dir, language)
     audio = [load_audio(p) for p in audio_paths]  # every file is checked before the model loads
     transcriber = load_transcriber(model_dir, engine, precision=precision, threads=threads,
                                    max_new_tokens=max_new_tokens, language=language)

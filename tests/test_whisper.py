@@ -442,6 +442,27 @@ def test_options_a_whisper_run_would_not_use_are_refused_before_the_export(tmp_p
     assert not list(tmp_path.iterdir())
 
 
+def test_a_language_other_than_english_is_refused_for_an_english_only_checkpoint(tmp_path, tiny_whisper_dir, capsys):
+    from ovrecipes.pipelines.whisper_engines import check_language
+
+    english, multi = tmp_path / "tiny.en", tmp_path / "base"
+    for path, multilingual in ((english, False), (multi, True)):
+        path.mkdir()
+        (path / "generation_config.json").write_text(json.dumps({"is_multilingual": multilingual}))
+    check_language(english, "en")
+    check_language(multi, "de")
+    check_language("openai/whisper-small", "de")  # a hub id: nothing local to read
+    with pytest.raises(ValueError, match=r"^model .*tiny.en is English-only \(is_multilingual: false in "
+                                         r"generation_config.json\): it cannot transcribe language 'de'"):
+        check_language(english, "de")
+    assert json.loads((tiny_whisper_dir / "generation_config.json").read_text())["is_multilingual"] is False
+    out = tmp_path / "out"
+    assert main(["whisper", "ptq", "--model", str(tiny_whisper_dir), "--out", str(out), "--language", "german"]) == 2
+    assert "is English-only" in capsys.readouterr().err and not out.exists()
+    assert main(["whisper", "transcribe", str(tiny_whisper_dir), str(tmp_path / "x.wav"), "--language", "fr"]) == 2
+    assert "cannot transcribe language 'fr'" in capsys.readouterr().err
+
+
 def test_word_error_rate_on_hand_counted_strings():
     from ovrecipes.pipelines.speech_metrics import english_normaliser, word_error_rate
 
