@@ -19,7 +19,7 @@ import numpy as np
 import openvino as ov
 from tqdm.auto import tqdm
 
-from ovrecipes.pipelines import runtime
+from ovrecipes.pipelines import hub, runtime
 from ovrecipes.pipelines.base import (
     EXAMPLE_INDEX,
     Block,
@@ -174,6 +174,20 @@ class BertPipeline(FamilyPipeline):
             return None
         return ("the bert family takes text classifiers, whose model_type AutoModelForSequenceClassification "
                 "loads (bert, distilbert, roberta ...)")
+
+    def resolve(self) -> "BertPipeline":
+        """The model source, and a --max-length the model can take: past its position embeddings the
+        export succeeds but every inference fails inside the CPU plugin with a shape error."""
+        super().resolve()
+        config = hub.config_file(self.model_path)
+        positions = json.loads(config.read_text()).get("max_position_embeddings") if config and config.is_file() else None
+        # the tokenizer's limit is the exact one (RoBERTa: 514 positions, 512 tokens); without one it says 1e30
+        limits = [n for n in (self.tokenizer.model_max_length, positions) if n and n < 10**6]
+        limit = min(limits, default=None)
+        if limit and self.max_length > limit:
+            raise ValueError(f"--max-length {self.max_length} is longer than model {self.source} takes: at most {limit} "
+                             "tokens")
+        return self
 
     @property
     def tokenizer(self):

@@ -98,6 +98,7 @@ def test_existing_output_is_not_overwritten(ptq_run, tiny_bert_dir, tiny_csv, ca
         (["--accuracy-budget", "-1"], "argument --accuracy-budget: expected a number of 0 or more: got '-1'"),
         (["--time", "nan"], "argument --time: expected a positive number: got 'nan'"),
         (["--sq-alpha", "encoder.attention=0.5"], "must be matmul or convolution"),
+        (["--max-length", "129"], "--max-length 129 is longer than model"),  # tiny: 128 positions, tokenizer 512
         (["--split", "test"], "--split 'test' has no effect with --dataset"),
         (["--alpha-grid", "0.5,0.8"], "--alpha-grid '0.5,0.8' is searched only for an 'auto' SmoothQuant alpha"),
         (["--drop-type", "relative"], "--drop-type relative needs --max-drop"),
