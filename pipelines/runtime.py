@@ -252,6 +252,22 @@ def compile_config(hint: str = "throughput", streams: int | None = None, threads
     return config
 
 
+def resolve_hint(hint: str | None, config: dict | None = None) -> str:
+    """The hint a run uses: an explicit one; else the config file's PERFORMANCE_HINT (as benchmark_app
+    keeps it when -hint is not given); else "throughput". A file hint other than THROUGHPUT/LATENCY is a
+    ValueError, because the run could not honour or report it."""
+    if hint is not None:
+        return hint
+    value = (config or {}).get(hints.performance_mode())
+    if value is None:
+        return "throughput"
+    name = str(value).split(".")[-1].lower()
+    if name not in _HINT_VALUES:
+        raise ValueError(f"{hints.performance_mode()} {value!r} in the config file is not supported: "
+                         f"use one of {', '.join(v.upper() for v in _HINT_VALUES)}, or leave it out")
+    return name
+
+
 def precision_config(precision: str | None) -> dict[str, Any]:
     """The compile property that pins ``precision``; nothing for ``default``/None (the plugin decides)."""
     if precision in (None, "default"):

@@ -25,6 +25,7 @@ from ovrecipes.pipelines.runtime import (
     OpenVINOBench,
     load_config_file,
     parse_shape,
+    resolve_hint,
     resolve_model_xml,
 )
 
@@ -73,7 +74,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model", help="OpenVINO IR .xml, or a directory with one (openvino_model.xml)")
     ap.add_argument("--shape", help="benchmark_app -shape syntax: 'input_ids[1,64],attention_mask[1,64]' or '[1,16]'")
-    ap.add_argument("--hint", default="throughput", choices=["throughput", "latency", "none"])
+    ap.add_argument("--hint", default=None, choices=["throughput", "latency", "none"],
+                    help="PERFORMANCE_HINT for both (default: the --load-config file's, else throughput)")
     ap.add_argument("--time", type=int, default=10, help="seconds per run (benchmark_app -t takes whole seconds)")
     ap.add_argument("--device", default="CPU")
     ap.add_argument("--streams", type=int, help="NUM_STREAMS for both (benchmark_app -nstreams)")
@@ -104,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         xml = resolve_model_xml(args.model)
         shape = parse_shape(args.shape) if args.shape else None
         config = load_config_file(args.load_config, args.device) if args.load_config else None
+        args.hint = resolve_hint(args.hint, config)
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -186,6 +186,24 @@ def test_bench_output_parses(ptq_run, tmp_path, capsys):
     assert result["latency_ms"]["min"] <= result["latency_ms"]["median"] <= result["latency_ms"]["max"]
 
 
+def test_bench_keeps_the_config_files_hint_unless_hint_is_given(ptq_run, tmp_path, capsys):
+    cfg = tmp_path / "latency.json"
+    cfg.write_text(json.dumps({"CPU": {"PERFORMANCE_HINT": "LATENCY"}}))
+    runs = {"file": [], "explicit": ["--hint", "throughput"]}
+    for name, extra in runs.items():
+        out_json = tmp_path / f"{name}.json"
+        assert main(["bench", str(ptq_run), "--shape", "[1,16]", "--time", "0.3", "--config-file", str(cfg),
+                     "--json", str(out_json), *extra]) == 0
+        runs[name] = json.loads(out_json.read_text())
+    # the file's LATENCY is what runs (one synchronous request), not the throughput default
+    assert (runs["file"]["hint"], runs["file"]["nireq"]) == ("latency", 1)
+    assert runs["explicit"]["hint"] == "throughput"
+    capsys.readouterr()
+    cfg.write_text(json.dumps({"CPU": {"PERFORMANCE_HINT": "CUMULATIVE_THROUGHPUT"}}))
+    assert main(["bench", str(ptq_run), "--shape", "[1,16]", "--time", "0.3", "--config-file", str(cfg)]) == 2
+    assert "PERFORMANCE_HINT 'CUMULATIVE_THROUGHPUT' in the config file is not supported" in capsys.readouterr().err
+
+
 def test_cpu_command_json(capsys):
     assert main(["cpu", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)

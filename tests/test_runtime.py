@@ -20,6 +20,7 @@ from ovrecipes.pipelines.runtime import (
     benchmark_openvino,
     compile_config,
     load_config_file,
+    resolve_hint,
     parse_shape,
     random_inputs,
     resolve_model_xml,
@@ -179,6 +180,17 @@ def test_benchmark_openvino_from_saved_ir_with_config_file(tmp_path):
     r = benchmark_openvino(tmp_path / "ir", hint="none", config=load_config_file(cfg), time_s=T)
     check_result(r)
     assert (r.streams, r.threads) == (1, 1)
+
+
+def test_resolve_hint_explicit_then_config_file_then_throughput():
+    assert resolve_hint("none", {"PERFORMANCE_HINT": "LATENCY"}) == "none"
+    assert resolve_hint(None, {"PERFORMANCE_HINT": "LATENCY"}) == "latency"
+    assert resolve_hint(None, {"PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": "1"}) == "throughput"
+    assert resolve_hint(None, {"NUM_STREAMS": "1"}) == "throughput"
+    assert resolve_hint(None, None) == "throughput"
+    with pytest.raises(ValueError, match=r"^PERFORMANCE_HINT 'CUMULATIVE_THROUGHPUT' in the config file is not "
+                                         r"supported: use one of THROUGHPUT, LATENCY"):
+        resolve_hint(None, {"PERFORMANCE_HINT": "CUMULATIVE_THROUGHPUT"})
 
 
 # ------------------------------------------------------------------ load_config_file

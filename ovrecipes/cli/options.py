@@ -21,9 +21,11 @@ def add_output_args(parser: argparse.ArgumentParser, *, required: bool = True, d
 
 
 def add_bench_args(parser: argparse.ArgumentParser, time_default: float, *, precision_default: str = "default",
-                   precision_choices: tuple[str, ...] = PRECISIONS, time_help: str | None = None) -> None:
+                   precision_choices: tuple[str, ...] = PRECISIONS, time_help: str | None = None,
+                   hint_default: str | None = "throughput", hint_help: str | None = None) -> None:
     g = parser.add_argument_group("benchmark")
-    g.add_argument("--hint", choices=HINTS, default="throughput")
+    g.add_argument("--hint", choices=HINTS, default=hint_default,
+                   help=hint_help or f"PERFORMANCE_HINT; 'none' sets no hint (default {hint_default})")
     g.add_argument("--streams", type=positive_int, default=None, help="NUM_STREAMS (default: from the hint)")
     g.add_argument("--threads", type=positive_int, default=None, help="INFERENCE_NUM_THREADS (default: all cores)")
     g.add_argument("--time", type=positive_float, default=time_default,

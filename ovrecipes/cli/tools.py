@@ -72,8 +72,9 @@ def cmd_bench(args: argparse.Namespace) -> None:
             raise ValueError(f"--sparse-rate must be in [0, 1]: got {args.sparse_rate}")
 
         config = {**config, intel_cpu.sparse_weights_decompression_rate(): args.sparse_rate}
+    session = {**bench_args(args), "hint": runtime.resolve_hint(args.hint, config)}
     result = runtime.benchmark_openvino(args.model, None, shape=shape, config=config,
-                                        precision=args.inference_precision, **bench_args(args))
+                                        precision=args.inference_precision, **session)
     print(result.to_text())
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -98,7 +99,9 @@ def register(sub) -> None:
     bench.add_argument("--json", type=Path, default=None, help="also write the result as JSON here")
     bench.add_argument("--sparse-rate", type=float, default=None, metavar="R",
                        help="CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE (acts on AMX CPUs only; see 'ovrecipes sparse check')")
-    add_bench_args(bench, time_default=15.0)
+    add_bench_args(bench, time_default=15.0, hint_default=None,
+                   hint_help="PERFORMANCE_HINT; 'none' sets no hint (default: the --config-file's PERFORMANCE_HINT, "
+                             "else throughput)")
     bench.set_defaults(handler=cmd_bench)
 
     cpu = sub.add_parser("cpu", help="ISA flags, VNNI/AMX/BF16, default precision, the overflow_fix used and why")
