@@ -20,9 +20,9 @@ from ovrecipes.pipelines.runtime import (
     benchmark_openvino,
     compile_config,
     load_config_file,
-    resolve_hint,
     parse_shape,
     random_inputs,
+    resolve_hint,
     resolve_model_xml,
 )
 
