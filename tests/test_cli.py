@@ -17,6 +17,12 @@ from ovrecipes.recipes.overflow import host_cpu
 POOLER = r".*bert\.pooler\..*"
 
 
+def _ptq_unmeasured(tiny_bert_dir: Path, tiny_csv: Path, out: Path, *extra: str) -> list[str]:
+    """A tiny PTQ run that measures nothing (measurement flags would be refused with --no-eval --no-bench)."""
+    return ["bert", "ptq", "--model", str(tiny_bert_dir), "--dataset", str(tiny_csv), "--max-length", "16",
+            "--out", str(out), "--subset-size", "16", "--no-eval", "--no-bench", *extra]
+
+
 def _ptq_args(tiny_bert_dir: Path, tiny_csv: Path, out: Path, *extra: str) -> list[str]:
     return ["bert", "ptq", "--model", str(tiny_bert_dir), "--dataset", str(tiny_csv), "--max-length", "16",
             "--out", str(out), "--subset-size", "16", "--eval-samples", "24", "--time", "0.5", *extra]
@@ -74,7 +80,7 @@ def test_recipe_yaml_is_resolved_and_reusable(ptq_run, tiny_bert_dir, tiny_csv, 
     assert recipe["overflow_fix"] in ("enable", "disable")  # 'auto' resolved
     assert recipe["ignored_scope"]["patterns"] == [POOLER]
     out = tmp_path / "again"
-    args = _ptq_args(tiny_bert_dir, tiny_csv, out, "--config", str(ptq_run / "recipe.yaml"), "--no-eval", "--no-bench")
+    args = _ptq_unmeasured(tiny_bert_dir, tiny_csv, out, "--config", str(ptq_run / "recipe.yaml"))
     assert main(args) == 0
     assert yaml.safe_load((out / "recipe.yaml").read_text()) == recipe
 
@@ -121,6 +127,28 @@ def test_bad_input_is_one_clear_line_and_leaves_nothing(tiny_bert_dir, tiny_csv,
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("skip, extra, message", [
+    (["--no-eval"], ["--eval-samples", "10"],
+     "--eval-samples 10 has no effect with --no-eval: it limits the test split of the metric"),
+    (["--no-bench"], ["--time", "60"], "--time 60 has no effect with --no-bench: it sets the throughput/latency runs"),
+    (["--no-bench"], ["--hint", "latency"], "--hint latency has no effect with --no-bench"),
+    (["--no-bench"], ["--streams", "2"], "--streams 2 has no effect with --no-bench"),
+    (["--no-eval"], ["--accuracy-budget", "0.5"],
+     "--accuracy-budget 0.5 has no effect with --no-eval: the recommendation weighs the metric against the throughput"),
+    (["--no-eval", "--no-bench"], ["--inference-precision", "f32"],
+     "--inference-precision f32 has no effect with --no-eval --no-bench: nothing is measured"),
+])
+def test_measurement_flags_of_a_skipped_part_are_refused(tiny_bert_dir, tiny_csv, tmp_path, capsys, skip, extra,
+                                                         message):
+    out = tmp_path / "never"
+    args = ["bert", "ptq", "--model", str(tiny_bert_dir), "--dataset", str(tiny_csv), "--max-length", "16",
+            "--subset-size", "16", "--out", str(out), *skip, *extra]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"ovrecipes: error: {message}"), err
+    assert not list(tmp_path.iterdir())
+
+
 def test_column_flags_with_the_embedded_set_are_refused_before_any_model_loads(tmp_path, capsys):
     out = tmp_path / "never"
     assert main(["bert", "ptq", "--model", str(tmp_path / "no-model"), "--text-column", "sentence",
@@ -133,8 +161,8 @@ def test_column_flags_with_the_embedded_set_are_refused_before_any_model_loads(t
 
 def test_missing_name_allowed_without_validation(tiny_bert_dir, tiny_csv, tmp_path):
     out = tmp_path / "relaxed"
-    args = _ptq_args(tiny_bert_dir, tiny_csv, out, "--ignored-name", "no_such_node", "--ignored-scope-validate",
-                     "false", "--no-eval", "--no-bench")
+    args = _ptq_unmeasured(tiny_bert_dir, tiny_csv, out, "--ignored-name", "no_such_node", "--ignored-scope-validate",
+                           "false")
     assert main(args) == 0
     assert (out / "openvino_model.xml").exists()
 

@@ -217,6 +217,7 @@ def test_readme_recipe_commands_pass_their_flag_checks_on_each_cpu_class(cpu, mo
     deliverable, and with it which flags count, follows the CPU; both are faked here)."""
     from ovrecipes.cli import family, jpqd
     from ovrecipes.cli.main import build_parser
+    from ovrecipes.cli.options import measure_options
     from ovrecipes.recipes.jpqd import recipe
     from ovrecipes.recipes.overflow import CpuInfo
 
@@ -232,6 +233,7 @@ def test_readme_recipe_commands_pass_their_flag_checks_on_each_cpu_class(cpu, mo
         args = parser.parse_args(argv)
         try:
             (jpqd.checked_config if argv[1] == "jpqd" else family.checked_ptq_config)(args)
+            measure_options(args)
         except ValueError as err:
             pytest.fail(f"README command stops on a fake {cpu} CPU: {command}\n{err}")
         checked += 1

@@ -83,8 +83,6 @@ def add_ptq_args(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--compare-peers", action="store_true",
                    help="also measure the family's peer runtimes on the same data (Whisper: faster-whisper "
                         "int8 and float32; pip install 'ovrecipes[peers]')")
-    r.add_argument("--no-eval", action="store_true", help="skip the metric on the test split")
-    r.add_argument("--no-bench", action="store_true", help="skip the throughput/latency runs")
 
 
 def ptq_overrides(args: argparse.Namespace) -> dict:
@@ -148,6 +146,7 @@ def checked_ptq_config(args: argparse.Namespace) -> PTQConfig:
 def cmd_ptq(args: argparse.Namespace) -> None:
     spec: FamilySpec = args.spec
     config = checked_ptq_config(args)
+    options = measure_options(args)
     weight_only = None
     if args.weight_only or args.wc_mode:
         weight_only, _ = load_config(WeightCompressionConfig, spec.name, "wc", None,
@@ -156,7 +155,7 @@ def cmd_ptq(args: argparse.Namespace) -> None:
     pipeline = spec.make_pipeline(args).resolve()
     run_ptq(pipeline, config, args.out, overwrite=args.overwrite, compare_torch=args.compare_torch,
             weight_only=weight_only, compare_peers=args.compare_peers,
-            options=measure_options(args, evaluate=not args.no_eval, bench=not args.no_bench),
+            options=options,
             title=f"{spec.name} ptq: {args.model}")
 
 
@@ -169,7 +168,7 @@ def register(sub) -> None:
                                formatter_class=argparse.RawDescriptionHelpFormatter)
         spec.add_options(p)
         add_ptq_args(p)
-        add_measure_args(p)
+        add_measure_args(p, switches=True)
         p.set_defaults(handler=cmd_ptq, spec=spec)
         if spec.supports_jpqd:
             jpqd.add_parser(recipes, spec)

@@ -90,10 +90,8 @@ def add_parser(recipes, spec: FamilySpec) -> None:
     m.add_argument("--teacher-precision", choices=("auto", "f32", "bf16"), dest="d_teacher_precision")
     add_output_args(p)
     r = p.add_argument_group("what to measure")
-    r.add_argument("--no-eval", action="store_true")
-    r.add_argument("--no-bench", action="store_true")
     r.add_argument("--no-teacher-eval", action="store_true", help="do not measure the PyTorch teacher")
-    add_measure_args(p)
+    add_measure_args(p, switches=True)
     p.set_defaults(handler=cmd_jpqd, spec=spec, flags=flags_by_dest(p._actions))
 
 
@@ -158,6 +156,7 @@ def cmd_jpqd(args: argparse.Namespace) -> None:
 
     spec: FamilySpec = args.spec
     config, notes = checked_config(args)
+    options = measure_options(args)
     for note in notes:
         print(f"legacy config: {note}")
     check_output(args.out.resolve(), args.overwrite)
@@ -167,5 +166,5 @@ def cmd_jpqd(args: argparse.Namespace) -> None:
         raise ValueError(f"teacher {args.teacher} has no config.json (a PyTorch/HF model directory is needed)")
     run_jpqd(spec.make_pipeline(args).resolve(), config, args.out, teacher=Path(args.teacher) if args.teacher else None,
              overwrite=args.overwrite, measure_teacher=not args.no_teacher_eval,
-             options=measure_options(args, evaluate=not args.no_eval, bench=not args.no_bench),
+             options=options,
              title=f"{spec.name} jpqd: {args.model}", legacy_notes=notes)

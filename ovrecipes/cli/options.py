@@ -40,9 +40,13 @@ def bench_args(args: argparse.Namespace) -> dict:
     return {"hint": args.hint, "streams": args.streams, "threads": args.threads, "time_s": args.time}
 
 
-def add_measure_args(parser: argparse.ArgumentParser) -> None:
-    """Options of every side-by-side (ptq, jpqd, compare, demo)."""
+def add_measure_args(parser: argparse.ArgumentParser, *, switches: bool = False) -> None:
+    """Options of every side-by-side (ptq, jpqd, compare, demo); ``switches`` adds --no-eval and --no-bench
+    (a recipe run may skip a part; a compare or the demo exists to measure both)."""
     g = parser.add_argument_group("side-by-side measurement")
+    if switches:
+        g.add_argument("--no-eval", action="store_true", help="skip the metric on the test split")
+        g.add_argument("--no-bench", action="store_true", help="skip the throughput/latency runs")
     g.add_argument("--eval-samples", type=positive_int, default=None, help="limit the test split (default: all of it)")
     g.add_argument("--accuracy-budget", type=non_negative_float, default=1.0,
                    help="metric points a faster variant may lose and still be recommended (default 1.0)")
@@ -51,9 +55,36 @@ def add_measure_args(parser: argparse.ArgumentParser) -> None:
                         f"(default {DEFAULT_ROUNDS})")
     add_bench_args(parser, time_default=10.0, precision_default="auto", precision_choices=PRECISION_CHOICES,
                    time_help="seconds per variant, over all rounds (default 10)")
+    parser.set_defaults(measure_flags=flags_by_dest(parser._actions))
 
 
-def measure_options(args: argparse.Namespace, *, evaluate: bool = True, bench: bool = True) -> MeasureOptions:
+#: measurement flags and the part of the side-by-side each one sets (None: whichever part runs)
+_PART_OF = {"eval_samples": "eval", "rounds": "bench", "hint": "bench", "streams": "bench", "threads": "bench",
+            "time": "bench", "accuracy_budget": "both", "inference_precision": None}
+
+
+def measure_options(args: argparse.Namespace) -> MeasureOptions:
+    """The side-by-side's options, after refusing a measurement flag that --no-eval/--no-bench made pointless
+    (``--no-bench --time 60`` would otherwise look as if it had measured for a minute)."""
+    evaluate, bench = not getattr(args, "no_eval", False), not getattr(args, "no_bench", False)
+    skipped = " ".join(flag for flag, on in (("--no-eval", evaluate), ("--no-bench", bench)) if not on)
+    for dest, part in _PART_OF.items():
+        flag, default = args.measure_flags[dest]
+        if getattr(args, dest) == default:
+            continue
+        if not (evaluate or bench):
+            why = "nothing is measured"
+        elif part == "both" and not (evaluate and bench):
+            why = "the recommendation weighs the metric against the throughput, and one of them is not measured"
+        elif part == "eval" and not evaluate:
+            why = "it limits the test split of the metric"
+        elif part == "bench" and not bench:
+            why = "it sets the throughput/latency runs"
+        else:
+            continue
+        value = getattr(args, dest)
+        raise ValueError(f"{flag} {f'{value:g}' if isinstance(value, float) else value} has no effect with "
+                         f"{skipped}: {why}")
     return MeasureOptions(evaluate=evaluate, bench=bench, bench_args=bench_args(args), eval_limit=args.eval_samples,
                           budget=args.accuracy_budget, rounds=args.rounds, precision=args.inference_precision)
 
