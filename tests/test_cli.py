@@ -262,3 +262,20 @@ def test_bench_sparse_rate_is_passed_or_rejected(ptq_run, capsys):
     assert "Throughput" in capsys.readouterr().out
     assert main(["bench", str(ptq_run), "--shape", "[1,16]", "--sparse-rate", "2"]) == 2
     assert "--sparse-rate must be in [0, 1]: got 2.0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags, rate, noted", [({"avx512f", "avx512_vnni"}, "0.5", True),
+                                                ({"avx512f", "avx512_vnni", "amx_tile", "amx_int8"}, "0.5", False),
+                                                ({"avx2"}, "1", False)])
+def test_bench_says_when_a_sparse_rate_cannot_act_on_this_cpu(ptq_run, tmp_path, capsys, monkeypatch, flags, rate,
+                                                              noted):
+    from ovrecipes.recipes import overflow
+
+    monkeypatch.setattr(overflow, "host_cpu", lambda: overflow.CpuInfo("fake CPU", frozenset(flags)))
+    out_json = tmp_path / "bench.json"
+    assert main(["bench", str(ptq_run), "--shape", "[1,16]", "--time", "0.3", "--sparse-rate", rate,
+                 "--json", str(out_json)]) == 0
+    text = capsys.readouterr().out
+    notes = json.loads(out_json.read_text()).get("notes", [])
+    assert ("fake CPU has no AMX" in text) == noted and ("This throughput is a dense figure." in text) == noted
+    assert len(notes) == int(noted)
