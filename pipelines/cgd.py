@@ -91,9 +91,10 @@ class CGDPipeline(FamilyPipeline):
 
     def __init__(self, model: str | Path = EMBEDDED, data: ImageDataSpec | None = None, *,
                  new_config: CGDConfig | None = None, training: TrainConfig | None = None,
-                 backbone_weights: str | None = None, export_route: str = "convert_model",
+                 backbone_weights: str | None = None, export_route: str | None = None,
                  progress: bool = True) -> None:
-        if export_route not in ("convert_model", "onnx"):
+        """``export_route``: PyTorch -> IR through "convert_model" (None: the default) or "onnx"."""
+        if export_route not in (None, "convert_model", "onnx"):
             raise ValueError(f"export_route must be convert_model or onnx: got {export_route!r}")
         self.source = str(model)
         self.data = data or ImageDataSpec()
@@ -128,11 +129,6 @@ class CGDPipeline(FamilyPipeline):
             with building(target) as tmp:
                 build_model_dir(self.new_config, self.data, self.training, tmp, self.backbone_weights, self.progress)
         return target
-
-    def torch_source(self) -> Path:
-        if is_openvino_dir(self.model_path):
-            raise ValueError(f"{self.model_path} is an OpenVINO directory; a PyTorch baseline needs a PyTorch CGD directory")
-        return self.model_path
 
     @property
     def config(self) -> CGDConfig:
@@ -183,7 +179,16 @@ class CGDPipeline(FamilyPipeline):
             copy_model_dir(self.model_path, out_dir)
             return out_dir
 
-        return export_ir(self.model_path, out_dir, route=self.export_route)
+        return export_ir(self.model_path, out_dir, route=self.export_route or "convert_model")
+
+    def resolve(self) -> "CGDPipeline":
+        """The model source, and no export route for a model that is not exported (an OpenVINO directory
+        is copied as it is, so the route would be silently ignored)."""
+        super().resolve()
+        if self.export_route is not None and is_openvino_dir(self.model_path):
+            raise ValueError(f"--export-route {self.export_route} has no effect: {self.model_path} is an OpenVINO "
+                             "directory already, so its IR is used as it is (the route applies to a PyTorch model)")
+        return self
 
     def torch_model(self, model_dir: Path | None = None) -> tuple[Any, dict[str, Any]]:
         import torch
@@ -226,6 +231,8 @@ def add_options(parser) -> None:
                    help="classes (sorted) used for training/calibration; the rest are retrieved (default: half)")
     g.add_argument("--validation-size", type=positive_int, default=800,
                    help="unseen-class images for searches (default 800)")
+    g.add_argument("--export-route", choices=("convert_model", "onnx"), default=None,
+                   help="PyTorch -> IR through ov.convert_model (default) or through ONNX; a PyTorch --model only")
     n = parser.add_argument_group("a new CGD model (--model new; refused with any other --model)")
     n.add_argument("--backbone", choices=("resnet50", "resnet18", "efficientnet_lite0", "tiny"),
                    help="(default resnet50)")
@@ -236,8 +243,6 @@ def add_options(parser) -> None:
     n.add_argument("--image-size", type=positive_int, help="(default 64)")
     n.add_argument("--epochs", type=non_negative_int, help="training epochs on the train classes (default 0: untrained)")
     n.add_argument("--train-backbone", type=parse_bool, metavar="true|false", help="(default false)")
-    n.add_argument("--export-route", choices=("convert_model", "onnx"), default="convert_model",
-                   help="PyTorch -> IR through ov.convert_model or through ONNX")
 
 
 #: what `--model new` builds unless told otherwise; these flags describe a model to build, so any

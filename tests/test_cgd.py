@@ -171,6 +171,25 @@ def test_new_model_flags_with_a_built_model_are_refused_before_it_loads(model, t
     assert not out.exists()
 
 
+@pytest.mark.parametrize("extra, message", [
+    (["--export-route", "onnx"], "--export-route onnx has no effect: {ir} is an OpenVINO directory already, so its "
+                                 "IR is used as it is (the route applies to a PyTorch model)"),
+    (["--compare-torch"], "{ir} is an OpenVINO directory; a PyTorch baseline needs a PyTorch model"),
+])
+def test_options_an_openvino_model_cannot_use_are_refused_before_the_export(fp32_ir, tmp_path, capsys, monkeypatch,
+                                                                            extra, message):
+    _, ir_dir = fp32_ir
+
+    def no_export(self, out_dir):
+        raise AssertionError("the run reached the export")
+
+    monkeypatch.setattr(CGDPipeline, "export", no_export)
+    out = tmp_path / "out"
+    assert main(["cgd", "ptq", "--model", str(ir_dir), "--dataset", "digits", "--out", str(out), *extra]) == 2
+    assert capsys.readouterr().err.strip() == "ovrecipes: error: " + message.format(ir=ir_dir)
+    assert not out.exists()
+
+
 def test_auto_mode_returns_a_set_within_its_budget(fp32_ir, pipeline, tmp_path):
     route, ir_dir = fp32_ir
     if route != "convert_model":

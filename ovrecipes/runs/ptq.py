@@ -86,6 +86,7 @@ def run_ptq(pipeline: FamilyPipeline, config: ptq.PTQConfig, out: Path, *, overw
     if problem:
         raise ValueError(problem)
     peers, peer_notes = peer_variants(pipeline) if compare_peers else ([], [])  # fails now, not after PTQ
+    torch_source = Path(pipeline.torch_source()) if compare_torch else None  # an OpenVINO --model has none
 
     def produce(stage: Path, timer: Timer) -> RecipeOutcome:
         with timer.stage("export FP32 OpenVINO IR"):
@@ -93,7 +94,7 @@ def run_ptq(pipeline: FamilyPipeline, config: ptq.PTQConfig, out: Path, *, overw
         with timer.stage("quantize (NNCF PTQ)"):
             result = ptq.quantize(pipeline, fp32, stage, config)
         extra = result.scope_variants
-        variants = [Variant("PyTorch FP32", Path(pipeline.torch_source()))] if compare_torch else []
+        variants = [Variant("PyTorch FP32", torch_source)] if torch_source else []
         variants += [Variant("OV FP32", fp32), Variant(int8_label(config.ignored_scope_mode if extra else None), stage)]
         variants += [Variant(int8_label(mode), stage / v.dir) for mode, v in extra.items()]
         sections = recipe_sections(result, config.ignored_scope_mode)
