@@ -172,8 +172,8 @@ def test_new_model_flags_with_a_built_model_are_refused_before_it_loads(model, t
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--export-route", "onnx"], "--export-route onnx has no effect: {ir} is an OpenVINO directory already, so its "
-                                 "IR is used as it is (the route applies to a PyTorch model)"),
+    (["--export-route", "onnx"], ("--export-route onnx has no effect: {ir} is an OpenVINO directory already, so its "
+                                  "IR is used as it is (the route applies to a PyTorch model)")),
     (["--compare-torch"], "{ir} is an OpenVINO directory; a PyTorch baseline needs a PyTorch model"),
 ])
 def test_options_an_openvino_model_cannot_use_are_refused_before_the_export(fp32_ir, tmp_path, capsys, monkeypatch,

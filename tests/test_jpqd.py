@@ -386,6 +386,32 @@ def test_teacher_directory_without_a_model_is_one_line(tmp_path, capsys):
                                                "(a PyTorch/HF model directory is needed)")
 
 
+@pytest.mark.parametrize("role", ["--model", "--teacher"])
+def test_an_openvino_student_or_teacher_is_refused_before_the_export(role, tiny_pipeline, tiny_bert_dir, tiny_csv,
+                                                                    tmp_path, capsys, monkeypatch):
+    from ovrecipes.cli.main import main
+    from ovrecipes.pipelines.bert import BertPipeline
+
+    ov_dir = tiny_pipeline.export(tmp_path / "ov")
+    capsys.readouterr()  # the export's own progress output
+
+    def no_export(self, out_dir):
+        raise AssertionError("the run reached the export")
+
+    monkeypatch.setattr(BertPipeline, "export", no_export)
+    models = {"--model": str(tiny_bert_dir), "--teacher": str(tiny_bert_dir), role: str(ov_dir)}
+    out = tmp_path / "o"
+    assert main(["bert", "jpqd", *[x for kv in models.items() for x in kv], "--dataset", str(tiny_csv),
+                 "--max-length", "16", "--max-steps", "2", "--no-eval", "--no-bench", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    named = f"--model {ov_dir}" if role == "--model" else f"teacher {ov_dir}"
+    assert err == [f"ovrecipes: error: {named} is an OpenVINO directory: " + (
+        "JPQD fine-tunes a PyTorch model, so pass the PyTorch/HF model it was exported from" if role == "--model" else
+        "the teacher runs in PyTorch (or, cached, from its own OpenVINO export), so pass the PyTorch/HF model it was "
+        "exported from")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ov"]  # no output, no work directory
+
+
 @pytest.mark.slow
 def test_embedded_default_jpqd_run(tmp_path):
     """The README's JPQD job on the embedded MiniLM (tens of minutes on 2 cores)."""

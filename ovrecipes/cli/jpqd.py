@@ -160,10 +160,6 @@ def cmd_jpqd(args: argparse.Namespace) -> None:
     for note in notes:
         print(f"legacy config: {note}")
     check_output(args.out.resolve(), args.overwrite)
-    if args.teacher and not Path(args.teacher).is_dir():
-        raise ValueError(f"teacher {args.teacher} is not a directory (a PyTorch/HF model directory is needed)")
-    if args.teacher and not (Path(args.teacher) / "config.json").is_file():
-        raise ValueError(f"teacher {args.teacher} has no config.json (a PyTorch/HF model directory is needed)")
     run_jpqd(spec.make_pipeline(args).resolve(), config, args.out, teacher=Path(args.teacher) if args.teacher else None,
              overwrite=args.overwrite, measure_teacher=not args.no_teacher_eval,
              options=options,

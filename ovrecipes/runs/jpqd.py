@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ovrecipes.measure.variants import Variant, model_size_mb
-from ovrecipes.pipelines.base import FamilyPipeline
+from ovrecipes.pipelines.base import FamilyPipeline, is_openvino_dir
 from ovrecipes.recipes.jpqd import recipe as jpqd
 from ovrecipes.recipes.jpqd.config import JPQDConfig
 from ovrecipes.recipes.jpqd.legacy import read_legacy
@@ -117,6 +117,26 @@ def resumable(work: Path) -> Iterator[Path]:
         raise
 
 
+def torch_models(pipeline: FamilyPipeline, teacher: Path | None) -> tuple[str | Path, Path]:
+    """The student and teacher JPQD trains with, both PyTorch/HF models (the teacher defaults to the student);
+    an OpenVINO directory, or a teacher directory without a config.json, is one clear error before any stage."""
+    student = pipeline.model_path
+    if is_openvino_dir(student):
+        raise ValueError(f"--model {student} is an OpenVINO directory: JPQD fine-tunes a PyTorch model, so pass "
+                         "the PyTorch/HF model it was exported from")
+    if teacher is None:
+        return student, Path(student)
+    teacher = Path(teacher)
+    if not teacher.is_dir():
+        raise ValueError(f"teacher {teacher} is not a directory (a PyTorch/HF model directory is needed)")
+    if is_openvino_dir(teacher):
+        raise ValueError(f"teacher {teacher} is an OpenVINO directory: the teacher runs in PyTorch (or, cached, from "
+                         "its own OpenVINO export), so pass the PyTorch/HF model it was exported from")
+    if not (teacher / "config.json").is_file():
+        raise ValueError(f"teacher {teacher} has no config.json (a PyTorch/HF model directory is needed)")
+    return student, teacher
+
+
 def run_jpqd(pipeline: FamilyPipeline, config: JPQDConfig, out: Path, *, teacher: Path | None = None,
              overwrite: bool = False, measure_teacher: bool = True, options: MeasureOptions | None = None,
              title: str | None = None, legacy_notes: list[str] | None = None) -> Report | None:
@@ -125,8 +145,8 @@ def run_jpqd(pipeline: FamilyPipeline, config: JPQDConfig, out: Path, *, teacher
     out = Path(out).resolve()
     work = work_dir(config, out)
     jpqd.check_resume(config, work)  # before the FP32 export, not after it
+    _, teacher = torch_models(pipeline, teacher)
     with resumable(work):
-        teacher = Path(teacher) if teacher else Path(pipeline.torch_source())
         decision, trained = jpqd.plan_deploy(config)
         if not jpqd.is_main_process():  # torchrun/accelerate: ranks > 0 train alongside rank 0, nothing else
             with tempfile.TemporaryDirectory() as scratch:
