@@ -39,6 +39,8 @@ from ovrecipes.pipelines.image_data import (
     data_source,
     split_items,
 )
+from ovrecipes.pipelines.paths import require_dir
+from ovrecipes.pipelines.staging import check_output_file
 
 EMBEDDED = "embedded"
 NEW = "new"
@@ -270,10 +272,7 @@ def from_options(args) -> CGDPipeline:
 def _model_dir(text: str) -> Path:
     if text == "embedded":
         return embedded_model_dir()
-    path = Path(text)
-    if not path.is_dir():
-        raise ValueError(f"model directory {path} does not exist")
-    return path.resolve()
+    return require_dir(text, "model directory").resolve()
 
 
 def cmd_index(args: argparse.Namespace) -> None:
@@ -283,6 +282,9 @@ def cmd_index(args: argparse.Namespace) -> None:
 
 
 def cmd_query(args: argparse.Namespace) -> None:
+    if args.grid is not None and args.grid.suffix.lower() != ".png":
+        raise ValueError(f"--grid {args.grid} must name a .png file")
+    check_output_file(args.grid, "--grid")
     hits, _ = cgd_retrieval.search(args.db, args.image, args.k, _model_dir(args.model) if args.model else None)
     print(f"{'rank':>4}  {'distance':>8}  {'label':<10}  path")
     for h in hits:

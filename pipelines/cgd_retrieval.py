@@ -9,6 +9,7 @@ Both take an OpenVINO (FP32 or INT8) or a PyTorch CGD directory.
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ from ovrecipes.pipelines.image_data import (
     folder_items,
     split_items,
 )
-from ovrecipes.pipelines.staging import staged_directory
+from ovrecipes.pipelines.paths import require_file
+from ovrecipes.pipelines.staging import check_target, staged_directory
 
 DB_ARRAYS, DB_META = "db.npz", "db.json"
 DATASETS = ("embedded", "mnist", "digits")
@@ -46,8 +48,8 @@ def build_index(model: Path, images: str, out: Path, limit: int | None = None, o
     """Embed the images and write db.npz + db.json (+ images/ for a built-in data set) into ``out``."""
     if limit is not None and limit < 1:  # 0 would write an empty database, -3 all images but three
         raise ValueError(f"limit must be a positive number of images: got {limit}")
-    if Path(out).exists() and any(Path(out).iterdir()) and not overwrite:
-        raise ValueError(f"output directory {out} already exists; pass --overwrite to replace it")
+    check_target(Path(out), overwrite, markers=(DB_META,),
+                 inputs=[Path(model), *([] if images in DATASETS else [Path(images)])])
     embedder = Embedder(model)
     with staged_directory(out) as stage:
         if images in DATASETS:
@@ -72,15 +74,30 @@ def load_index(db: Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     if not (db / DB_ARRAYS).is_file() or not (db / DB_META).is_file():
         raise ValueError(f"{db} is not an embedding database (no {DB_ARRAYS}/{DB_META}); build one with "
                          "'ovrecipes cgd index'")
-    arrays = np.load(db / DB_ARRAYS)
-    return arrays["embeddings"], arrays["labels"], json.loads((db / DB_META).read_text())
+
+    def damaged(why: str) -> ValueError:
+        return ValueError(f"{db} is a damaged embedding database ({why}); rebuild it with 'ovrecipes cgd index'")
+
+    try:
+        arrays = np.load(db / DB_ARRAYS)
+        embeddings, labels = arrays["embeddings"], arrays["labels"]
+        meta = json.loads((db / DB_META).read_text())
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:  # a truncated or hand-edited file
+        raise damaged(f"{type(err).__name__}: {(str(err) or 'unreadable').splitlines()[0]}") from None
+    if not isinstance(meta, dict):
+        raise damaged(f"{DB_META} holds a {type(meta).__name__}, not an object")
+    missing = [k for k in ("model", "paths", "class_names") if k not in meta]
+    if missing:
+        raise damaged(f"{DB_META} lacks {', '.join(missing)}")
+    if len(meta["paths"]) != len(embeddings):
+        raise damaged(f"{DB_META} lists {len(meta['paths'])} images, {DB_ARRAYS} holds {len(embeddings)} embeddings")
+    return embeddings, labels, meta
 
 
 def search(db: Path, image: Path, k: int = 8, model: Path | None = None) -> tuple[list[dict], dict]:
     """Top-k database entries for one image file: rank, L2 distance between embeddings, label, path."""
     embeddings, _, meta = load_index(db)
-    if not Path(image).is_file():
-        raise ValueError(f"query image {image} does not exist")
+    require_file(image, "query image")
     item = ImageItem(-1, path=Path(image))
     item.load()  # a file that is not an image fails here with one clear line, before the model loads
     query = Embedder(Path(model or meta["model"])).embed([item])[0]

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ovrecipes.pipelines.paths import require_dir
+
 SPLITS = ("train", "calibration", "validation", "test")
 BUILTIN = ("mnist", "digits")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -85,9 +87,7 @@ def list_images(folder: Path) -> list[Path]:
 
 def folder_items(folder: Path) -> tuple[list[ImageItem], list[str]]:
     """Images under ``folder``; the label is the name of the image's parent directory."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ValueError(f"image folder {folder} does not exist")
+    folder = require_dir(folder, "image folder")
     paths = list_images(folder)
     if not paths:
         raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {folder}")

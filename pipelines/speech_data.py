@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from ovrecipes.pipelines.base import DataSourceSpec, seeded_splits
 from ovrecipes.pipelines.cache import building, cache_path
 from ovrecipes.pipelines.hub import load_hub_dataset
+from ovrecipes.pipelines.paths import require_file
 
 SAMPLE_RATE = 16000
 SENTENCES = Path(__file__).parent / "data" / "sentences_en.txt"
@@ -48,9 +49,7 @@ def load_audio(path: str | Path) -> np.ndarray:
     """Mono float32 at 16 kHz; any file librosa can read, with a one-line error naming it otherwise."""
     import librosa
 
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"audio file {path} does not exist")
+    path = require_file(path, "audio file")
     try:
         audio, _ = librosa.load(str(path), sr=SAMPLE_RATE, mono=True)
     except Exception as err:  # librosa/soundfile/audioread raise many types for unreadable files
@@ -112,9 +111,7 @@ def read_manifest(path: str | Path, audio_column: str = "audio", text_column: st
     Other column names are read when given, e.g. ``path`` and ``sentence`` for a Common Voice TSV
     turned into CSV.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"transcript manifest {path} does not exist")
+    path = require_file(path, "transcript manifest")
     if path.suffix.lower() == ".jsonl":
         rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     elif path.suffix.lower() == ".csv":

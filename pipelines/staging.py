@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 PARTIAL = ".partial-"
 
@@ -47,6 +47,61 @@ def sweep_stale(target: Path) -> list[Path]:
         shutil.rmtree(sibling, ignore_errors=True)
         removed.append(sibling)
     return removed
+
+
+class OutputExistsError(ValueError):
+    """An output directory this run must not write or replace."""
+
+
+def check_writable(path: Path, what: str) -> None:
+    """The nearest existing ancestor of ``path`` is a directory this process may write into, so a run
+    fails here, in one line, and not when it writes its result after minutes of work."""
+    for parent in Path(path).resolve().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OutputExistsError(f"{what} {path}: {parent} is a file, not a directory")
+            try:  # a real write: permissions, read-only mounts and /proc all answer the same way
+                os.rmdir(tempfile.mkdtemp(prefix=".ovrecipes-probe-", dir=parent))
+            except OSError as err:
+                raise OutputExistsError(f"{what} {path}: cannot write into {parent} ({err.strerror})") from None
+            return
+
+
+def check_output_file(path: Path | None, flag: str) -> None:
+    """A file a command writes after its work (``--json``, ``--grid``): fail now if it cannot be written."""
+    if path is None:
+        return
+    if Path(path).is_dir():
+        raise OutputExistsError(f"{flag} {path} is a directory; give a file path")
+    check_writable(Path(path), flag)
+
+
+def check_target(out: Path, overwrite: bool, *, markers: tuple[str, ...], inputs: Iterable[Path] = ()) -> None:
+    """Fail before any slow step unless ``out`` can take this run's output directory.
+
+    ``--overwrite`` replaces only what an earlier run wrote (a directory holding one of ``markers``,
+    e.g. report.json), never the current directory or one above it, and never a directory holding an
+    input of this run (``--images db/images --out db`` would delete the images the database points to).
+    """
+    target = Path(out).resolve()
+    if target == Path.cwd().resolve() or target in Path.cwd().resolve().parents:
+        raise OutputExistsError(f"output directory {str(out) or '.'} is the current directory or holds it; "
+                                "choose a new directory for the output")
+    if target.exists() and not target.is_dir():
+        raise OutputExistsError(f"output path {out} is a file; choose a directory")
+    check_writable(target, "output directory")
+    if not target.exists() or not any(target.iterdir()):
+        return
+    if not overwrite:
+        raise OutputExistsError(f"output directory {out} already exists; pass --overwrite to replace it")
+    if not any((target / m).exists() for m in markers):
+        raise OutputExistsError(f"output directory {out} holds files no earlier run wrote (no {' or '.join(markers)}), "
+                                "so --overwrite does not replace it: remove it yourself or choose another --out")
+    for given in inputs:
+        path = Path(given).resolve()
+        if path == target or target in path.parents:
+            raise OutputExistsError(f"--overwrite would delete {given}, which this run reads (it is inside {out}): "
+                                    "choose another --out")
 
 
 def _public(path: Path) -> None:

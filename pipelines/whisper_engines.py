@@ -29,6 +29,7 @@ import openvino.properties as props
 import openvino.properties.hint as hints
 
 from ovrecipes.pipelines.base import is_openvino_dir
+from ovrecipes.pipelines.paths import require_dir
 from ovrecipes.pipelines.runtime import compiled_precision, precision_config
 from ovrecipes.pipelines.speech_data import load_audio
 from ovrecipes.pipelines.whisper_genai import ENCODER_IR, genai_missing
@@ -234,6 +235,20 @@ def load_transcriber(model_dir: str | Path, engine: str | None = None, **options
     return cls(model_dir, **options)
 
 
+def check_whisper_dir(model_dir: str | Path) -> None:
+    """A local Whisper model directory (PyTorch/HF or OpenVINO), checked before any audio or weights load:
+    an empty or foreign directory would otherwise fail inside transformers or the OpenVINO frontend."""
+    path = require_dir(model_dir, "Whisper model directory")
+    config = path / "config.json"
+    if not config.is_file():
+        raise ValueError(f"model directory {path} has no config.json, so it holds no Whisper model (PyTorch/HF, or "
+                         "OpenVINO from 'whisper ptq')")
+    model_type = json.loads(config.read_text()).get("model_type")
+    if model_type != "whisper":
+        raise ValueError(f"model {path} is a {model_type!r} model: transcription takes Whisper models "
+                         "(model_type 'whisper')")
+
+
 def check_language(model_dir: str | Path, language: str | None) -> None:
     """Refuse a language other than English for an English-only checkpoint (tiny.en ...), which would
     transcribe English whatever language token it is given."""
@@ -243,7 +258,7 @@ def check_language(model_dir: str | Path, language: str | None) -> None:
     if json.loads(config.read_text()).get("is_multilingual") is False:
         raise ValueError(f"model {model_dir} is English-only (is_multilingual: false in generation_config.json): it "
                          f"cannot transcribe language {language!r}; use a multilingual checkpoint such as "
-                         "--model embedded:whisper-base")
+                         "whisper-base (embedded:whisper-base)")
 
 
 def transcribe(model_dir: str | Path, audio_paths: list[str | Path], engine: str | None = None, *,
@@ -253,6 +268,7 @@ def transcribe(model_dir: str | Path, audio_paths: list[str | Path], engine: str
 
     if not audio_paths:
         raise ValueError("no audio files to transcribe")
+    check_whisper_dir(model_dir)
     language = language_code(language)
     check_language(model_dir, language)
     audio = [load_audio(p) for p in audio_paths]  # every file is checked before the model loads

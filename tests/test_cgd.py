@@ -277,6 +277,44 @@ def test_query_errors_are_one_line(tiny_cgd, tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "not a readable image" in err
 
 
+def test_a_damaged_database_and_a_grid_that_is_not_a_png_are_one_line(tiny_cgd, tmp_path, capsys):
+    import numpy as np
+
+    from ovrecipes.pipelines.cgd_retrieval import load_index
+
+    db = tmp_path / "db"
+    assert main(["cgd", "index", "--model", str(tiny_cgd), "--images", "digits", "--out", str(db), "--limit", "4"]) == 0
+    good = (db / "db.json").read_text()
+    for meta, why in (("[]", r"db\.json holds a list, not an object"), ("{}", r"db\.json lacks model, paths, class_names"),
+                      ("{", r"JSONDecodeError: Expecting property name")):
+        (db / "db.json").write_text(meta)
+        with pytest.raises(ValueError, match=rf"^{re.escape(str(db))} is a damaged embedding database \({why}"):
+            load_index(db)
+    (db / "db.json").write_text(good)
+    np.savez(db / "db.npz", embeddings=np.zeros((3, 48), np.float32), labels=np.zeros(3, np.int64))
+    with pytest.raises(ValueError, match=r"db\.json lists 4 images, db\.npz holds 3 embeddings"):
+        load_index(db)
+    (db / "db.npz").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(ValueError, match=r"is a damaged embedding database \(BadZipFile"):
+        load_index(db)
+    capsys.readouterr()
+    assert main(["cgd", "query", "--db", str(db), "--image", str(tmp_path / "q.png")]) == 2
+    assert "is a damaged embedding database" in capsys.readouterr().err
+    assert main(["cgd", "query", "--db", str(db), "--image", str(tmp_path), "--grid", str(tmp_path / "grid")]) == 2
+    assert capsys.readouterr().err.strip() == f"ovrecipes: error: --grid {tmp_path / 'grid'} must name a .png file"
+
+
+def test_index_overwrite_never_deletes_the_images_it_indexes(tiny_cgd, tmp_path, capsys):
+    db = tmp_path / "db"
+    assert main(["cgd", "index", "--model", str(tiny_cgd), "--images", "digits", "--out", str(db), "--limit", "4"]) == 0
+    capsys.readouterr()
+    assert main(["cgd", "index", "--model", str(tiny_cgd), "--images", str(db / "images"), "--out", str(db),
+                 "--overwrite"]) == 2
+    assert capsys.readouterr().err.strip() == (f"ovrecipes: error: --overwrite would delete {db / 'images'}, which "
+                                               f"this run reads (it is inside {db}): choose another --out")
+    assert len(list((db / "images").rglob("*.png"))) == 4
+
+
 def test_cgd_ptq_cli_reports_every_scope_mode(tiny_cgd, tmp_path):
     out = tmp_path / "int8"
     args = ["cgd", "ptq", "--model", str(tiny_cgd), "--dataset", "digits", "--validation-size", "60",

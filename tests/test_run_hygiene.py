@@ -263,3 +263,115 @@ def test_known_harmless_warnings_are_hidden_unless_debugging(tiny_bert_dir, tiny
     out, err = debug.communicate(timeout=600)
     assert debug.returncode == 0, err[-2000:]
     assert "TracerWarning" in out + err  # the filter is what hides it: the export really warns
+
+
+# -- output paths that --overwrite must not replace, and outputs that cannot be written ------------
+def test_the_current_directory_or_one_above_it_is_never_an_output(tmp_path, monkeypatch):
+    from ovrecipes.runs.outdir import check_output
+
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "report.json").write_text("{}")  # looks like a run's output, and still is not replaced
+    monkeypatch.chdir(work)
+    for out in (Path(""), Path("."), work, tmp_path):
+        with pytest.raises(ValueError, match=r"is the current directory or holds it; choose a new directory"):
+            check_output(out, overwrite=True)
+    check_output(Path("sub"), overwrite=False)  # a new directory below is fine
+
+
+def test_overwrite_replaces_only_an_earlier_runs_output_and_never_an_input(tmp_path):
+    from ovrecipes.runs.outdir import check_output
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("not a run's output")
+    with pytest.raises(ValueError, match=r"holds files no earlier run wrote \(no report\.json\), so --overwrite does "
+                                         r"not replace it"):
+        check_output(mine, overwrite=True)
+    run = tmp_path / "run"
+    (run / "fp32").mkdir(parents=True)
+    (run / "report.json").write_text("{}")
+    check_output(run, overwrite=True)
+    check_output(run, overwrite=True, inputs=[tmp_path / "elsewhere"])
+    for given in (run / "fp32", run):
+        with pytest.raises(ValueError, match=rf"--overwrite would delete {given}, which this run reads"):
+            check_output(run, overwrite=True, inputs=[given])
+
+
+def test_an_output_that_cannot_be_written_fails_before_the_work(tmp_path):
+    from ovrecipes.pipelines.staging import check_output_file
+    from ovrecipes.runs.outdir import check_output
+
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(ValueError, match=r"^output directory .*afile/sub: .*afile is a file, not a directory$"):
+        check_output(tmp_path / "afile" / "sub", overwrite=False)
+    with pytest.raises(ValueError, match=r"^--json .*afile/x\.json: .*afile is a file, not a directory$"):
+        check_output_file(tmp_path / "afile" / "x.json", "--json")
+    with pytest.raises(ValueError, match=r"^--json .* is a directory; give a file path$"):
+        check_output_file(tmp_path, "--json")
+    with pytest.raises(ValueError, match=r"^output directory /proc/ovrecipes-x: cannot write into /proc"):
+        check_output(Path("/proc/ovrecipes-x"), overwrite=False)
+    check_output_file(tmp_path / "new" / "x.json", "--json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # the checks leave nothing behind
+
+
+@pytest.mark.parametrize("argv", [["sparse", "check", "{ir}", "--json", "{dir}"],
+                                  ["bench", "{ir}", "--shape", "[1,16]", "--time", "0.2", "--json", "{dir}"]])
+def test_a_json_path_that_is_a_directory_is_refused_before_the_measurement(argv, tmp_path, capsys, monkeypatch):
+    import openvino as ov
+
+    from ovrecipes.pipelines import runtime
+
+    ov.save_model(_matmul_ir(), tmp_path / "m.xml")
+    monkeypatch.setattr(runtime, "benchmark_openvino", lambda *a, **k: pytest.fail("measured before the check"))
+    args = [a.format(ir=tmp_path / "m.xml", dir=tmp_path) for a in argv]
+    assert main(args) == 2
+    assert capsys.readouterr().err.strip() == f"ovrecipes: error: --json {tmp_path} is a directory; give a file path"
+
+
+def _matmul_ir():
+    import numpy as np
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    x = ops.parameter([1, 16], ov.Type.f32, name="x")
+    return ov.Model([ops.matmul(x, ops.constant(np.ones((16, 4), np.float32)), False, False)], [x], "m")
+
+
+def test_an_os_error_is_one_line_not_a_traceback(monkeypatch, capsys):
+    from ovrecipes.cli import tools
+
+    def denied(args):
+        raise PermissionError(13, "Permission denied", "/somewhere/report.json")
+
+    monkeypatch.setattr(tools, "cmd_cpu", denied)
+    assert main(["cpu"]) == 2
+    assert capsys.readouterr().err.strip() == ("ovrecipes: error: [Errno 13] Permission denied: "
+                                               "'/somewhere/report.json'")
+
+
+def test_sigterm_is_not_swallowed_by_a_measurement_that_tolerates_errors(monkeypatch):
+    """A failing sweep point is recorded and the sweep goes on; SIGTERM (Terminated) must end it."""
+    from ovrecipes.cli.main import Terminated
+    from ovrecipes.measure import sweep
+
+    def terminated(*args, **kwargs):
+        raise Terminated()
+
+    monkeypatch.setattr(sweep, "benchmark_openvino", terminated)
+    with pytest.raises(Terminated):
+        sweep._pair(None, {}, {}, True, time_s=0.1)
+    monkeypatch.setattr(sweep, "benchmark_openvino", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("bad L")))
+    assert sweep._pair(None, {}, {}, True, time_s=0.1) == {"error": "bad L"}
+
+
+def test_compare_keeps_an_out_given_before_the_family():
+    from ovrecipes.cli.main import build_parser
+
+    parser = build_parser()
+    before = parser.parse_args(["compare", "--out", "A", "--overwrite", "bert", "m1", "m2"])
+    after = parser.parse_args(["compare", "bert", "m1", "m2", "--out", "B"])
+    neither = parser.parse_args(["compare", "bert", "m1", "m2"])
+    assert (before.out, before.overwrite) == (Path("A"), True)
+    assert (after.out, after.overwrite) == (Path("B"), False)
+    assert (neither.out, neither.overwrite) == (None, False)

@@ -410,7 +410,7 @@ def test_sweep_cli_writes_ratio_tables(tiny64_ir, tmp_path, capsys):
     (["sparse", "config", "{planted}", "--rate", "0.8", "--streams", "0", "--out", "{out}"], "NUM_STREAMS"),
     (["sparse", "config", "{missing}", "--out", "{out}"], "no such model"),
     (["sparse", "check", "{planted}", "--rate", "1.5"], "[0, 1]"),
-    (["sparse", "check", "{planted}", "--config-file", "{missing}"], "no such config file"),
+    (["sparse", "check", "{planted}", "--config-file", "{missing}"], "does not exist"),
     (["sparse", "sweep", "{planted}", "--out", "{out}", "--seq-lens", "16,x"], "--seq-lens"),
     (["sparse", "sweep", "{planted}", "--out", "{out}", "--rate", "2"], "[0, 1]"),
     (["sparse", "prune", "{planted}", "--target", "1.5", "--out", "{out}"], "--target"),

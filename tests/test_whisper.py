@@ -463,6 +463,21 @@ def test_a_language_other_than_english_is_refused_for_an_english_only_checkpoint
     assert "cannot transcribe language 'fr'" in capsys.readouterr().err
 
 
+def test_transcribe_checks_the_model_directory_before_the_audio(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "bert").mkdir()
+    (tmp_path / "bert" / "config.json").write_text('{"model_type": "bert"}')
+    missing_audio = str(tmp_path / "x.wav")  # the model is checked first, so this is never reached
+    for model, message in ((tmp_path / "empty", f"model directory {tmp_path / 'empty'} has no config.json, so it "
+                                                "holds no Whisper model"),
+                           (tmp_path / "bert", f"model {tmp_path / 'bert'} is a 'bert' model: transcription takes "
+                                               "Whisper models (model_type 'whisper')"),
+                           (tmp_path / "nowhere", f"Whisper model directory {tmp_path / 'nowhere'} does not exist")):
+        assert main(["whisper", "transcribe", str(model), missing_audio]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"ovrecipes: error: {message}"), err
+
+
 def test_word_error_rate_on_hand_counted_strings():
     from ovrecipes.pipelines.speech_metrics import english_normaliser, word_error_rate
 

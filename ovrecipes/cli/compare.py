@@ -69,6 +69,6 @@ def register(sub) -> None:
         fam.add_argument("--labels", nargs="+", help="names for the table (default: directory names)")
         fam.add_argument("--compare-peers", action="store_true",
                          help="also measure the family's peer runtimes on the same data (Whisper: faster-whisper)")
-        add_output_args(fam, required=False, help="write report.md/json and a plot here")
+        add_output_args(fam, required=False, help="write report.md/json and a plot here", inherit=True)
         spec.add_options(fam)
         add_measure_args(fam)

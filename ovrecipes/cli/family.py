@@ -12,6 +12,7 @@ from ovrecipes.cli.options import (
     add_cpu_target_args,
     add_measure_args,
     add_output_args,
+    input_paths,
     measure_options,
 )
 from ovrecipes.pipelines.base import FamilySpec
@@ -151,7 +152,7 @@ def cmd_ptq(args: argparse.Namespace) -> None:
     if args.weight_only or args.wc_mode:
         weight_only, _ = load_config(WeightCompressionConfig, spec.name, "wc", None,
                                      {"mode": args.wc_mode} if args.wc_mode else {})
-    check_output(args.out.resolve(), args.overwrite)
+    check_output(args.out.resolve(), args.overwrite, input_paths(args))
     pipeline = spec.make_pipeline(args).resolve()
     run_ptq(pipeline, config, args.out, overwrite=args.overwrite, compare_torch=args.compare_torch,
             weight_only=weight_only, compare_peers=args.compare_peers,

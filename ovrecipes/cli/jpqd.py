@@ -11,6 +11,7 @@ from ovrecipes.cli.options import (
     add_measure_args,
     add_output_args,
     flags_by_dest,
+    input_paths,
     measure_options,
 )
 from ovrecipes.pipelines.base import FamilySpec
@@ -159,7 +160,7 @@ def cmd_jpqd(args: argparse.Namespace) -> None:
     options = measure_options(args)
     for note in notes:
         print(f"legacy config: {note}")
-    check_output(args.out.resolve(), args.overwrite)
+    check_output(args.out.resolve(), args.overwrite, input_paths(args))
     run_jpqd(spec.make_pipeline(args).resolve(), config, args.out, teacher=Path(args.teacher) if args.teacher else None,
              overwrite=args.overwrite, measure_teacher=not args.no_teacher_eval,
              options=options,

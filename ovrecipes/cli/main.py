@@ -48,8 +48,9 @@ def one_line(err: Exception) -> str:
     return openvino_reason(err) if text.startswith(("Exception from ", "Check '")) else text.splitlines()[0]
 
 
-class Terminated(Exception):
-    """SIGTERM, raised in the main thread so every ``finally`` (staging directories) runs."""
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so every ``finally`` (staging directories) runs; a BaseException,
+    like KeyboardInterrupt, so that no ``except Exception`` (one failed measurement point) swallows it."""
 
 
 def _terminate(signum, frame) -> None:
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         args.handler(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
+    except (ValueError, OSError, RuntimeError) as err:  # OSError: a path that cannot be read or written
         if debug:
             raise
         print(f"ovrecipes: error: {one_line(err)}", file=sys.stderr)

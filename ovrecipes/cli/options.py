@@ -14,10 +14,24 @@ from ovrecipes.runs.common import MeasureOptions
 
 
 def add_output_args(parser: argparse.ArgumentParser, *, required: bool = True, default: Path | None = None,
-                    help: str = "output directory (must not exist unless --overwrite)") -> None:
+                    help: str = "output directory (must not exist unless --overwrite)", inherit: bool = False) -> None:
+    """``inherit``: for a subcommand whose parent takes the same options (``compare --out X bert ...``), so
+    that the values given before the subcommand survive instead of being reset to its defaults."""
     g = parser.add_argument_group("output")
-    g.add_argument("--out", type=Path, required=required, default=default, help=help)
-    g.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+    unset = {"default": argparse.SUPPRESS} if inherit else {}
+    g.add_argument("--out", type=Path, required=required, **(unset or {"default": default}), help=help)
+    g.add_argument("--overwrite", action="store_true", help="replace an existing output directory", **unset)
+
+
+def input_paths(args: argparse.Namespace) -> list[Path]:
+    """Every existing file or directory named on the command line except ``--out``: what the run reads,
+    and so what ``--overwrite`` must never delete."""
+    found = []
+    for dest, value in vars(args).items():
+        for item in (value if isinstance(value, (list, tuple)) else [value]):
+            if dest != "out" and isinstance(item, (str, Path)) and str(item) and Path(item).exists():
+                found.append(Path(item))
+    return found
 
 
 def add_bench_args(parser: argparse.ArgumentParser, time_default: float, *, precision_default: str = "default",

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ovrecipes.cli.argtypes import positive_int
-from ovrecipes.cli.options import add_output_args, flags_by_dest
+from ovrecipes.cli.argtypes import positive_float, positive_int
+from ovrecipes.cli.options import add_output_args, flags_by_dest, input_paths
 from ovrecipes.measure.sweep import (
     GRID_HEADER,
     SEQ_HEADER,
@@ -25,7 +25,9 @@ from ovrecipes.measure.sweep import (
 )
 from ovrecipes.pipelines import runtime
 from ovrecipes.pipelines.base import copy_model_dir
+from ovrecipes.pipelines.paths import require_file
 from ovrecipes.pipelines.registry import FAMILIES
+from ovrecipes.pipelines.staging import check_output_file
 from ovrecipes.recipes import sparse
 from ovrecipes.recipes.ir import save
 from ovrecipes.recipes.overflow import host_cpu, sparse_kernel_support
@@ -96,7 +98,7 @@ def register(subparsers) -> None:
     model_arg(sw)
     sw.add_argument("--config-file", type=Path, default=None, help="runtime config JSON for the sparse runs")
     rate_arg(sw, "rate of the sparse runs when no --config-file is given")
-    sw.add_argument("--time", type=float, default=2.0, help="seconds per measurement (default 2)")
+    sw.add_argument("--time", type=positive_float, default=2.0, help="seconds per measurement (default 2)")
     sw.add_argument("--seq-lens", default="16,32,64,128,256,512", help="comma-separated lengths L for inputs [1, L]")
     sw.add_argument("--grid-seq-len", type=int, default=128, help="L used for the streams x threads grid (default 128)")
     sw.add_argument("--grid", default="1,2,4,8", help="candidate streams/threads values, capped at the core count")
@@ -193,7 +195,7 @@ def cmd_stats(args: argparse.Namespace) -> None:
     requested = _rate(args)
     coverage = _coverage(args)
     if args.out:
-        check_output(args.out.resolve(), args.overwrite)
+        check_output(args.out.resolve(), args.overwrite, input_paths(args))
     xml, model = _read(args.model_path)
     layers = sparse.weight_stats(model)
     rate, why = None, None
@@ -221,7 +223,7 @@ def cmd_config(args: argparse.Namespace) -> None:
     coverage = _coverage(args)
     sparse.runtime_config(0.5, args.streams, args.threads)  # validates streams/threads before any work
     out = args.out.resolve()
-    check_output(out, args.overwrite)
+    check_output(out, args.overwrite, input_paths(args))
     xml, model = _read(args.model_path)
     layers = sparse.weight_stats(model)
     rate, why = sparse.resolve_rate(requested, layers, coverage)
@@ -283,12 +285,13 @@ def _check_config_file(args: argparse.Namespace) -> None:
     elif args.rate is not None or args.coverage is not None:
         flag = "--rate" if args.rate is not None else "--coverage"
         raise ValueError(f"{flag} has no effect with --config-file: the file's {sparse.RATE_KEY} sets the rate")
-    elif not args.config_file.is_file():
-        raise FileNotFoundError(f"{args.config_file}: no such config file")
+    else:
+        require_file(args.config_file, "config file")
 
 
 def cmd_check(args: argparse.Namespace) -> None:
     _check_config_file(args)
+    check_output_file(args.json, "--json")
     xml, model = _read(args.model_path)
     layers = sparse.weight_stats(model)
     config, _, rate, why = sparse_configs(args, layers)
@@ -332,15 +335,13 @@ def _sweep_section(result: dict, plot: Path) -> Section:
 
 
 def cmd_sweep(args: argparse.Namespace) -> None:
-    if args.time <= 0:
-        raise ValueError(f"--time must be positive: got {args.time}")
     seq_lens = parse_ints(args.seq_lens, "--seq-lens")
     grid = parse_ints(args.grid, "--grid")
     if args.grid_seq_len <= 0:
         raise ValueError(f"--grid-seq-len must be positive: got {args.grid_seq_len}")
     _check_config_file(args)
     out = args.out.resolve()
-    check_output(out, args.overwrite)
+    check_output(out, args.overwrite, input_paths(args))
     xml, model = _read(args.model_path)
     layers = sparse.weight_stats(model)
     config, dense, rate, why = sparse_configs(args, layers)
@@ -372,7 +373,7 @@ def cmd_prune(args: argparse.Namespace) -> None:
                 raise ValueError(f"{flag} has no effect without --family: it configures the family pipeline that "
                                  "measures accuracy before and after pruning")
     out = args.out.resolve()
-    check_output(out, args.overwrite)
+    check_output(out, args.overwrite, input_paths(args))
     xml, model = _read(args.model_path)
     src = xml.parent
     if out == src:

@@ -11,6 +11,7 @@ import openvino as ov
 from ovrecipes.cli.options import add_bench_args, bench_args
 from ovrecipes.pipelines import bert, cgd, runtime, whisper
 from ovrecipes.pipelines.speech_data import embedded_speech
+from ovrecipes.pipelines.staging import check_output_file
 from ovrecipes.pipelines.text_data import vader_archive
 from ovrecipes.recipes import sparse
 from ovrecipes.recipes.overflow import (
@@ -74,6 +75,7 @@ def sparse_rate_note(config: dict) -> str | None:
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
+    check_output_file(args.json, "--json")
     shape = runtime.parse_shape(args.shape) if args.shape else None
     config = runtime.load_config_file(args.config_file) if args.config_file else {}
     if args.sparse_rate is not None:

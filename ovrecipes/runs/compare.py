@@ -39,7 +39,7 @@ def run_compare(pipeline: FamilyPipeline, variants: list[Variant], out: Path | N
         if Path(v.path).is_dir():
             check_model_type(Path(v.path), pipeline.model_type_problem)
     if out is not None:
-        check_output(Path(out).resolve(), overwrite)
+        check_output(Path(out).resolve(), overwrite, [Path(v.path) for v in variants if Path(v.path).exists()])
     report = side_by_side(pipeline, variants, options or MeasureOptions(), kind="compare",
                           title=f"{pipeline.family} comparison", timer=Timer(),
                           sections=[Section(title="Peer runtimes", lines=notes)] if notes else None)
@@ -56,7 +56,7 @@ def compare_reports(paths: list[Path], out: Path | None, *, overwrite: bool = Fa
     machines), so the report says so; within one report they stay the per-round medians.
     """
     if out is not None:
-        check_output(Path(out).resolve(), overwrite)
+        check_output(Path(out).resolve(), overwrite, paths)
     reports = [read_report(p) for p in paths]
     variants = []
     for path, report in zip(paths, reports):

@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from ovrecipes import recipes
+from ovrecipes.pipelines.paths import require_file
 
 CONFIG_DIR = Path(recipes.__file__).parent / "configs"
 M = TypeVar("M", bound=BaseModel)
@@ -19,9 +20,7 @@ def default_config_path(family: str, recipe: str) -> Path:
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"config file {path} does not exist")
+    path = require_file(path, "config file")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:

@@ -4,27 +4,25 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
-from ovrecipes.pipelines.staging import staged_directory
+from ovrecipes.pipelines.staging import OutputExistsError, check_target, staged_directory
+
+__all__ = ["OutputExistsError", "check_output", "staged_output"]
+
+#: what every run's output directory holds; --overwrite replaces only a directory that has it
+RUN_MARKER = "report.json"
 
 
-class OutputExistsError(ValueError):
-    pass
-
-
-def check_output(out: Path, overwrite: bool) -> None:
-    """Fail before any slow step if ``out`` holds something and ``--overwrite`` was not given."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise OutputExistsError(f"output path {out} is a file; choose a directory")
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise OutputExistsError(f"output directory {out} already exists; pass --overwrite to replace it")
+def check_output(out: Path, overwrite: bool, inputs: Iterable[Path] = ()) -> None:
+    """Fail before any slow step if ``out`` holds something and ``--overwrite`` was not given, or if it
+    cannot or must not be replaced (see :func:`check_target`)."""
+    check_target(Path(out), overwrite, markers=(RUN_MARKER,), inputs=inputs)
 
 
 @contextmanager
-def staged_output(out: Path, overwrite: bool = False) -> Iterator[Path]:
+def staged_output(out: Path, overwrite: bool = False, inputs: Iterable[Path] = ()) -> Iterator[Path]:
     """Yield a staging sibling of ``out`` that replaces it only if the block succeeds."""
-    check_output(Path(out).resolve(), overwrite)
+    check_output(Path(out), overwrite, inputs)
     with staged_directory(out) as stage:
         yield stage
