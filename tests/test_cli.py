@@ -203,6 +203,18 @@ def test_compare_existing_directories(ptq_run, tiny_bert_dir, tiny_csv, tmp_path
     assert main(["compare", "--from-reports", str(tmp_path / "nowhere")]) == 2
 
 
+def test_compare_refuses_a_directory_without_a_model_before_measuring(ptq_run, tmp_path, capsys, monkeypatch):
+    from ovrecipes.runs import compare
+
+    monkeypatch.setattr(compare, "side_by_side", lambda *a, **k: pytest.fail("measured before the check"))
+    (tmp_path / "empty").mkdir()
+    assert main(["compare", "bert", str(ptq_run), str(tmp_path / "empty")]) == 2
+    assert capsys.readouterr().err.strip() == (f"ovrecipes: error: model directory {tmp_path / 'empty'} holds no model "
+                                               "(no OpenVINO IR and no config.json)")
+    assert main(["compare", "bert", str(ptq_run), "--overwrite"]) == 2
+    assert capsys.readouterr().err.strip() == "ovrecipes: error: --overwrite has no effect without --out: nothing is written"
+
+
 def test_bench_output_parses(ptq_run, tmp_path, capsys):
     out_json = tmp_path / "bench.json"
     assert main(["bench", str(ptq_run), "--shape", "[1,16]", "--time", "0.5", "--json", str(out_json)]) == 0

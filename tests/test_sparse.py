@@ -421,6 +421,9 @@ def test_sweep_cli_writes_ratio_tables(tiny64_ir, tmp_path, capsys):
      "--rate has no effect with --config-file: the file's CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE sets the rate"),
     (["sparse", "prune", "{planted}", "--target", "0.8", "--out", "{out}", "--eval-samples", "10"],
      "--eval-samples has no effect without --family"),
+    (["sparse", "prune", "{planted}", "--target", "0.8", "--out", "{out}", "--family", "bert", "--backbone", "tiny"],
+     "--backbone has no effect with --family bert: it is an option of the cgd family"),
+    (["sparse", "stats", "{planted}", "--overwrite"], "--overwrite has no effect without --out"),
     (["sparse", "prune", "{planted}", "--target", "0.8", "--out", "{out}", "--max-length", "32"],
      "--max-length has no effect without --family: it configures the family pipeline"),
 ])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ovrecipes.cli.options import add_measure_args, add_output_args, measure_options
+from ovrecipes.cli.options import add_measure_args, add_output_args, check_overwrite_has_out, measure_options
 from ovrecipes.measure.variants import Variant
 from ovrecipes.pipelines.registry import FAMILIES
 from ovrecipes.runs.common import peer_variants
@@ -40,6 +40,7 @@ def variant_labels(models: list[Path], labels: list[str] | None) -> list[str]:
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
+    check_overwrite_has_out(args)
     if args.from_reports:
         if args.family:
             raise ValueError("--from-reports puts earlier reports side by side; do not name a family and models too")

@@ -23,6 +23,12 @@ def add_output_args(parser: argparse.ArgumentParser, *, required: bool = True, d
     g.add_argument("--overwrite", action="store_true", help="replace an existing output directory", **unset)
 
 
+def check_overwrite_has_out(args: argparse.Namespace) -> None:
+    """Where --out is optional, --overwrite alone would be accepted and do nothing."""
+    if args.overwrite and args.out is None:
+        raise ValueError("--overwrite has no effect without --out: nothing is written")
+
+
 def input_paths(args: argparse.Namespace) -> list[Path]:
     """Every existing file or directory named on the command line except ``--out``: what the run reads,
     and so what ``--overwrite`` must never delete."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ovrecipes.cli.argtypes import positive_float, positive_int
-from ovrecipes.cli.options import add_output_args, flags_by_dest, input_paths
+from ovrecipes.cli.options import add_output_args, check_overwrite_has_out, flags_by_dest, input_paths
 from ovrecipes.measure.sweep import (
     GRID_HEADER,
     SEQ_HEADER,
@@ -122,10 +122,20 @@ def register(subparsers) -> None:
     fam.add_argument("--dataset", default="embedded", help="the family's dataset (default: its embedded data)")
     # what only the --family evaluation reads: refused without --family rather than ignored
     family_flags = flags_by_dest(a for a in pr._actions if a not in before)
-    pr.set_defaults(handler=cmd_prune, family_flags=family_flags)
+    pr.set_defaults(handler=cmd_prune, family_flags=family_flags, family_dests=_family_dests())
 
 
 # -- helpers ----------------------------------------------------------------------------------------
+def _family_dests() -> dict[str, set[str]]:
+    """Each family's own option dests (``prune`` accepts every family's options on one parser)."""
+    dests = {}
+    for name, spec in FAMILIES.items():
+        scratch = argparse.ArgumentParser(add_help=False)
+        spec.add_options(scratch)
+        dests[name] = {a.dest for a in scratch._actions}
+    return dests
+
+
 def _rate(args: argparse.Namespace) -> float | str:
     """--rate checked ('auto' when absent); --coverage only shapes an 'auto' rate, so it is refused with a number."""
     requested = sparse.parse_rate("auto" if args.rate is None else args.rate)
@@ -194,6 +204,7 @@ def _stats_section(xml: Path, layers, summary: dict, why: str | None, plot: Path
 def cmd_stats(args: argparse.Namespace) -> None:
     requested = _rate(args)
     coverage = _coverage(args)
+    check_overwrite_has_out(args)
     if args.out:
         check_output(args.out.resolve(), args.overwrite, input_paths(args))
     xml, model = _read(args.model_path)
@@ -367,11 +378,17 @@ def cmd_prune(args: argparse.Namespace) -> None:
         raise ValueError(f"--target must be a zero fraction in (0, 1): got {args.target}")
     if args.eval_samples is not None and args.eval_samples <= 0:
         raise ValueError(f"--eval-samples must be positive: got {args.eval_samples}")
-    if not args.family:
-        for dest, (flag, default) in args.family_flags.items():
-            if getattr(args, dest) != default:
-                raise ValueError(f"{flag} has no effect without --family: it configures the family pipeline that "
-                                 "measures accuracy before and after pruning")
+    shared = {"eval_samples", "model", "dataset"}
+    for dest, (flag, default) in args.family_flags.items():
+        if getattr(args, dest) == default:
+            continue
+        if not args.family:
+            raise ValueError(f"{flag} has no effect without --family: it configures the family pipeline that "
+                             "measures accuracy before and after pruning")
+        if dest not in shared and dest not in args.family_dests[args.family]:
+            owners = sorted(name for name, dests in args.family_dests.items() if dest in dests)
+            raise ValueError(f"{flag} has no effect with --family {args.family}: it is an option of the "
+                             f"{' and '.join(owners)} family")
     out = args.out.resolve()
     check_output(out, args.overwrite, input_paths(args))
     xml, model = _read(args.model_path)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ovrecipes.measure.recommend import DEFAULT_ACCURACY_BUDGET, recommend, run_warnings
 from ovrecipes.measure.variants import Variant, reference, set_ratios
-from ovrecipes.pipelines.base import FamilyPipeline, check_model_type
+from ovrecipes.pipelines.base import FamilyPipeline, check_model_type, is_openvino_dir
 from ovrecipes.pipelines.runtime import peak_rss_mb
 from ovrecipes.recipes.overflow import CpuInfo
 from ovrecipes.report.machine import machine
@@ -37,6 +37,8 @@ def run_compare(pipeline: FamilyPipeline, variants: list[Variant], out: Path | N
         if not Path(v.path).exists():
             raise ValueError(f"model directory {v.path} does not exist")
         if Path(v.path).is_dir():
+            if not is_openvino_dir(v.path) and not (Path(v.path) / "config.json").is_file():
+                raise ValueError(f"model directory {v.path} holds no model (no OpenVINO IR and no config.json)")
             check_model_type(Path(v.path), pipeline.model_type_problem)
     if out is not None:
         check_output(Path(out).resolve(), overwrite, [Path(v.path) for v in variants if Path(v.path).exists()])
