@@ -156,8 +156,8 @@ def load_config_file(path, device: str = "CPU") -> dict[str, str]:
     """benchmark_app -load_config JSON: {"CPU": {"NUM_STREAMS": "2", ...}} -> the CPU properties dict. Clear ValueError naming the file on bad JSON / missing device key."""
     p = Path(path)
     try:
-        data = json.loads(p.read_text())
-    except json.JSONDecodeError as e:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{p}: not valid JSON ({e})") from None
     if not isinstance(data, dict) or device not in data:
         keys = sorted(data) if isinstance(data, dict) else type(data).__name__

@@ -159,16 +159,21 @@ def _read_local(path: Path, spec: TextDataSpec) -> list[TextExample]:
     if not path.is_file():
         raise ValueError(f"dataset file {path} does not exist")
     suffix = path.suffix.lower()
-    text = path.read_text(encoding="utf-8")
-    if suffix in (".csv", ".tsv"):
-        rows = list(csv.DictReader(io.StringIO(text), delimiter="\t" if suffix == ".tsv" else ","))
-    elif suffix == ".jsonl":
-        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
-    elif suffix == ".json":
-        data = json.loads(text)
-        rows = data if isinstance(data, list) else data.get("data", [])
-    else:
+    if suffix not in (".csv", ".tsv", ".json", ".jsonl"):
         raise ValueError(f"dataset file {path} must end in .csv, .tsv, .json or .jsonl")
+    try:
+        text = path.read_text(encoding="utf-8")
+        if suffix in (".csv", ".tsv"):
+            rows = list(csv.DictReader(io.StringIO(text), delimiter="\t" if suffix == ".tsv" else ","))
+        elif suffix == ".jsonl":
+            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+        else:
+            data = json.loads(text)
+            rows = data if isinstance(data, list) else data.get("data", []) if isinstance(data, dict) else None
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"dataset file {path} cannot be read as {suffix[1:].upper()}: {err}") from None
+    if rows is None or not all(isinstance(row, dict) for row in rows):
+        raise ValueError(f"dataset file {path} must hold rows of named columns (objects, or a CSV header)")
     return _rows_to_examples(rows, spec, str(path))
 
 

@@ -178,7 +178,7 @@ def test_bad_dataset_and_model_paths(tiny_bert_dir, tmp_path, capsys):
     assert "has no config.json" in capsys.readouterr().err
 
 
-def test_compare_existing_directories(ptq_run, tiny_bert_dir, tiny_csv, tmp_path):
+def test_compare_existing_directories(ptq_run, tiny_bert_dir, tiny_csv, tmp_path, capsys):
     out = tmp_path / "cmp"
     args = ["compare", "bert", str(ptq_run / "fp32"), str(ptq_run), "--labels", "fp32", "int8",
             "--model", str(tiny_bert_dir), "--dataset", str(tiny_csv), "--max-length", "16",
@@ -201,6 +201,15 @@ def test_compare_existing_directories(ptq_run, tiny_bert_dir, tiny_csv, tmp_path
     assert {v["source"] for v in both["variants"]} == {str(ptq_run), str(out / "report.json")}
     assert both["reference"] == "OV FP32" and "separate runs" in both["warnings"][0]
     assert main(["compare", "--from-reports", str(tmp_path / "nowhere")]) == 2
+    (tmp_path / "list.json").write_text("[]")
+    capsys.readouterr()
+    assert main(["compare", "--from-reports", str(tmp_path / "list.json")]) == 2
+    assert "list.json is not a report.json: it holds a JSON list, not an object" in capsys.readouterr().err
+    empty = json.loads((ptq_run / "report.json").read_text())
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "report.json").write_text(json.dumps({**empty, "variants": [], "reference": None}))
+    assert main(["compare", "--from-reports", str(tmp_path / "empty")]) == 2
+    assert "hold no measured variants" in capsys.readouterr().err
 
 
 def test_compare_refuses_a_directory_without_a_model_before_measuring(ptq_run, tmp_path, capsys, monkeypatch):

@@ -64,6 +64,21 @@ def test_local_jsonl_and_bad_label(tmp_path):
         load_splits(TextDataSpec(source=str(other)))
 
 
+@pytest.mark.parametrize("name, content, message", [
+    ("latin1.json", b"\xff\xfe[]", r"dataset file .*latin1\.json cannot be read as JSON: 'utf-8' codec"),
+    ("cut.json", b'{"data": [', r"dataset file .*cut\.json cannot be read as JSON: Expecting value"),
+    ("cut.jsonl", b'{"text": "a", "label": 1}\n{"text"', r"dataset file .*cut\.jsonl cannot be read as JSONL"),
+    ("numbers.json", b'{"data": [1, 2]}', r"dataset file .*numbers\.json must hold rows of named columns"),
+    ("scalar.json", b"7", r"dataset file .*scalar\.json must hold rows of named columns"),
+])
+def test_an_unreadable_dataset_file_is_named_in_one_line(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=message) as err:
+        load_splits(TextDataSpec(source=str(path)))
+    assert len(str(err.value).splitlines()) == 1
+
+
 @pytest.mark.parametrize("spec, message", [
     (TextDataSpec(label_column="y"), "--label-column 'y' has no effect with --dataset embedded"),
     (TextDataSpec(split="validation"), "--split 'validation' has no effect with --dataset embedded"),

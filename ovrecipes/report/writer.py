@@ -166,7 +166,9 @@ def read_report(path: Path) -> Report:
         data = json.loads(file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{file} is not a report.json: it is not JSON ({err})") from None
-    version = data.get("schema_version") if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        raise ValueError(f"{file} is not a report.json: it holds a JSON {type(data).__name__}, not an object")
+    version = data.get("schema_version")
     if version != Report.model_fields["schema_version"].default:
         raise ValueError(f"{file} has report schema version {version!r}; this ovrecipes reads version "
                          f"{Report.model_fields['schema_version'].default} (rerun the command that wrote it)")
