@@ -141,17 +141,23 @@ class _TransformersTranscriber(Transcriber):
         self._extra = ({"language": language, "task": "transcribe"}
                        if getattr(self._config, "is_multilingual", False) and language else {})
 
-    def generate(self, features: np.ndarray) -> Any:
+    def generate(self, features: np.ndarray, attention_mask: np.ndarray | None = None) -> Any:
         import torch
 
+        mask = {} if attention_mask is None else {"attention_mask": torch.from_numpy(attention_mask)}
         with torch.inference_mode():
-            return self.model.generate(torch.from_numpy(features), generation_config=self._config, **self._extra)
+            return self.model.generate(torch.from_numpy(features), generation_config=self._config, **mask,
+                                       **self._extra)
 
     def transcribe(self, audio: np.ndarray) -> Transcript:
         started = time.perf_counter()
-        features = self.processor.feature_extractor(audio, sampling_rate=SAMPLE_RATE, return_tensors="np").input_features
+        # Past 30 s the default features would be cut at 30 s and the rest silently dropped; unpadded
+        # features with their mask make generate() transcribe the clip window by window (as genai does).
+        long_form = len(audio) > self.processor.feature_extractor.n_samples
+        extract = {"truncation": False, "padding": "longest", "return_attention_mask": True} if long_form else {}
+        inputs = self.processor.feature_extractor(audio, sampling_rate=SAMPLE_RATE, return_tensors="np", **extract)
         extracted = time.perf_counter()
-        ids = self.generate(features)
+        ids = self.generate(inputs.input_features, inputs.attention_mask if long_form else None)
         generated = time.perf_counter()
         text = self.processor.batch_decode(ids, skip_special_tokens=True)[0]
         seconds = time.perf_counter() - started

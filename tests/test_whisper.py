@@ -478,6 +478,26 @@ def test_transcribe_checks_the_model_directory_before_the_audio(tmp_path, capsys
         assert len(err) == 1 and err[0].startswith(f"ovrecipes: error: {message}"), err
 
 
+def test_transformers_engines_transcribe_past_30_seconds(tiny_whisper_dir):
+    """Default features stop at 30 s (3000 frames) and drop the rest; a longer clip goes to generate()
+    whole, with its attention mask, so that it is transcribed window by window."""
+    import torch
+
+    from ovrecipes.pipelines.whisper_engines import TorchTranscriber
+
+    transcriber = TorchTranscriber(tiny_whisper_dir, max_new_tokens=4)
+    seen = []
+
+    def generate(features, attention_mask=None, **kwargs):
+        seen.append((features.shape[-1], None if attention_mask is None else int(attention_mask.sum())))
+        return torch.zeros((1, 2), dtype=torch.long)
+
+    transcriber.model.generate = generate
+    for seconds in (5, 45):
+        transcriber.transcribe(np.zeros(16000 * seconds, np.float32))
+    assert seen == [(3000, None), (4500, 4500)]
+
+
 def test_word_error_rate_on_hand_counted_strings():
     from ovrecipes.pipelines.speech_metrics import english_normaliser, word_error_rate
 
