@@ -408,7 +408,10 @@ def compile_model(model, config: dict | None = None, device: str = "CPU",
         return core.compile_model(source, device, config or {})
     except RuntimeError as err:
         where = model if not isinstance(model, ov.Model) else source.get_friendly_name()
-        raise ValueError(f"cannot compile {where} for {device}: {openvino_reason(err)}") from None
+        # the properties are named: a bad value from a -load_config file otherwise reads as "stoi"
+        given = ", ".join(f"{k}={str(v).split('.')[-1]}" for k, v in (config or {}).items())
+        raise ValueError(f"cannot compile {where} for {device}" + (f" with {given}" if given else "") +
+                         f": {openvino_reason(err)}") from None
 
 
 # ---------------------------------------------------------------- benchmarks

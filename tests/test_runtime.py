@@ -182,6 +182,11 @@ def test_benchmark_openvino_from_saved_ir_with_config_file(tmp_path):
     assert (r.streams, r.threads) == (1, 1)
 
 
+def test_a_property_the_plugin_rejects_is_named_in_the_error():
+    with pytest.raises(ValueError, match=r"^cannot compile .* for CPU with NUM_STREAMS=abc, PERFORMANCE_HINT=THROUGHPUT: "):
+        benchmark_openvino(matmul_model(), config={"NUM_STREAMS": "abc"}, time_s=T)
+
+
 def test_resolve_hint_explicit_then_config_file_then_throughput():
     assert resolve_hint("none", {"PERFORMANCE_HINT": "LATENCY"}) == "none"
     assert resolve_hint(None, {"PERFORMANCE_HINT": "LATENCY"}) == "latency"
