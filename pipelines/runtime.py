@@ -391,6 +391,8 @@ def read_model(path, core: ov.Core | None = None) -> ov.Model:
     if root.tag != "net":
         raise ValueError(f"cannot read OpenVINO IR {xml}: the .xml is not an OpenVINO IR (root element <{root.tag}>)")
     weights = xml.with_suffix(".bin")
+    if not weights.is_file() and xml.is_symlink() and xml.resolve().with_suffix(".bin").is_file():
+        xml, weights = xml.resolve(), xml.resolve().with_suffix(".bin")  # a linked .xml: its .bin is by the target
     if not weights.is_file() and root.find(".//data[@offset]") is not None:
         raise ValueError(f"cannot read OpenVINO IR {xml}: its weights file {weights.name} is missing")
     try:

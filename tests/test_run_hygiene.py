@@ -214,6 +214,17 @@ def test_missing_weights_file_is_named(tmp_path, capsys):
                                                "its weights file openvino_model.bin is missing")
 
 
+def test_a_linked_xml_reads_the_weights_beside_its_target(tmp_path):
+    import openvino as ov
+
+    from ovrecipes.pipelines.runtime import read_model
+
+    (tmp_path / "ir").mkdir()
+    ov.save_model(_matmul_ir(), tmp_path / "ir" / "m.xml")
+    (tmp_path / "link.xml").symlink_to(tmp_path / "ir" / "m.xml")
+    assert [p.get_any_name() for p in read_model(tmp_path / "link.xml").inputs] == ["x"]
+
+
 # -- staging and signals ------------------------------------------------------------------------------
 def test_stale_partial_siblings_are_swept_live_ones_kept(tmp_path):
     out = tmp_path / "run"
