@@ -5,6 +5,7 @@ CPUs, magnitude pruning, the sweep, and one-line CLI errors."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -389,10 +390,12 @@ def test_grid_points_follow_the_core_count():
 
 def test_sweep_cli_writes_ratio_tables(tiny64_ir, tmp_path, capsys):
     out = tmp_path / "sweep"
+    too_many = (os.cpu_count() or 1) + 1  # more streams/threads than cores: skipped, and the report says so
     assert main(["sparse", "sweep", str(tiny64_ir), "--out", str(out), "--rate", "0.5", "--time", "0.1",
-                 "--seq-lens", "16,32", "--grid", "1,2", "--grid-seq-len", "16"]) == 0
+                 "--seq-lens", "16,32", "--grid", f"1,2,{too_many}", "--grid-seq-len", "16"]) == 0
     report = json.loads((out / "report.json").read_text())["data"]
     assert len(report["grid"]) == len(grid_points(report["cores"], [1, 2]))
+    assert report["grid_skipped"] == [too_many] and f"cores were skipped: {too_many}." in (out / "report.md").read_text()
     assert [p["seq_len"] for p in report["seq"]] == [16, 32]
     for p in report["grid"] + report["seq"]:
         assert p["ratio"] == pytest.approx(p["sparse"]["fps"] / p["dense"]["fps"])

@@ -340,6 +340,9 @@ def _sweep_section(result: dict, plot: Path) -> Section:
              f"{result['time_s']:g} s per measurement, dense and sparse back to back in one process; hint "
              f"{result['hint']}; inference precision {', '.join(precisions) or '-'}; sweep wall time "
              f"{result.get('wall_s', '-')} s.", f"**{verdict}**", result["sparse_kernels_reason"]]
+    if result.get("grid_skipped"):
+        lines.append(f"Grid values above the {result['cores']} cores were skipped: "
+                     f"{', '.join(map(str, result['grid_skipped']))}.")
     return Section(title="Sparse vs dense", lines=lines,
                    tables=[Table(header=GRID_HEADER, rows=grid), Table(header=SEQ_HEADER, rows=seq)],
                    figures=[Figure(file=plot.name, caption="sweep")])

@@ -71,6 +71,9 @@ def run_sweep(model, sparse_cfg: dict, dense_cfg: dict, *, time_s: float, seq_le
     cores = cores or os.cpu_count() or 1
     grid, seq = [], []
     points = grid_points(cores, grid_values)
+    skipped = sorted({v for v in grid_values if v > cores})
+    if skipped:  # said, not silently dropped: --grid 1,2,4,8 on 2 cores measures 1 and 2
+        print(f"  grid values above the {cores} cores are skipped: {', '.join(map(str, skipped))}")
     # One discarded run first: the first measurement of a process is slower (page faults, frequency ramp),
     # which would otherwise bias the first point's ratio.
     _pair(model, sparse_cfg, dense_cfg, False, hint=hint, time_s=min(1.0, time_s), shape={"*": [1, grid_seq_len]},
@@ -87,7 +90,7 @@ def run_sweep(model, sparse_cfg: dict, dense_cfg: dict, *, time_s: float, seq_le
         print(f"  L={length}: {_ratio_text(p)}")
     supported, support = sparse_kernel_support()
     ratios = [p["ratio"] for p in grid + seq if "ratio" in p]
-    return {"cores": cores, "time_s": time_s, "hint": hint, "grid": grid, "seq": seq, "sparse_config": sparse_cfg,
+    return {"cores": cores, "time_s": time_s, "hint": hint, "grid_skipped": skipped, "grid": grid, "seq": seq, "sparse_config": sparse_cfg,
             "dense_config": dense_cfg, "sparse_kernels_here": supported, "sparse_kernels_reason": support,
             "ratio_range": [min(ratios), max(ratios)] if ratios else None}
 
