@@ -67,13 +67,29 @@ def check_writable(path: Path, what: str) -> None:
             return
 
 
-def check_output_file(path: Path | None, flag: str) -> None:
-    """A file a command writes after its work (``--json``, ``--grid``): fail now if it cannot be written."""
+def check_output_file(path: Path | None, flag: str, *, overwrite: bool = True, inputs: Iterable[Path] = ()) -> None:
+    """A file a command writes after its work (``--json``, ``--grid``): fail now if it cannot be written.
+
+    An existing file is replaced only with ``overwrite``, and never when it is an input of the run, lies
+    inside an input directory, or is the weights file beside an input ``.xml`` (``bench m.xml --json
+    m.bin`` would destroy the model it measures).
+    """
     if path is None:
         return
-    if Path(path).is_dir():
+    path = Path(path)
+    if path.is_dir():
         raise OutputExistsError(f"{flag} {path} is a directory; give a file path")
-    check_writable(Path(path), flag)
+    if path.exists():
+        target = path.resolve()
+        for given in inputs:
+            source = Path(given).resolve()
+            protected = {source, source.with_suffix(".bin")} if source.suffix == ".xml" else {source}
+            if target in protected or source in target.parents:
+                raise OutputExistsError(f"{flag} {path} would replace a file of the input {given}; "
+                                        "write it somewhere else")
+        if not overwrite:
+            raise OutputExistsError(f"{flag} {path} already exists; pass --overwrite to replace it")
+    check_writable(path, flag)
 
 
 def check_target(out: Path, overwrite: bool, *, markers: tuple[str, ...], inputs: Iterable[Path] = ()) -> None:

@@ -340,6 +340,44 @@ def test_a_json_path_that_is_a_directory_is_refused_before_the_measurement(argv,
     assert capsys.readouterr().err.strip() == f"ovrecipes: error: --json {tmp_path} is a directory; give a file path"
 
 
+@pytest.mark.parametrize("command", [["sparse", "check", "{ir}"], ["bench", "{ir}", "--shape", "[1,16]", "--time", "0.2"]])
+def test_a_json_file_is_replaced_only_with_overwrite_and_never_an_input(command, tmp_path, capsys, monkeypatch):
+    import openvino as ov
+
+    from ovrecipes.pipelines import runtime
+
+    ir = tmp_path / "m.xml"
+    ov.save_model(_matmul_ir(), ir)
+    monkeypatch.setattr(runtime, "benchmark_openvino", lambda *a, **k: pytest.fail("measured before the check"))
+    argv = [a.format(ir=ir) for a in command]
+    earlier = tmp_path / "earlier.json"
+    earlier.write_text("kept")
+    assert main([*argv, "--json", str(earlier)]) == 2
+    assert capsys.readouterr().err.strip() == (f"ovrecipes: error: --json {earlier} already exists; "
+                                              "pass --overwrite to replace it")
+    weights = ir.read_bytes(), ir.with_suffix(".bin").read_bytes()
+    for victim in (ir, ir.with_suffix(".bin")):  # bench m.xml --json m.bin destroyed the model it measured
+        assert main([*argv, "--json", str(victim), "--overwrite"]) == 2
+        assert capsys.readouterr().err.strip() == (f"ovrecipes: error: --json {victim} would replace a file of "
+                                                  f"the input {ir}; write it somewhere else")
+    assert main([*argv, "--overwrite"]) == 2
+    assert "--overwrite has no effect without --json" in capsys.readouterr().err
+    assert (ir.read_bytes(), ir.with_suffix(".bin").read_bytes()) == weights and earlier.read_text() == "kept"
+
+
+def test_a_json_file_inside_an_input_directory_is_never_replaced(tmp_path):
+    from ovrecipes.pipelines.staging import check_output_file
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "report.json").write_text("{}")
+    with pytest.raises(ValueError, match=r"would replace a file of the input .*run; write it somewhere else$"):
+        check_output_file(run / "report.json", "--json", overwrite=True, inputs=[run])
+    check_output_file(run / "new.json", "--json", overwrite=False, inputs=[run])  # a new file beside the inputs is fine
+    (tmp_path / "old.json").write_text("{}")
+    check_output_file(tmp_path / "old.json", "--json", overwrite=True, inputs=[run])
+
+
 def _matmul_ir():
     import numpy as np
     import openvino as ov

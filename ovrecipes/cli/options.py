@@ -9,6 +9,7 @@ from typing import Any, Iterable
 from ovrecipes.cli.argtypes import non_negative_float, positive_float, positive_int
 from ovrecipes.measure.variants import DEFAULT_ROUNDS, PRECISION_CHOICES
 from ovrecipes.pipelines.runtime import HINTS, PRECISIONS
+from ovrecipes.pipelines.staging import check_output_file
 from ovrecipes.recipes.overflow import OVERFLOW_FIX_CHOICES, TARGET_CPUS
 from ovrecipes.runs.common import MeasureOptions
 
@@ -23,19 +24,34 @@ def add_output_args(parser: argparse.ArgumentParser, *, required: bool = True, d
     g.add_argument("--overwrite", action="store_true", help="replace an existing output directory", **unset)
 
 
+def add_json_output_arg(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--json FILE`` and the ``--overwrite`` that lets it replace an existing file (``check_json_output``)."""
+    g = parser.add_argument_group("output")
+    g.add_argument("--json", type=Path, default=None, help=help)
+    g.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+
+
+def check_json_output(args: argparse.Namespace) -> None:
+    """Before the measurement: the --json file can be written, replaces nothing without --overwrite and
+    never an input of the run."""
+    if args.overwrite and args.json is None:
+        raise ValueError("--overwrite has no effect without --json: nothing is written")
+    check_output_file(args.json, "--json", overwrite=args.overwrite, inputs=input_paths(args, outputs=("json",)))
+
+
 def check_overwrite_has_out(args: argparse.Namespace) -> None:
     """Where --out is optional, --overwrite alone would be accepted and do nothing."""
     if args.overwrite and args.out is None:
         raise ValueError("--overwrite has no effect without --out: nothing is written")
 
 
-def input_paths(args: argparse.Namespace) -> list[Path]:
-    """Every existing file or directory named on the command line except ``--out``: what the run reads,
-    and so what ``--overwrite`` must never delete."""
+def input_paths(args: argparse.Namespace, outputs: tuple[str, ...] = ("out",)) -> list[Path]:
+    """Every existing file or directory named on the command line except the ``outputs`` options: what
+    the run reads, and so what ``--overwrite`` must never delete."""
     found = []
     for dest, value in vars(args).items():
         for item in (value if isinstance(value, (list, tuple)) else [value]):
-            if dest != "out" and isinstance(item, (str, Path)) and str(item) and Path(item).exists():
+            if dest not in outputs and isinstance(item, (str, Path)) and str(item) and Path(item).exists():
                 found.append(Path(item))
     return found
 

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from ovrecipes.cli.argtypes import positive_float, positive_int
-from ovrecipes.cli.options import add_output_args, check_overwrite_has_out, flags_by_dest, input_paths
+from ovrecipes.cli.options import (
+    add_json_output_arg,
+    add_output_args,
+    check_json_output,
+    check_overwrite_has_out,
+    flags_by_dest,
+    input_paths,
+)
 from ovrecipes.measure.sweep import (
     GRID_HEADER,
     SEQ_HEADER,
@@ -27,7 +34,6 @@ from ovrecipes.pipelines import runtime
 from ovrecipes.pipelines.base import copy_model_dir
 from ovrecipes.pipelines.paths import require_file
 from ovrecipes.pipelines.registry import FAMILIES
-from ovrecipes.pipelines.staging import check_output_file
 from ovrecipes.recipes import sparse
 from ovrecipes.recipes.ir import save
 from ovrecipes.recipes.overflow import host_cpu, sparse_kernel_support
@@ -91,7 +97,7 @@ def register(subparsers) -> None:
     rate_arg(ck, "rate when no --config-file is given")
     ck.add_argument("--shape", default=None,
                     help="benchmark_app syntax for dynamic inputs (default: first dim 1, other dynamic dims 128)")
-    ck.add_argument("--json", type=Path, default=None, help="also write the verdicts as JSON here")
+    add_json_output_arg(ck, "also write the verdicts as JSON here (must not exist unless --overwrite)")
     ck.set_defaults(handler=cmd_check)
 
     sw = cmds.add_parser("sweep", help="dense vs sparse throughput over streams x threads and sequence lengths")
@@ -302,7 +308,7 @@ def _check_config_file(args: argparse.Namespace) -> None:
 
 def cmd_check(args: argparse.Namespace) -> None:
     _check_config_file(args)
-    check_output_file(args.json, "--json")
+    check_json_output(args)
     xml, model = _read(args.model_path)
     layers = sparse.weight_stats(model)
     config, _, rate, why = sparse_configs(args, layers)

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import openvino as ov
 
-from ovrecipes.cli.options import add_bench_args, bench_args
+from ovrecipes.cli.options import add_bench_args, add_json_output_arg, bench_args, check_json_output
 from ovrecipes.pipelines import bert, cgd, runtime, whisper
 from ovrecipes.pipelines.speech_data import embedded_speech
-from ovrecipes.pipelines.staging import check_output_file
 from ovrecipes.pipelines.text_data import vader_archive
 from ovrecipes.recipes import sparse
 from ovrecipes.recipes.overflow import (
@@ -75,7 +74,7 @@ def sparse_rate_note(config: dict) -> str | None:
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
-    check_output_file(args.json, "--json")
+    check_json_output(args)
     shape = runtime.parse_shape(args.shape) if args.shape else None
     config = runtime.load_config_file(args.config_file) if args.config_file else {}
     if args.sparse_rate is not None:
@@ -109,12 +108,12 @@ def register(sub) -> None:
     bench.add_argument("model", type=Path, help="model directory or .xml file")
     bench.add_argument("--shape", default=None, help="benchmark_app syntax: '[1,64]' or 'input_ids[1,64],...'")
     bench.add_argument("--config-file", type=Path, default=None, help="benchmark_app -load_config JSON")
-    bench.add_argument("--json", type=Path, default=None, help="also write the result as JSON here")
     bench.add_argument("--sparse-rate", type=float, default=None, metavar="R",
                        help="CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE (acts on AMX CPUs only; see 'ovrecipes sparse check')")
     add_bench_args(bench, time_default=15.0, hint_default=None,
                    hint_help="PERFORMANCE_HINT; 'none' sets no hint (default: the --config-file's PERFORMANCE_HINT, "
                              "else throughput)")
+    add_json_output_arg(bench, "also write the result as JSON here (must not exist unless --overwrite)")
     bench.set_defaults(handler=cmd_bench)
 
     cpu = sub.add_parser("cpu", help="ISA flags, VNNI/AMX/BF16, default precision, the overflow_fix used and why")
