@@ -346,6 +346,10 @@ class FamilyPipeline(ABC):
         a recipe that writes OpenVINO models checks it before its first stage."""
         return None
 
+    def check_model_dir(self, model_dir: Path) -> None:
+        """Fail now if a model directory measured with this pipeline's data and options (``compare``)
+        cannot take them; the default checks nothing."""
+
     def resolve(self) -> "FamilyPipeline":
         """Resolve the model source now (building an embedded default if needed), so that a bad
         ``--model`` fails before a run starts any stage; returns the pipeline."""

@@ -176,18 +176,36 @@ class BertPipeline(FamilyPipeline):
                 "loads (bert, distilbert, roberta ...)")
 
     def resolve(self) -> "BertPipeline":
-        """The model source, and a --max-length the model can take: past its position embeddings the
-        export succeeds but every inference fails inside the CPU plugin with a shape error."""
+        """The model source, and data and a --max-length the model can take (``_check_fits``)."""
         super().resolve()
-        config = hub.config_file(self.model_path)
-        positions = json.loads(config.read_text()).get("max_position_embeddings") if config and config.is_file() else None
+        self._check_fits(self.model_path, self.source, self.tokenizer.model_max_length)
+        return self
+
+    def check_model_dir(self, model_dir: Path) -> None:
+        config = model_dir / "tokenizer_config.json"
+        tokenizer_limit = json.loads(config.read_text()).get("model_max_length") if config.is_file() else None
+        self._check_fits(model_dir, str(model_dir), tokenizer_limit)
+
+    def _check_fits(self, model: str | Path, name: str, tokenizer_limit: int | None) -> None:
+        """Past the model's position embeddings the export succeeds but every inference fails inside the
+        CPU plugin with a shape error; a label outside its classes scores as a wrong answer, silently."""
+        config_path = hub.config_file(model)
+        config = json.loads(config_path.read_text()) if config_path and config_path.is_file() else {}
         # the tokenizer's limit is the exact one (RoBERTa: 514 positions, 512 tokens); without one it says 1e30
-        limits = [n for n in (self.tokenizer.model_max_length, positions) if n and n < 10**6]
+        limits = [n for n in (tokenizer_limit, config.get("max_position_embeddings")) if isinstance(n, int) and n < 10**6]
         limit = min(limits, default=None)
         if limit and self.max_length > limit:
-            raise ValueError(f"--max-length {self.max_length} is longer than model {self.source} takes: at most {limit} "
+            raise ValueError(f"--max-length {self.max_length} is longer than model {name} takes: at most {limit} "
                              "tokens")
-        return self
+        if not config:  # a hub id not in the local cache: checked when it loads
+            return
+        # transformers leaves id2label out of config.json for its default of two classes
+        classes = len(config.get("id2label") or {}) or config.get("num_labels") or 2
+        outside = sorted({e.label for split in self.splits.values() for e in split if not 0 <= e.label < classes})
+        if outside:
+            shown = ", ".join(map(str, outside[:5])) + (" ..." if len(outside) > 5 else "")
+            raise ValueError(f"dataset {self.data.source}: labels {shown} are outside the {classes} classes of model "
+                             f"{name} (0 to {classes - 1}); -1 marks unlabelled rows in GLUE test splits")
 
     @property
     def tokenizer(self):

@@ -144,13 +144,22 @@ def _rows_to_examples(rows: list[dict], spec: TextDataSpec, where: str) -> list[
         )
     examples = []
     for i, row in enumerate(rows):
-        try:
-            examples.append(TextExample(str(row[spec.text]), int(row[spec.label])))
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"{where} row {i + 1}: label {row[spec.label]!r} is not an integer class id"
-            ) from None
+        absent = [c for c in (spec.text, spec.label) if c not in row]
+        if absent:
+            raise ValueError(f"{where} row {i + 1} has no {absent[0]!r}; every row needs {spec.text!r} and {spec.label!r}")
+        examples.append(TextExample(str(row[spec.text]), _class_id(row[spec.label], f"{where} row {i + 1}")))
     return examples
+
+
+def _class_id(value: object, where: str) -> int:
+    """An integer class id: 1, "1" or 1.0; never silently 0.7 -> 0 or true -> 1."""
+    try:
+        number = float(value) if not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        number = None
+    if number is None or not number.is_integer():
+        raise ValueError(f"{where}: label {value!r} is not an integer class id")
+    return int(number)
 
 
 def _read_local(path: Path, spec: TextDataSpec) -> list[TextExample]:

@@ -114,7 +114,7 @@ class AccuracyControlConfig(BaseModel):
     def _drop_range(self) -> "AccuracyControlConfig":
         if self.max_drop is None:
             return self
-        if self.max_drop < 0:
+        if not self.max_drop >= 0:  # NaN too: a limit nothing can be compared with
             raise ValueError(f"max_drop must be 0 or more: got {self.max_drop:g}")
         if self.drop_type == "relative" and self.max_drop > 1:
             raise ValueError(f"a relative max_drop is a fraction of the FP32 metric, from 0 to 1 (0.01 = 1%): "

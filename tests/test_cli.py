@@ -100,6 +100,7 @@ def test_existing_output_is_not_overwritten(ptq_run, tiny_bert_dir, tiny_csv, ca
         (["--ignored-type", "Matmul"], "closest: MatMul"),
         (["--sq-alpha", "1.7"], "alpha must be in [0, 1], 'off' or 'auto': got 1.7"),
         (["--max-drop", "-1"], "accuracy_control: max_drop must be 0 or more: got -1"),
+        (["--max-drop", "nan"], "accuracy_control: max_drop must be 0 or more: got nan"),
         (["--max-drop", "2", "--drop-type", "relative"], "a relative max_drop is a fraction of the FP32 metric"),
         (["--accuracy-budget", "-1"], "argument --accuracy-budget: expected a number of 0 or more: got '-1'"),
         (["--time", "nan"], "argument --time: expected a positive number: got 'nan'"),
@@ -157,6 +158,34 @@ def test_column_flags_with_the_embedded_set_are_refused_before_any_model_loads(t
     assert last == ("ovrecipes: error: --text-column 'sentence' has no effect with --dataset embedded "
                     "(the embedded data set): it applies only to a local file or a hub dataset")
     assert not out.exists()
+
+
+@pytest.mark.parametrize("rows, message", [
+    ([{"text": "fine", "label": 1}] * 5 + [{"label": 1}], "row 6 has no 'text'; every row needs 'text' and 'label'"),
+    ([{"text": "fine", "label": 1}, {"text": "meh", "label": 0.7}], "row 2: label 0.7 is not an integer class id"),
+    ([{"text": "fine", "label": True}], "row 1: label True is not an integer class id"),
+    ([{"text": "fine", "label": i} for i in (0, 1, 5, 7)] * 4, "labels 5, 7 are outside the 2 classes of model"),
+    ([{"text": "fine", "label": -1}] * 8, "labels -1 are outside the 2 classes of model"),
+])
+def test_bad_dataset_rows_fail_in_one_line_before_the_export(rows, message, tiny_bert_dir, tmp_path, capsys,
+                                                             monkeypatch):
+    from ovrecipes.pipelines.bert import BertPipeline
+
+    data = tmp_path / "rows.json"
+    data.write_text(json.dumps(rows))
+    monkeypatch.setattr(BertPipeline, "export", lambda *a, **k: pytest.fail("exported before the data was checked"))
+    assert main(_ptq_args(tiny_bert_dir, data, tmp_path / "o")) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert not (tmp_path / "o").exists()
+
+
+def test_compare_checks_max_length_against_each_compared_model(ptq_run, tmp_path, capsys):
+    # the --model default (the embedded MiniLM, 512 tokens) was checked instead: the tiny IR takes 128, and the
+    # run died later inside the CPU plugin with an Eltwise shape message
+    assert main(["compare", "bert", str(ptq_run), "--max-length", "200", "--time", "0.2", "--eval-samples", "8"]) == 2
+    assert capsys.readouterr().err.strip() == (f"ovrecipes: error: --max-length 200 is longer than model {ptq_run} "
+                                              "takes: at most 128 tokens")
 
 
 def test_missing_name_allowed_without_validation(tiny_bert_dir, tiny_csv, tmp_path):

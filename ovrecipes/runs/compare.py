@@ -40,6 +40,7 @@ def run_compare(pipeline: FamilyPipeline, variants: list[Variant], out: Path | N
             if not is_openvino_dir(v.path) and not (Path(v.path) / "config.json").is_file():
                 raise ValueError(f"model directory {v.path} holds no model (no OpenVINO IR and no config.json)")
             check_model_type(Path(v.path), pipeline.model_type_problem)
+            pipeline.check_model_dir(Path(v.path))
     if out is not None:
         check_output(Path(out).resolve(), overwrite, [Path(v.path) for v in variants if Path(v.path).exists()])
     report = side_by_side(pipeline, variants, options or MeasureOptions(), kind="compare",
