@@ -406,6 +406,20 @@ def test_sweep_cli_writes_ratio_tables(tiny64_ir, tmp_path, capsys):
     assert "sparse/dense" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("lengths, fragment", [
+    (["--grid-seq-len", "500", "--seq-lens", "16"], "ovrecipes: error: --grid-seq-len 500: the model does not take"),
+    (["--grid-seq-len", "16", "--seq-lens", "300,500"], "ovrecipes: error: no --seq-lens value ran (300, 500): L=300: "),
+])
+def test_sweep_lengths_the_model_cannot_take_are_an_error_not_a_report_of_errors(lengths, fragment, tiny64_ir,
+                                                                                 tmp_path, capsys):
+    # the tiny IR has 128 positions: every cell failed, and the sweep exited 0 (or died in matplotlib's log scale)
+    out = tmp_path / "sweep"
+    assert main(["sparse", "sweep", str(tiny64_ir), "--out", str(out), "--rate", "0.5", "--time", "0.1",
+                 "--grid", "1", *lengths]) == 2
+    assert _err_line(capsys).startswith(fragment)
+    assert not out.exists()
+
+
 # -- one-line errors, nothing half-written ---------------------------------------------------------
 @pytest.mark.parametrize("argv,fragment", [
     (["sparse", "stats", "{missing}"], "no such model"),

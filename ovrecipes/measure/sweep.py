@@ -76,8 +76,10 @@ def run_sweep(model, sparse_cfg: dict, dense_cfg: dict, *, time_s: float, seq_le
         print(f"  grid values above the {cores} cores are skipped: {', '.join(map(str, skipped))}")
     # One discarded run first: the first measurement of a process is slower (page faults, frequency ramp),
     # which would otherwise bias the first point's ratio.
-    _pair(model, sparse_cfg, dense_cfg, False, hint=hint, time_s=min(1.0, time_s), shape={"*": [1, grid_seq_len]},
-          core=core)
+    warmup = _pair(model, sparse_cfg, dense_cfg, False, hint=hint, time_s=min(1.0, time_s),
+                   shape={"*": [1, grid_seq_len]}, core=core)
+    if "error" in warmup:  # every grid point would fail the same way, and the sweep would still "succeed"
+        raise ValueError(f"--grid-seq-len {grid_seq_len}: {warmup['error']}")
     for i, (streams, threads) in enumerate(points):
         p = _pair(model, sparse_cfg, dense_cfg, i % 2 == 1, hint=hint, streams=streams, threads=threads,
                   time_s=time_s, shape={"*": [1, grid_seq_len]}, core=core)
@@ -88,6 +90,9 @@ def run_sweep(model, sparse_cfg: dict, dense_cfg: dict, *, time_s: float, seq_le
                   core=core)
         seq.append({"seq_len": length, **p})
         print(f"  L={length}: {_ratio_text(p)}")
+    if seq and all("error" in p for p in seq):
+        raise ValueError(f"no --seq-lens value ran ({', '.join(map(str, seq_lens))}): L={seq[0]['seq_len']}: "
+                         f"{seq[0]['error']}")
     supported, support = sparse_kernel_support()
     ratios = [p["ratio"] for p in grid + seq if "ratio" in p]
     return {"cores": cores, "time_s": time_s, "hint": hint, "grid_skipped": skipped, "grid": grid, "seq": seq, "sparse_config": sparse_cfg,
