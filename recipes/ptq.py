@@ -191,6 +191,7 @@ class SubmodelResult(BaseModel):
     quantized_ops: dict[str, int]  # op type -> ops fed by a FakeQuantize
     reverted_by_accuracy_control: list[RevertedOp] | None
     seconds: float
+    statistics_samples: int | None = None  # what NNCF used: subset_size, or fewer if the calibration set is smaller
 
 
 class ScopeVariant(BaseModel):
@@ -383,6 +384,11 @@ def quantize(pipeline: FamilyPipeline, fp32_dir: Path, out_dir: Path, config: PT
     result = PTQResult(overflow_fix=overflow)
     for sub in selected:
         started = time.perf_counter()
+        available = calibration[sub.name].get_length()
+        used = min(config.subset_size, available) if available is not None else None
+        if used is not None and used < config.subset_size:
+            print(f"  subset_size {config.subset_size}: submodel {sub.name} has {available} calibration samples, "
+                  f"so NNCF collects statistics on {used}")
 
         def trial(names: list[str], sub: Submodel = sub):
             return _quantize(core.read_model(fp32_dir / sub.filename), calibration[sub.name], sub.model_type,
@@ -420,7 +426,7 @@ def quantize(pipeline: FamilyPipeline, fp32_dir: Path, out_dir: Path, config: PT
             ignored_nodes=sorted({n for v in matched[sub.name].values() for n in v} | set(scope.nodes)),
             scope_mode=scope, fake_quantize=count_ops(model, "FakeQuantize"),
             quantized_ops=by_type, reverted_by_accuracy_control=reverted,
-            seconds=round(time.perf_counter() - started, 1))
+            seconds=round(time.perf_counter() - started, 1), statistics_samples=used)
     for mode in dict.fromkeys(config.compare_scope_modes):
         if mode == config.ignored_scope_mode:
             continue
@@ -434,5 +440,8 @@ def quantize(pipeline: FamilyPipeline, fp32_dir: Path, out_dir: Path, config: PT
 def resolved_config(config: PTQConfig, result: PTQResult) -> PTQConfig:
     """The config with ``auto`` values replaced by what was chosen: rerunnable as ``--config``."""
     alphas = {name: sub.smooth_quant for name, sub in result.submodels.items()}
+    used = [sub.statistics_samples for sub in result.submodels.values()]
+    # a subset_size above every calibration set is recorded as what ran, not as a count no sample backs
+    subset = max(used) if used and None not in used else config.subset_size
     return config.model_copy(update={"smooth_quant": {**config.smooth_quant, **alphas},
-                                     "overflow_fix": result.overflow_fix.value})
+                                     "overflow_fix": result.overflow_fix.value, "subset_size": subset})

@@ -188,6 +188,17 @@ def test_compare_checks_max_length_against_each_compared_model(ptq_run, tmp_path
                                               "takes: at most 128 tokens")
 
 
+def test_a_subset_size_above_the_calibration_set_is_recorded_as_what_ran(tiny_bert_dir, tiny_csv, tmp_path, capsys):
+    out = tmp_path / "big-subset"
+    assert main([*_ptq_unmeasured(tiny_bert_dir, tiny_csv, out), "--subset-size", "100000"]) == 0
+    calibration = json.loads((out / "report.json").read_text())["pipeline"]["splits"]["calibration"]
+    assert calibration < 100000
+    assert yaml.safe_load((out / "recipe.yaml").read_text())["subset_size"] == calibration  # was 100000
+    assert (f"subset_size 100000: submodel model has {calibration} calibration samples, so NNCF collects "
+            f"statistics on {calibration}") in capsys.readouterr().out
+    assert f"statistics on {calibration} samples" in (out / "report.md").read_text()
+
+
 def test_missing_name_allowed_without_validation(tiny_bert_dir, tiny_csv, tmp_path):
     out = tmp_path / "relaxed"
     args = _ptq_unmeasured(tiny_bert_dir, tiny_csv, out, "--ignored-name", "no_such_node", "--ignored-scope-validate",

@@ -33,7 +33,9 @@ def recipe_sections(result: ptq.PTQResult, main_mode: str) -> list[Section]:
         lines.append(
             f"submodel `{name}` ({sub.file}): {sub.fake_quantize} FakeQuantize nodes; quantized ops "
             f"{', '.join(f'{t} {n}' for t, n in sorted(sub.quantized_ops.items()))}; SmoothQuant alpha "
-            f"matmul={sq.matmul} convolution={sq.convolution}; {len(sub.ignored_nodes)} ignored nodes; {sub.seconds} s")
+            f"matmul={sq.matmul} convolution={sq.convolution}; {len(sub.ignored_nodes)} ignored nodes; "
+            f"statistics on {sub.statistics_samples if sub.statistics_samples is not None else '?'} samples; "
+            f"{sub.seconds} s")
         if sub.ignored_nodes:
             shown = ", ".join(f"`{n}`" for n in sub.ignored_nodes[:20])
             more = f" and {len(sub.ignored_nodes) - 20} more" if len(sub.ignored_nodes) > 20 else ""
