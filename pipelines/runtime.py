@@ -213,7 +213,7 @@ def random_inputs(model: ov.Model, seed: int = 0, int_high: int = 100) -> dict[s
         pshape = port.get_partial_shape()
         if pshape.is_dynamic:
             raise ValueError(f"input {name!r} has dynamic shape {pshape}; pass --shape (e.g. '{name}[1,64]') "
-                             f"or a shape= dict so random data can be made")
+                             "so that random data can be made")
         shape = tuple(pshape.to_shape())
         etype = port.get_element_type()
         lname = name.lower()

@@ -194,8 +194,12 @@ def test_a_subset_size_above_the_calibration_set_is_recorded_as_what_ran(tiny_be
     calibration = json.loads((out / "report.json").read_text())["pipeline"]["splits"]["calibration"]
     assert calibration < 100000
     assert yaml.safe_load((out / "recipe.yaml").read_text())["subset_size"] == calibration  # was 100000
+    printed = capsys.readouterr().out
     assert (f"subset_size 100000: submodel model has {calibration} calibration samples, so NNCF collects "
-            f"statistics on {calibration}") in capsys.readouterr().out
+            f"statistics on {calibration}") in printed
+    # --no-eval --no-bench: no plot, and the closing line does not claim one
+    assert f"Wrote {out} (INT8 model, fp32/, recipe.yaml, report.md, report.json)" in printed
+    assert not (out / "accuracy_vs_throughput.png").exists()
     assert f"statistics on {calibration} samples" in (out / "report.md").read_text()
 
 
@@ -249,7 +253,12 @@ def test_compare_existing_directories(ptq_run, tiny_bert_dir, tiny_csv, tmp_path
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "report.json").write_text(json.dumps({**empty, "variants": [], "reference": None}))
     assert main(["compare", "--from-reports", str(tmp_path / "empty")]) == 2
-    assert "hold no measured variants" in capsys.readouterr().err
+    assert f"{tmp_path / 'empty'} holds no measured variants" in capsys.readouterr().err
+    # beside a good report it was dropped silently; the same report twice showed every row twice
+    assert main(["compare", "--from-reports", str(ptq_run), str(tmp_path / "empty")]) == 2
+    assert f"{tmp_path / 'empty'} holds no measured variants" in capsys.readouterr().err
+    assert main(["compare", "--from-reports", str(ptq_run), str(ptq_run / "report.json")]) == 2
+    assert capsys.readouterr().err.strip() == f"ovrecipes: error: report {ptq_run} is given twice"
 
 
 def test_compare_refuses_a_directory_without_a_model_before_measuring(ptq_run, tmp_path, capsys, monkeypatch):

@@ -22,6 +22,7 @@ from ovrecipes.recipes.overflow import host_cpu
 from ovrecipes.report.machine import machine
 from ovrecipes.report.model import Report, Section, Table, VariantResult
 from ovrecipes.report.writer import (
+    PLOT_NAME,
     Timer,
     command_line,
     created,
@@ -118,5 +119,6 @@ def recipe_run(pipeline: FamilyPipeline, out: Path, *, overwrite: bool, kind: st
         _relocate(report, stage, out)
         write_report(stage, report, outcome.config)
     print_summary(report)
-    print(f"\nWrote {out} ({outcome.contents or 'models'}, report.md, report.json)")
+    plot = [PLOT_NAME] if (out / PLOT_NAME).exists() else []  # none with --no-eval or --no-bench
+    print(f"\nWrote {out} ({', '.join([outcome.contents or 'models', *plot, 'report.md', 'report.json'])})")
     return report

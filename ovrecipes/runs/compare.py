@@ -60,16 +60,21 @@ def compare_reports(paths: list[Path], out: Path | None, *, overwrite: bool = Fa
     """
     if out is not None:
         check_output(Path(out).resolve(), overwrite, paths)
+    files = [(Path(p) / "report.json" if Path(p).is_dir() else Path(p)).resolve() for p in paths]
+    twice = next((p for p, f in zip(paths, files) if files.count(f) > 1), None)
+    if twice is not None:
+        raise ValueError(f"report {twice} is given twice")
     reports = [read_report(p) for p in paths]
+    empty = [str(p) for p, r in zip(paths, reports) if not r.variants]
+    if empty:
+        raise ValueError(f"{' and '.join(empty)} hold{'s' if len(empty) == 1 else ''} no measured variants "
+                         "(runs with --no-eval --no-bench?): nothing to put side by side")
     variants = []
     for path, report in zip(paths, reports):
         for v in report.variants:
             labels = {x.label for x in variants}
             label = v.label if v.label not in labels else f"{v.label} ({Path(path).name})"
             variants.append(v.model_copy(update={"label": label, "source": str(path)}))
-    if not variants:
-        raise ValueError(f"{' and '.join(str(p) for p in paths)} hold no measured variants (runs with --no-eval "
-                         "--no-bench?): nothing to put side by side")
     set_ratios(variants)
     cpus = sorted({r.machine.cpu["brand"] + f" ({r.machine.cpu_class})" for r in reports})
     measured_on = reports[0].machine.cpu if len(cpus) == 1 else None  # notes only when one CPU measured them all

@@ -113,7 +113,7 @@ def run_ptq(pipeline: FamilyPipeline, config: ptq.PTQConfig, out: Path, *, overw
             variants=variants + peers, recipe=recipe, sections=sections,
             highlights=[f"overflow_fix={result.overflow_fix.value}: {result.overflow_fix.reason}"],
             config=ptq.resolved_config(config, result).model_dump(mode="json", by_alias=True),
-            contents="INT8 model, fp32/, recipe.yaml, accuracy_vs_throughput.png"
+            contents="INT8 model, fp32/, recipe.yaml"
                      + (f", {WEIGHT_ONLY_SUBDIR}/" if weight_only is not None else ""))
 
     report = recipe_run(pipeline, out, overwrite=overwrite, kind="ptq", title=title or f"{pipeline.family} PTQ",
