@@ -28,6 +28,7 @@ from ovrecipes.pipelines.runtime import (
     resolve_hint,
     resolve_model_xml,
 )
+from ovrecipes.pipelines.staging import check_output_file
 
 EXAMPLE = """example:
   python scripts/benchmark.py ovrecipes-runs/bert-int8 \\
@@ -85,7 +86,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="INFERENCE_PRECISION_HINT for both (benchmark_app -infer_precision); default: the plugin's")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of each (default 3)")
     ap.add_argument("--tolerance", type=float, default=0.05, help="allowed |ratio - 1| of the medians (default 0.05)")
-    ap.add_argument("--json", help="write both results and the ratio to this file")
+    ap.add_argument("--json", help="write both results and the ratio to this file (must not exist unless --overwrite)")
+    ap.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     args = ap.parse_args(argv)
     if args.time < 1:
         ap.error("--time must be at least 1 second")
@@ -107,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         shape = parse_shape(args.shape) if args.shape else None
         config = load_config_file(args.load_config, args.device) if args.load_config else None
         args.hint = resolve_hint(args.hint, config)
+        inputs = [xml, *([Path(args.load_config)] if args.load_config else [])]
+        check_output_file(Path(args.json) if args.json else None, "--json", overwrite=args.overwrite, inputs=inputs)
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

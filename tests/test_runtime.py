@@ -319,3 +319,11 @@ def test_benchmark_script_help_and_bad_shape(tmp_path):
     proc = subprocess.run([sys.executable, script, str(tmp_path / "m.xml"), "--shape", "x[1,"],
                           capture_output=True, text=True, env=env)
     assert proc.returncode == 2 and "error: cannot parse shape" in proc.stderr
+    # --json never replaces the model it measures, and an existing file only with --overwrite
+    for victim, extra, message in [(tmp_path / "m.bin", ["--overwrite"], "would replace a file of the input"),
+                                   (tmp_path / "old.json", [], "already exists; pass --overwrite")]:
+        victim.write_bytes(victim.read_bytes() if victim.exists() else b"kept")
+        before = victim.read_bytes()
+        proc = subprocess.run([sys.executable, script, str(tmp_path / "m.xml"), "--json", str(victim), *extra],
+                              capture_output=True, text=True, env=env)
+        assert proc.returncode == 2 and message in proc.stderr and victim.read_bytes() == before, proc.stderr
