@@ -136,15 +136,12 @@ class TextDataSpec(DataSourceSpec):
 def _rows_to_examples(rows: list[dict], spec: TextDataSpec, where: str) -> list[TextExample]:
     if not rows:
         raise ValueError(f"{where} holds no rows")
-    missing = [c for c in (spec.text, spec.label) if c not in rows[0]]
-    if missing:
-        raise ValueError(
-            f"{where} has no column {missing[0]!r}; columns are {', '.join(map(str, rows[0]))} "
-            "(choose with --text-column/--label-column)"
-        )
     examples = []
     for i, row in enumerate(rows):
         absent = [c for c in (spec.text, spec.label) if c not in row]
+        if absent and i == 0:
+            raise ValueError(f"{where} has no column {absent[0]!r}; columns are {', '.join(map(str, row))} "
+                             "(choose with --text-column/--label-column)")
         if absent:
             raise ValueError(f"{where} row {i + 1} has no {absent[0]!r}; every row needs {spec.text!r} and {spec.label!r}")
         examples.append(TextExample(str(row[spec.text]), _class_id(row[spec.label], f"{where} row {i + 1}")))

@@ -34,15 +34,14 @@ def add_json_output_arg(parser: argparse.ArgumentParser, help: str) -> None:
 def check_json_output(args: argparse.Namespace) -> None:
     """Before the measurement: the --json file can be written, replaces nothing without --overwrite and
     never an input of the run."""
-    if args.overwrite and args.json is None:
-        raise ValueError("--overwrite has no effect without --json: nothing is written")
+    check_overwrite_has_out(args, "json")
     check_output_file(args.json, "--json", overwrite=args.overwrite, inputs=input_paths(args, outputs=("json",)))
 
 
-def check_overwrite_has_out(args: argparse.Namespace) -> None:
-    """Where --out is optional, --overwrite alone would be accepted and do nothing."""
-    if args.overwrite and args.out is None:
-        raise ValueError("--overwrite has no effect without --out: nothing is written")
+def check_overwrite_has_out(args: argparse.Namespace, output: str = "out") -> None:
+    """Where the output (--out, --json) is optional, --overwrite alone would be accepted and do nothing."""
+    if args.overwrite and getattr(args, output) is None:
+        raise ValueError(f"--overwrite has no effect without --{output}: nothing is written")
 
 
 def input_paths(args: argparse.Namespace, outputs: tuple[str, ...] = ("out",)) -> list[Path]:

@@ -156,10 +156,16 @@ def write_report(out_dir: Path, report: Report, config: dict[str, Any] | None = 
         (out_dir / "recipe.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
 
+def report_file(path: Path) -> Path:
+    """The report.json a path names: the file itself, or the one in a run directory."""
+    path = Path(path)
+    return path / "report.json" if path.is_dir() else path
+
+
 def read_report(path: Path) -> Report:
     """A report.json (or the directory holding one), checked against this schema."""
     path = Path(path)
-    file = path / "report.json" if path.is_dir() else path
+    file = report_file(path)
     if not file.is_file():
         raise ValueError(f"{path} has no report.json")
     try:

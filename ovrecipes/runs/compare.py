@@ -18,6 +18,7 @@ from ovrecipes.report.writer import (
     created,
     print_summary,
     read_report,
+    report_file,
     write_report,
 )
 from ovrecipes.runs.common import MeasureOptions, side_by_side
@@ -60,7 +61,7 @@ def compare_reports(paths: list[Path], out: Path | None, *, overwrite: bool = Fa
     """
     if out is not None:
         check_output(Path(out).resolve(), overwrite, paths)
-    files = [(Path(p) / "report.json" if Path(p).is_dir() else Path(p)).resolve() for p in paths]
+    files = [report_file(p).resolve() for p in paths]
     twice = next((p for p, f in zip(paths, files) if files.count(f) > 1), None)
     if twice is not None:
         raise ValueError(f"report {twice} is given twice")
