@@ -10,13 +10,13 @@ import json
 import re
 import shutil
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable
 
 import numpy as np
 
-from ovrecipes.pipelines import hub, runtime
+from ovrecipes.pipelines import hub, onnx_runtime, runtime
 
 OV_MODEL_SUFFIX = ".xml"
 
@@ -63,6 +63,43 @@ class Peer:
     note: str = ""  # where its metric differences come from, for the report
 
 
+@dataclass
+class Workload:
+    """A family's real inputs as a deployment serves them: one request per input, in input order, each at
+    its natural size (a sentence's own token count, not the padded benchmark shape).
+
+    ``items[i]`` is what one request sends ({input name: array with batch 1} for an IR; a family's own
+    object, such as decoded audio, when it serves through :meth:`FamilyPipeline.workload_runner`).
+    ``prepare_s[i]`` is what making ``items[i]`` from the raw input cost (tokenization, image
+    preprocessing), reported beside the inference time and never inside it.
+    """
+
+    unit: str  # what one item is, plural: "sentences", "images", "clips"
+    items: list[Any]
+    prepare_s: list[float]
+    sizes: list[int]  # each item's natural size along its variable axis (tokens, pixels, samples)
+    #: inputs whose last axis varies between items, with the value that pads them (empty: fixed shapes)
+    pad_values: dict[str, int] = field(default_factory=dict)
+    max_size: int | None = None  # the longest size the run allows (--max-length): a padded policy's shape
+
+    @property
+    def variable(self) -> bool:
+        """Whether items differ in shape, so that a shape policy (own shape, padded, buckets) is a choice."""
+        return bool(self.pad_values) and len(set(self.sizes)) > 1
+
+
+@dataclass
+class ItemRunner:
+    """How a model that is not replayed as one IR (PyTorch, ONNX Runtime, a whole speech pipeline) serves
+    one workload item; ``concurrent`` says whether several clients may call ``serve`` at once."""
+
+    serve: Callable[[Any], Any]
+    engine: str
+    threads: int | None
+    precision: str | None  # what ran ("f32", "int8", ...), for the report
+    concurrent: bool = True
+
+
 @dataclass(frozen=True)
 class FamilySpec:
     """How a family presents itself to the command line, declared once in the family's own module.
@@ -78,6 +115,7 @@ class FamilySpec:
     make_pipeline: Callable[[Any], "FamilyPipeline"]
     add_commands: Callable[[Any], None] | None = None
     supports_jpqd: bool = False  # trainer_data, training_outputs, transformer_blocks ... are implemented
+    serves_workload: bool = False  # workload() replays its real inputs (bench --inputs)
 
 
 @dataclass(frozen=True)
@@ -307,6 +345,16 @@ def is_openvino_dir(path: str | Path) -> bool:
     return path.is_dir() and any(p.suffix == OV_MODEL_SUFFIX for p in path.iterdir())
 
 
+def is_onnx_dir(path: str | Path) -> bool:
+    """A directory holding an ONNX model for ONNX Runtime (a peer row), and no OpenVINO IR."""
+    return (Path(path) / onnx_runtime.ONNX_FILENAME).is_file() and not is_openvino_dir(path)
+
+
+def engine_of_dir(path: str | Path) -> str:
+    """The runtime a model directory runs on by default: openvino, onnxruntime or pytorch."""
+    return "openvino" if is_openvino_dir(path) else "onnxruntime" if is_onnx_dir(path) else "pytorch"
+
+
 def copy_model_dir(src: Path, dst: Path, skip: Iterable[str] = ()) -> None:
     """Copy a model directory's top-level files (configs, tokenizer, IRs) except ``skip``.
 
@@ -328,6 +376,8 @@ class FamilyPipeline(ABC):
 
     family: ClassVar[str]
     metric_name: ClassVar[str]
+    #: whether :meth:`workload` replays the family's real inputs (side-by-sides then serve them too)
+    serves_workload: ClassVar[bool] = False
     #: progress bars while evaluating, calibrating and training (tests switch them off)
     progress: bool = True
 
@@ -451,12 +501,18 @@ class FamilyPipeline(ABC):
         )
 
     def engine_of(self, model_dir: str | Path) -> str:
-        """The runtime a model directory runs on: "openvino" for an IR directory, else "pytorch"."""
-        return "openvino" if is_openvino_dir(model_dir) else "pytorch"
+        """The runtime a model directory runs on: openvino (an IR directory), onnxruntime, or pytorch."""
+        return engine_of_dir(model_dir)
 
-    def peers(self) -> list[Peer]:
-        """Other runtimes' models for the same job (``--compare-peers``); most families have none."""
-        raise ValueError(f"the {self.family} family has no peer runtime to compare with")
+    def peers_problem(self) -> str | None:
+        """Why this family's peer rows cannot be measured here (no peers, a missing optional extra, a model
+        they cannot be made from); None when they can. Checked before a run's first stage."""
+        return f"the {self.family} family has no peer runtime to compare with"
+
+    def peers(self, work_dir: Path) -> list[Peer]:
+        """Other runtimes' models for the same job (``--compare-peers``); those that must be made (an ONNX
+        export, another quantizer's INT8) are built into ``work_dir``."""
+        raise ValueError(self.peers_problem() or f"the {self.family} family has no peers")
 
     def bench_session(self, model_dir: Path, *, precision: str | None = None, **bench_args: Any):
         """A reusable throughput/latency session (``.run(time_s)``, ``.precision``) for a model directory.
@@ -471,5 +527,28 @@ class FamilyPipeline(ABC):
             shape = {k: list(v.shape) for k, v in inputs.items()}
             return runtime.OpenVINOBench(model_dir / sub.filename, inputs, shape=shape, precision=precision,
                                          **bench_args)
+        if is_onnx_dir(model_dir):
+            session = onnx_runtime.Session(model_dir, bench_args.get("threads"))
+            return session.bench(self.benchmark_inputs()[self.submodels()[0].name])
         module, inputs = self.torch_model(model_dir)
         return runtime.pytorch_bench(module, inputs)
+
+    # -- real-workload replay ------------------------------------------------------------------
+    def workload(self, split: str = "test", limit: int | None = None) -> Workload:
+        """The first ``limit`` inputs of a split as a deployment serves them (see :class:`Workload`)."""
+        raise ValueError(f"the {self.family} family has no real-workload replay")
+
+    def workload_runner(self, model_dir: Path, *, precision: str | None = None, runner: str | None = None,
+                        threads: int | None = None) -> ItemRunner | None:
+        """How a model directory serves one :meth:`workload` item. None for an OpenVINO directory: the
+        measuring layer replays its first submodel's IR itself, under each shape policy. An ONNX
+        directory runs in ONNX Runtime, anything else as the PyTorch module."""
+        model_dir = Path(model_dir)
+        if is_openvino_dir(model_dir):
+            return None
+        if is_onnx_dir(model_dir):
+            session = onnx_runtime.Session(model_dir, threads)
+            return ItemRunner(session.run, "onnxruntime", session.threads, session.precision)
+        module, _ = self.torch_model(model_dir)
+        serve, used = runtime.pytorch_serve(module)
+        return ItemRunner(serve, "pytorch", used, "f32")

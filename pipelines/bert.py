@@ -19,7 +19,7 @@ import numpy as np
 import openvino as ov
 from tqdm.auto import tqdm
 
-from ovrecipes.pipelines import hub, runtime
+from ovrecipes.pipelines import bert_peers, hub, onnx_runtime, runtime
 from ovrecipes.pipelines.base import (
     EXAMPLE_INDEX,
     Block,
@@ -27,12 +27,15 @@ from ovrecipes.pipelines.base import (
     FamilySpec,
     IndexedCollator,
     Metric,
+    Peer,
     Submodel,
     TeacherInputs,
     TrainerData,
     ValidationSet,
+    Workload,
     copy_model_dir,
     display_name,
+    is_onnx_dir,
     is_openvino_dir,
     local_or_hub,
     take_split,
@@ -143,6 +146,7 @@ class BertPipeline(FamilyPipeline):
 
     family = "bert"
     metric_name = "accuracy"
+    serves_workload = True
 
     def __init__(self, model: str | Path = EMBEDDED, data: TextDataSpec | None = None,
                  max_length: int = 64, progress: bool = True) -> None:
@@ -260,6 +264,23 @@ class BertPipeline(FamilyPipeline):
     def benchmark_inputs(self) -> dict[str, dict[str, np.ndarray]]:
         return {"model": self.encode([self.examples("test", 1)[0].text])}
 
+    def workload(self, split: str = "test", limit: int | None = None) -> Workload:
+        """Each sentence tokenized on its own, as a service receives it: its own length (truncated at
+        ``max_length``), no padding; the tokenizer's time per sentence is recorded beside it."""
+        tokenizer = self.tokenizer
+        items, seconds = [], []
+        for example in self.examples(split, limit):
+            started = time.perf_counter()
+            encoded = tokenizer(example.text, truncation=True, max_length=self.max_length, return_tensors="np")
+            items.append({k: v.astype(np.int64) for k, v in encoded.items()})
+            seconds.append(time.perf_counter() - started)
+        pads = {"input_ids": tokenizer.pad_token_id or 0, "attention_mask": 0,
+                "token_type_ids": getattr(tokenizer, "pad_token_type_id", 0)}
+        names = set(items[0]) if items else set()
+        return Workload(unit="sentences", items=items, prepare_s=seconds,
+                        sizes=[int(item["input_ids"].shape[-1]) for item in items],
+                        pad_values={k: v for k, v in pads.items() if k in names}, max_size=self.max_length)
+
     # -- models --------------------------------------------------------------------------------
     def export(self, out_dir: Path) -> Path:
         out_dir = Path(out_dir)
@@ -281,6 +302,16 @@ class BertPipeline(FamilyPipeline):
         inputs = {k: torch.from_numpy(v) for k, v in self.benchmark_inputs()["model"].items()}
         return module, inputs
 
+    def peers_problem(self) -> str | None:
+        return bert_peers.peers_problem(self)
+
+    def peers(self, work_dir: Path) -> list[Peer]:
+        """ONNX Runtime FP32 and dynamic INT8 of the same PyTorch model, and optimum-intel's default INT8."""
+        problem = self.peers_problem()
+        if problem:
+            raise ValueError(problem)
+        return bert_peers.build_peers(self, work_dir)
+
     # -- metric --------------------------------------------------------------------------------
     def _predict_openvino(self, model_dir: Path, texts: list[str], desc: str, precision: str | None) -> np.ndarray:
         compiled = runtime.compile_model(Path(model_dir) / OV_FILENAME,
@@ -291,6 +322,13 @@ class BertPipeline(FamilyPipeline):
         for start in tqdm(range(0, len(texts), EVAL_BATCH), desc=desc, disable=not self.progress, leave=False):
             result = request.infer(self.encode(texts[start : start + EVAL_BATCH], names))
             preds.append(np.argmax(result[compiled.outputs[0]], axis=-1))
+        return np.concatenate(preds)
+
+    def _predict_onnx(self, model_dir: Path, texts: list[str], desc: str) -> np.ndarray:
+        session = onnx_runtime.Session(model_dir)
+        preds = []
+        for start in tqdm(range(0, len(texts), EVAL_BATCH), desc=desc, disable=not self.progress, leave=False):
+            preds.append(np.argmax(session.run(self.encode(texts[start : start + EVAL_BATCH]))[0], axis=-1))
         return np.concatenate(preds)
 
     def _predict_torch(self, model_dir: Path, texts: list[str], desc: str) -> np.ndarray:
@@ -312,6 +350,8 @@ class BertPipeline(FamilyPipeline):
         desc = f"accuracy {display_name(model_dir)} [{split}]"
         if is_openvino_dir(model_dir):
             preds = self._predict_openvino(Path(model_dir), texts, desc, precision)
+        elif is_onnx_dir(model_dir):
+            preds = self._predict_onnx(Path(model_dir), texts, desc)
         else:
             preds = self._predict_torch(model_dir, texts, desc)
         return Metric(self.metric_name, float(100.0 * np.mean(preds == labels)), len(examples))
@@ -468,4 +508,5 @@ def from_options(args) -> BertPipeline:
 
 
 SPEC = FamilySpec(name="bert", help="text classification (BERT, MiniLM, DistilBERT, RoBERTa ...)",
-                  add_options=add_options, make_pipeline=from_options, supports_jpqd=True)
+                  add_options=add_options, make_pipeline=from_options, supports_jpqd=True,
+                  serves_workload=True)

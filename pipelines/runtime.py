@@ -550,6 +550,19 @@ def pytorch_bench(module, inputs: dict[str, Any]) -> CallableBench:
                          threads=torch.get_num_threads())
 
 
+def pytorch_serve(module) -> tuple[Callable[[dict[str, Any]], Any], int]:
+    """``module(**item)`` on numpy inputs of any shape, in eval and inference mode; and torch's thread count."""
+    import torch
+
+    module.eval()
+
+    def serve(item: dict[str, Any]):
+        with torch.inference_mode():
+            return module(**{k: torch.as_tensor(v) for k, v in item.items()})
+
+    return serve, torch.get_num_threads()
+
+
 def bench_pytorch(module, inputs: dict[str, Any], *, time_s: float = 10.0) -> BenchResult:
     """module(**inputs) in a synchronous loop (see :func:`pytorch_bench`)."""
     return pytorch_bench(module, inputs).run(time_s)

@@ -235,10 +235,21 @@ class WhisperPipeline(FamilyPipeline):
     def engine_of(self, model_dir: str | Path) -> str:
         return "ctranslate2" if whisper_peers.is_ct2_dir(model_dir) else super().engine_of(model_dir)
 
-    def peers(self) -> list[Peer]:
-        """faster-whisper (CTranslate2) int8 and float32 on the CTranslate2 files the embedded model comes from."""
+    def peers_problem(self) -> str | None:
         if not whisper_peers.faster_whisper_available():
-            raise ValueError("peer rows need faster-whisper: pip install 'ovrecipes[peers]'")
+            return "peer rows need faster-whisper: pip install 'ovrecipes[peers]'"
+        try:
+            whisper_peers.ct2_dir_for(self.source)
+        except (ValueError, RuntimeError) as err:
+            return str(err)
+        return None
+
+    def peers(self, work_dir: Path | None = None) -> list[Peer]:
+        """faster-whisper (CTranslate2) int8 and float32 on the CTranslate2 files the embedded model comes from
+        (nothing is built: ``work_dir`` is not used)."""
+        problem = self.peers_problem()
+        if problem:
+            raise ValueError(problem)
         ct2 = whisper_peers.ct2_dir_for(self.source)
         return [Peer(f"faster-whisper {kind}", ct2, precision=kind, runner=FasterWhisperTranscriber.engine,
                      note=whisper_peers.WER_NOTE) for kind in ("int8", "float32")]

@@ -47,7 +47,7 @@ def test_report_has_every_variant_measured_in_one_run(ptq_run):
     labels = [v["label"] for v in report["variants"]]
     bf16_here = host_cpu().default_precision == "bf16"  # faked both ways in tests/test_compare.py
     assert labels == ["PyTorch FP32", "OV FP32", *(["OV BF16"] if bf16_here else []), "OV INT8"]
-    assert report["schema_version"] == 2 and report["rounds"] == 3 and report["reference"] == "OV FP32"
+    assert report["schema_version"] == 3 and report["rounds"] == 3 and report["reference"] == "OV FP32"
     for v in report["variants"]:
         assert v["metric"]["name"] == "accuracy" and v["metric"]["samples"] == 24
         rounds = v["throughput"]["rounds"]

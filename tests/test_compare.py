@@ -3,6 +3,8 @@ ties, noisy-run warnings, and notes that only name causes the (faked) CPU really
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from ovrecipes.measure import variants as variants_mod
@@ -166,9 +168,18 @@ def test_report_round_trips_through_json(tmp_path):
     write_report(tmp_path, report)
     again = read_report(tmp_path)
     assert again == report and (tmp_path / "accuracy_vs_throughput.png").exists()
+    assert '"schema_version": 3' in (tmp_path / "report.json").read_text()
+    # version 2 (before real-workload serving) still reads: the serving fields are simply absent
+    old = json.loads((tmp_path / "report.json").read_text())
+    del old["workload"]
+    for v in old["variants"]:
+        del v["workload"], v["chosen_policy"], v["policy_reason"]
+    (tmp_path / "report.json").write_text(json.dumps({**old, "schema_version": 2}))
+    again = read_report(tmp_path)
+    assert again.workload is None and again.variants[0].workload == [] and again.variants == report.variants
     data = (tmp_path / "report.json").read_text().replace('"schema_version": 2', '"schema_version": 1')
     (tmp_path / "report.json").write_text(data)
-    with pytest.raises(ValueError, match="schema version 1"):
+    with pytest.raises(ValueError, match="schema version 1; this ovrecipes reads versions 2, 3"):
         read_report(tmp_path)
     (tmp_path / "report.json").write_text(data.replace('"schema_version": 1', '"schema_version": 2')
                                           .replace('"label": "OV FP32"', '"label": 7', 1))

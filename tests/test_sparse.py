@@ -210,7 +210,7 @@ def test_stats_cli_writes_json_markdown_and_histogram(planted_ir, tmp_path, caps
     printed = capsys.readouterr().out
     assert "auto rate" in printed and "multiples of 64" in printed
     report = json.loads((out / "report.json").read_text())
-    assert report["kind"] == "sparse-stats" and report["schema_version"] == 2
+    assert report["kind"] == "sparse-stats" and report["schema_version"] == 3
     data = report["data"]
     assert [l["name"] for l in data["layers"]] == list(PLANTED)
     assert data["summary"]["auto_rate"] == 0.75

@@ -8,7 +8,6 @@ from pathlib import Path
 from ovrecipes.cli.options import add_measure_args, add_output_args, check_overwrite_has_out, measure_options
 from ovrecipes.measure.variants import Variant
 from ovrecipes.pipelines.registry import FAMILIES
-from ovrecipes.runs.common import peer_variants
 from ovrecipes.runs.compare import compare_reports, run_compare
 
 EXAMPLES = """examples:
@@ -51,9 +50,8 @@ def cmd_compare(args: argparse.Namespace) -> None:
     labels = variant_labels(args.models, args.labels)
     pipeline = FAMILIES[args.family].make_pipeline(args).resolve()
     variants = [Variant(label, path) for label, path in zip(labels, args.models)]
-    peers, notes = peer_variants(pipeline) if args.compare_peers else ([], [])
-    run_compare(pipeline, variants + peers, args.out, overwrite=args.overwrite, options=measure_options(args),
-                notes=notes)
+    run_compare(pipeline, variants, args.out, overwrite=args.overwrite, options=measure_options(args),
+                compare_peers=args.compare_peers)
 
 
 def register(sub) -> None:
@@ -69,7 +67,9 @@ def register(sub) -> None:
         fam.add_argument("models", nargs="+", type=Path, help="PyTorch or OpenVINO model directories")
         fam.add_argument("--labels", nargs="+", help="names for the table (default: directory names)")
         fam.add_argument("--compare-peers", action="store_true",
-                         help="also measure the family's peer runtimes on the same data (Whisper: faster-whisper)")
+                         help="also measure the family's peer runtimes on the same data (BERT: ONNX Runtime FP32 and "
+                              "dynamic INT8, optimum-intel INT8; Whisper: faster-whisper; pip install "
+                              "'ovrecipes[peers]')")
         add_output_args(fam, required=False, help="write report.md/json and a plot here", inherit=True)
         spec.add_options(fam)
         add_measure_args(fam)

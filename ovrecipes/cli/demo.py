@@ -21,11 +21,14 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print("ovrecipes demo: MiniLM-L6 sentiment classifier (embedded, offline) -> OpenVINO FP32 -> NNCF INT8,\n"
           "measured side by side with PyTorch FP32 on the held-out test sentences.")
     run_ptq(BertPipeline(), config, out, overwrite=args.overwrite, compare_torch=True, options=measure_options(args),
-            title=TITLE)
+            compare_peers=not args.no_peers, title=TITLE)
 
 
 def register(sub) -> None:
     demo = sub.add_parser("demo", help="the main job: embedded MiniLM sentiment model, PyTorch vs OV FP32/BF16/INT8")
     add_output_args(demo, required=False, help="output directory (default: ovrecipes-runs/demo-<time>)")
     add_measure_args(demo)
+    demo.add_argument("--no-peers", action="store_true",
+                      help="leave out the ONNX Runtime and optimum-intel INT8 rows (measured when 'ovrecipes[peers]' is "
+                           "installed)")
     demo.set_defaults(handler=cmd_demo)

@@ -9,11 +9,13 @@ harmless third-party warnings are hidden; ``OVRECIPES_DEBUG=1`` shows tracebacks
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
 
 from ovrecipes.cli import compare, demo, family, sparse, tools
+from ovrecipes.cli.logs import show_library_logs
 from ovrecipes.cli.quiet import quiet_third_party
 from ovrecipes.pipelines.runtime import openvino_reason
 
@@ -62,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not debug:
         quiet_third_party(models=args.command not in LIGHT_COMMANDS)
+    show_library_logs(logging.DEBUG if debug else logging.INFO)
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         args.handler(args)

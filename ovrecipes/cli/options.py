@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ovrecipes.cli.argtypes import non_negative_float, positive_float, positive_int
+from ovrecipes.measure.serving import DEFAULT_SAMPLES, WorkloadOptions
 from ovrecipes.measure.variants import DEFAULT_ROUNDS, PRECISION_CHOICES
+from ovrecipes.measure.workload import parse_policy
 from ovrecipes.pipelines.runtime import HINTS, PRECISIONS
 from ovrecipes.pipelines.staging import check_output_file
 from ovrecipes.recipes.overflow import OVERFLOW_FIX_CHOICES, TARGET_CPUS
@@ -90,12 +92,32 @@ def add_measure_args(parser: argparse.ArgumentParser, *, switches: bool = False)
                         f"(default {DEFAULT_ROUNDS})")
     add_bench_args(parser, time_default=10.0, precision_default="auto", precision_choices=PRECISION_CHOICES,
                    time_help="seconds per variant, over all rounds (default 10)")
+    add_workload_args(parser)
     parser.set_defaults(measure_flags=flags_by_dest(parser._actions))
+
+
+def add_workload_args(parser, *, switch: bool = True) -> None:
+    """Serving the real inputs (families with a workload: BERT): one at a time, concurrently, shape policies.
+    ``parser``: a parser (a group is added) or a group; ``switch`` adds --no-workload."""
+    g = parser if isinstance(parser, argparse._ArgumentGroup) else parser.add_argument_group(
+        "serving real inputs (the test split at natural sizes, one at a time and concurrently)")
+    if switch:
+        g.add_argument("--no-workload", action="store_true",
+                       help="skip serving the real inputs (only the benchmark_app-style padded figure)")
+    g.add_argument("--workload-samples", type=positive_int, default=DEFAULT_SAMPLES, metavar="N",
+                   help=f"serve the first N test inputs, in order, in every round (default {DEFAULT_SAMPLES})")
+    g.add_argument("--shape-policy", default="auto", type=shape_policy_arg, metavar="POLICY",
+                   help="how inputs of varying length meet the IR: dynamic (own shape), static (padded to "
+                        "--max-length), buckets or buckets:16,32,48,64 (padded to the next bucket, one static IR "
+                        "each); auto measures all three and recommends one (default auto)")
+    g.add_argument("--clients", type=positive_int, default=None, metavar="N",
+                   help="concurrent clients (default: the plugin's optimal number of requests)")
 
 
 #: measurement flags and the part of the side-by-side each one sets (None: whichever part runs)
 _PART_OF = {"eval_samples": "eval", "rounds": "bench", "hint": "bench", "streams": "bench", "threads": "bench",
-            "time": "bench", "accuracy_budget": "both", "inference_precision": None}
+            "time": "bench", "accuracy_budget": "both", "inference_precision": None, "no_workload": "bench",
+            "workload_samples": "workload", "shape_policy": "workload", "clients": "workload"}
 
 
 def measure_options(args: argparse.Namespace) -> MeasureOptions:
@@ -113,15 +135,31 @@ def measure_options(args: argparse.Namespace) -> MeasureOptions:
             why = "the recommendation weighs the metric against the throughput, and one of them is not measured"
         elif part == "eval" and not evaluate:
             why = "it limits the test split of the metric"
-        elif part == "bench" and not bench:
+        elif part in ("bench", "workload") and not bench:
             why = "it sets the throughput/latency runs"
+        elif part == "workload" and args.no_workload:
+            why = "no real inputs are served"
+            skipped = "--no-workload"
         else:
             continue
         value = getattr(args, dest)
         raise ValueError(f"{flag} {f'{value:g}' if isinstance(value, float) else value} has no effect with "
                          f"{skipped}: {why}")
+    workload = None if args.no_workload else WorkloadOptions(samples=args.workload_samples, policy=args.shape_policy,
+                                                             clients=args.clients)
     return MeasureOptions(evaluate=evaluate, bench=bench, bench_args=bench_args(args), eval_limit=args.eval_samples,
-                          budget=args.accuracy_budget, rounds=args.rounds, precision=args.inference_precision)
+                          budget=args.accuracy_budget, rounds=args.rounds, precision=args.inference_precision,
+                          workload=workload)
+
+
+def shape_policy_arg(text: str) -> str:
+    """A --shape-policy value checked for its form now (lengths are checked against --max-length later)."""
+    if text != "auto":
+        try:
+            parse_policy(text, None if ":" in text or text == "dynamic" else 1)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+    return text
 
 
 def add_cpu_target_args(group, prefix: str = "") -> None:

@@ -8,8 +8,18 @@ from pathlib import Path
 
 import openvino as ov
 
-from ovrecipes.cli.options import add_bench_args, add_json_output_arg, bench_args, check_json_output
+from ovrecipes.cli.argtypes import positive_int
+from ovrecipes.cli.options import (
+    add_bench_args,
+    add_json_output_arg,
+    add_workload_args,
+    bench_args,
+    check_json_output,
+)
+from ovrecipes.measure.serving import WorkloadOptions, serve_side_by_side
+from ovrecipes.measure.variants import Variant
 from ovrecipes.pipelines import bert, cgd, runtime, whisper
+from ovrecipes.pipelines.registry import FAMILIES
 from ovrecipes.pipelines.speech_data import embedded_speech
 from ovrecipes.pipelines.text_data import vader_archive
 from ovrecipes.recipes import sparse
@@ -19,6 +29,8 @@ from ovrecipes.recipes.overflow import (
     sparse_kernel_support,
     target_cpu,
 )
+from ovrecipes.report.model import Table, VariantResult
+from ovrecipes.report.writer import format_table
 
 
 def plugin_default_precision() -> str | None:
@@ -75,6 +87,9 @@ def sparse_rate_note(config: dict) -> str | None:
 
 def cmd_bench(args: argparse.Namespace) -> None:
     check_json_output(args)
+    if args.inputs:
+        bench_inputs(args)
+        return
     shape = runtime.parse_shape(args.shape) if args.shape else None
     config = runtime.load_config_file(args.config_file) if args.config_file else {}
     if args.sparse_rate is not None:
@@ -91,6 +106,44 @@ def cmd_bench(args: argparse.Namespace) -> None:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({**result.to_dict(), **({"notes": [note]} if note else {})}, indent=2))
+
+
+def bench_inputs(args: argparse.Namespace) -> None:
+    """``bench DIR --inputs FAMILY``: the family's real test inputs served by one model directory, one at a
+    time and concurrently, under each shape policy (see ``ovrecipes.measure.serving``)."""
+    given = (("--shape", args.shape), ("--config-file", args.config_file), ("--sparse-rate", args.sparse_rate),
+             ("--hint", args.hint))
+    for flag, value in given:
+        if value is not None:
+            raise ValueError(f"{flag} has no effect with --inputs: serving sets the LATENCY hint one at a time and "
+                             "THROUGHPUT concurrently, with the shapes of the real inputs")
+    spec = FAMILIES[args.inputs]
+    family_parser = argparse.ArgumentParser(prog=f"ovrecipes bench --inputs {spec.name}")
+    spec.add_options(family_parser)
+    family_args = ["--model", str(args.model)] + (["--dataset", args.dataset] if args.dataset else [])
+    family_args += ["--max-length", str(args.max_length)] if args.max_length else []
+    pipeline = spec.make_pipeline(family_parser.parse_args(family_args)).resolve()
+    variant = Variant(Path(args.model).name, Path(args.model),
+                      None if args.inference_precision == "default" else args.inference_precision)
+    result = VariantResult(label=variant.label, path=str(variant.path), engine=pipeline.engine_of(variant.path),
+                           weights="-", size_mb=0.0)
+    summary = serve_side_by_side(pipeline, [variant], [result], WorkloadOptions(
+        samples=args.workload_samples, policy=args.shape_policy, clients=args.clients), rounds=args.rounds,
+        threads=args.threads, streams=args.streams)
+    rows = [[w.mode, w.policy, f"{w.median_fps:.1f}", f"{w.min_fps:.1f}-{w.max_fps:.1f}", f"{w.latency('p50'):.2f}",
+             f"{w.latency('p90'):.2f}", f"{w.latency('p99'):.2f}", str(w.clients), w.inference_precision or "-",
+             "yes" if result.chosen_policy.get(w.mode) == w.policy else ""] for w in result.workload]
+    print(f"{summary.items} {summary.split} {summary.unit} of the {spec.name} family at their natural sizes (mean "
+          f"{summary.sizes['mean']:.1f}, max {summary.sizes['max']:.0f}), {args.rounds} interleaved rounds; preparing "
+          f"each took {summary.prepare_ms['mean']:.3f} ms (not included)")
+    print(format_table(Table(header=["mode", "shape policy", f"{summary.unit}/s", "range", "p50 ms", "p90 ms", "p99 ms",
+                                     "clients", "precision", "chosen"], rows=rows)))
+    for mode, why in result.policy_reason.items():
+        print(f"{mode}: {why}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"workload": summary.model_dump(), "runs": [w.model_dump() for w in
+                                         result.workload], "chosen_policy": result.chosen_policy}, indent=2))
 
 
 def cmd_fetch(args: argparse.Namespace) -> None:
@@ -114,6 +167,15 @@ def register(sub) -> None:
                    hint_help="PERFORMANCE_HINT; 'none' sets no hint (default: the --config-file's PERFORMANCE_HINT, "
                              "else throughput)")
     add_json_output_arg(bench, "also write the result as JSON here (must not exist unless --overwrite)")
+    real = bench.add_argument_group("real inputs instead of one padded random input")
+    real.add_argument("--inputs", choices=[n for n, f in FAMILIES.items() if f.serves_workload], default=None,
+                      metavar="FAMILY",
+                      help="serve this family's test inputs at their natural sizes, one at a time and concurrently, "
+                           "under each shape policy (bert; the model directory must hold its tokenizer)")
+    real.add_argument("--dataset", default=None, help="the family's --dataset (default: its embedded data)")
+    real.add_argument("--max-length", type=positive_int, default=None, help="the family's --max-length (bert)")
+    real.add_argument("--rounds", type=positive_int, default=3, help="interleaved rounds (default 3)")
+    add_workload_args(real, switch=False)
     bench.set_defaults(handler=cmd_bench)
 
     cpu = sub.add_parser("cpu", help="ISA flags, VNNI/AMX/BF16, default precision, the overflow_fix used and why")

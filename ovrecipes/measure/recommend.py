@@ -9,6 +9,8 @@ VNNI, no AMX) that the CPU does not have.
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 from ovrecipes.measure.variants import reference
 from ovrecipes.recipes.overflow import CpuInfo
 from ovrecipes.report.model import NOISY_SPREAD, Recommendation, VariantResult
@@ -20,22 +22,24 @@ def _signed(r: VariantResult) -> float:
     return r.metric.value if r.metric.higher_is_better else -r.metric.value
 
 
-def recommend(results: list[VariantResult], cpu: CpuInfo | None, budget: float = DEFAULT_ACCURACY_BUDGET) -> Recommendation:
-    """``cpu``: where the variants were measured (None when unknown or mixed: no CPU notes then)."""
-    measured = [r for r in results if r.throughput is not None]
+def recommend(results: list[VariantResult], cpu: CpuInfo | None, budget: float = DEFAULT_ACCURACY_BUDGET, *,
+              speed: Callable[[VariantResult], Any] = lambda r: r.throughput, unit: str = "FPS") -> Recommendation:
+    """``cpu``: where the variants were measured (None when unknown or mixed: no CPU notes then).
+    ``speed``: the measurement that ranks a variant (the benchmark by default; a serving run), in ``unit``."""
+    measured = [r for r in results if speed(r) is not None]
     notes = cpu_notes(results, cpu) if cpu is not None else []
     if not measured:
         return Recommendation(choice=None, reason="no benchmark was run", budget_points=budget, notes=notes)
     scored = [r for r in measured if r.metric is not None]
     best = max(scored, key=_signed) if scored else None
     eligible = [r for r in scored if r.metric.drop_from(best.metric) <= budget + 1e-9] if best else measured
-    fastest = max(eligible, key=lambda r: r.throughput.median_fps)
-    tie = [r for r in eligible if r is not fastest and r.throughput.overlaps(fastest.throughput)]
-    t = fastest.throughput
+    fastest = max(eligible, key=lambda r: speed(r).median_fps)
+    tie = [r for r in eligible if r is not fastest and speed(r).overlaps(speed(fastest))]
+    t = speed(fastest)
     points = "point" if budget == 1 else "points"
     within = f" within {budget:g} {best.metric.name} {points} of the best ({best.label})" if best else ""
     if not tie:
-        reason = (f"fastest variant{within}: median {t.median_fps:.1f} FPS over {len(t.rounds)} rounds "
+        reason = (f"fastest variant{within}: median {t.median_fps:.1f} {unit} over {len(t.rounds)} rounds "
                   f"(range {t.min_fps:.1f}-{t.max_fps:.1f}), no other range overlaps it")
         return Recommendation(choice=fastest.label, reason=reason, budget_points=budget, notes=notes)
     group = [fastest, *tie]

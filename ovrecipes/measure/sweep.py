@@ -8,6 +8,7 @@ and records the precision the compiled model ran.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -15,6 +16,8 @@ import openvino as ov
 
 from ovrecipes.pipelines.runtime import benchmark_openvino
 from ovrecipes.recipes.overflow import sparse_kernel_support
+
+log = logging.getLogger(__name__)
 
 GRID_HEADER = ["streams", "threads", "L", "dense FPS", "sparse FPS", "sparse/dense"]
 SEQ_HEADER = ["L", "streams", "threads", "dense FPS", "sparse FPS", "sparse/dense", "dense latency ms", "sparse latency ms"]
@@ -73,7 +76,7 @@ def run_sweep(model, sparse_cfg: dict, dense_cfg: dict, *, time_s: float, seq_le
     points = grid_points(cores, grid_values)
     skipped = sorted({v for v in grid_values if v > cores})
     if skipped:  # said, not silently dropped: --grid 1,2,4,8 on 2 cores measures 1 and 2
-        print(f"  grid values above the {cores} cores are skipped: {', '.join(map(str, skipped))}")
+        log.info(f"  grid values above the {cores} cores are skipped: {', '.join(map(str, skipped))}")
     # One discarded run first: the first measurement of a process is slower (page faults, frequency ramp),
     # which would otherwise bias the first point's ratio.
     warmup = _pair(model, sparse_cfg, dense_cfg, False, hint=hint, time_s=min(1.0, time_s),
@@ -84,12 +87,12 @@ def run_sweep(model, sparse_cfg: dict, dense_cfg: dict, *, time_s: float, seq_le
         p = _pair(model, sparse_cfg, dense_cfg, i % 2 == 1, hint=hint, streams=streams, threads=threads,
                   time_s=time_s, shape={"*": [1, grid_seq_len]}, core=core)
         grid.append({"streams": streams, "threads": threads, "seq_len": grid_seq_len, **p})
-        print(f"  grid streams={streams} threads={threads} L={grid_seq_len}: {_ratio_text(p)}")
+        log.info(f"  grid streams={streams} threads={threads} L={grid_seq_len}: {_ratio_text(p)}")
     for i, length in enumerate(seq_lens):
         p = _pair(model, sparse_cfg, dense_cfg, i % 2 == 1, hint=hint, time_s=time_s, shape={"*": [1, length]},
                   core=core)
         seq.append({"seq_len": length, **p})
-        print(f"  L={length}: {_ratio_text(p)}")
+        log.info(f"  L={length}: {_ratio_text(p)}")
     if seq and all("error" in p for p in seq):
         raise ValueError(f"no --seq-lens value ran ({', '.join(map(str, seq_lens))}): L={seq[0]['seq_len']}: "
                          f"{seq[0]['error']}")

@@ -12,17 +12,21 @@ default, as they would be deployed. The precision each compiled model reports ba
 
 from __future__ import annotations
 
+import logging
 import os
 import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ovrecipes.pipelines.base import FamilyPipeline, is_openvino_dir, openvino_files
+from ovrecipes.pipelines import onnx_runtime
+from ovrecipes.pipelines.base import FamilyPipeline, engine_of_dir, is_onnx_dir, is_openvino_dir, openvino_files
 from ovrecipes.pipelines.runtime import BenchResult, read_model
 from ovrecipes.recipes.ir import count_ops
 from ovrecipes.recipes.overflow import CpuInfo, host_cpu
 from ovrecipes.report.model import Round, Throughput, VariantResult
+
+log = logging.getLogger(__name__)
 
 DEFAULT_ROUNDS = 3
 #: precision policy of a side-by-side: "auto" applies the rules above; a value pins every OV variant
@@ -41,7 +45,7 @@ class Variant:
 
     @property
     def engine(self) -> str:
-        return "openvino" if is_openvino_dir(self.path) else "pytorch"
+        return engine_of_dir(self.path)
 
     def call_options(self) -> dict[str, str]:
         """Keyword arguments for the family's evaluate() and bench_session()."""
@@ -53,13 +57,16 @@ def model_size_mb(path: Path) -> float:
     path = Path(path)
     if path.is_file():
         return path.stat().st_size / 2**20
-    suffixes = {".xml", ".bin"} if is_openvino_dir(path) else {".safetensors", ".bin", ".pt", ".pth"}
+    suffixes = ({".xml", ".bin"} if is_openvino_dir(path) else {".onnx"} if is_onnx_dir(path)
+                else {".safetensors", ".bin", ".pt", ".pth"})
     return sum(p.stat().st_size for p in path.iterdir() if p.is_file() and p.suffix in suffixes) / 2**20
 
 
 def weights_format(path: Path) -> str:
     """'int8' when an IR of the directory holds FakeQuantize ops, 'fp32' otherwise (also for PyTorch)."""
     path = Path(path)
+    if is_onnx_dir(path):
+        return onnx_runtime.weights_of(path)
     if not is_openvino_dir(path):
         return "fp32"
     for xml in openvino_files(path) or sorted(path.glob("*.xml")):
@@ -141,7 +148,7 @@ def measure(
             started = time.perf_counter()
             metric = pipeline.evaluate(v.path, split=split, limit=limit, **v.call_options())
             seconds["evaluate"] = round(time.perf_counter() - started, 1)
-            print(f"  {v.label}: {metric.name} {metric.value:.2f}{metric.unit} on {metric.samples} {split} samples")
+            log.info(f"  {v.label}: {metric.name} {metric.value:.2f}{metric.unit} on {metric.samples} {split} samples")
         results.append(VariantResult(label=v.label, path=str(v.path), engine=pipeline.engine_of(v.path),
                                      runner=v.runner, weights=weights[v.path], requested_precision=v.precision,
                                      metric=metric,
@@ -160,7 +167,7 @@ def measure(
         for round_no in range(1, rounds + 1):
             for i, (v, session) in enumerate(zip(variants, sessions)):
                 runs[i].append(session.run(time_s / rounds))
-                print(f"  round {round_no}/{rounds} {v.label}: {runs[i][-1].throughput_fps:.1f} FPS")
+                log.info(f"  round {round_no}/{rounds} {v.label}: {runs[i][-1].throughput_fps:.1f} FPS")
             loads.append(round(os.getloadavg()[0], 2))
         for r, measured in zip(results, runs):
             r.throughput = _throughput(measured)

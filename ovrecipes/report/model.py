@@ -9,13 +9,15 @@ field changes meaning, so ``ovrecipes compare --from-reports`` can read reports 
 from __future__ import annotations
 
 import statistics
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ovrecipes.pipelines.base import Metric
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+#: versions read_report accepts: 2 has no real-workload fields, which read as absent
+READABLE_VERSIONS = (2, 3)
 #: a variant whose throughput rounds spread more than this (max - min over median) makes the run "noisy"
 NOISY_SPREAD = 0.10
 
@@ -33,20 +35,11 @@ class Round(_Model):
     duration_s: float
 
 
-class Throughput(_Model):
-    """A variant's speed over interleaved rounds, with the settings that produced it."""
+class _RoundSpeed(_Model):
+    """Speed over interleaved rounds: median, range, spread, overlap. A subclass gives ``fps``, the items
+    or inferences per second of each round."""
 
-    rounds: list[Round]
-    hint: str
-    streams: int | None = None
-    threads: int | None = None
-    nireq: int = 1
-    batch: int = 1
-    shapes: dict[str, list[int]] = Field(default_factory=dict)
-
-    @property
-    def fps(self) -> list[float]:
-        return [r.throughput_fps for r in self.rounds]
+    fps: ClassVar[property]
 
     @property
     def median_fps(self) -> float:
@@ -65,13 +58,60 @@ class Throughput(_Model):
         """(max - min) / median over the rounds: 0 for one round."""
         return (self.max_fps - self.min_fps) / self.median_fps if self.median_fps else 0.0
 
+    def overlaps(self, other: "_RoundSpeed") -> bool:
+        """Whether the two min-max ranges overlap: the rounds cannot tell the variants apart."""
+        return self.min_fps <= other.max_fps and other.min_fps <= self.max_fps
+
+
+class Throughput(_RoundSpeed):
+    """A variant's benchmark_app-style speed over interleaved rounds, with the settings that produced it."""
+
+    rounds: list[Round]
+    hint: str
+    streams: int | None = None
+    threads: int | None = None
+    nireq: int = 1
+    batch: int = 1
+    shapes: dict[str, list[int]] = Field(default_factory=dict)
+
+    @property
+    def fps(self) -> list[float]:
+        return [r.throughput_fps for r in self.rounds]
+
     @property
     def latency_median_ms(self) -> float:
         return float(statistics.median(r.latency_ms["median"] for r in self.rounds))
 
-    def overlaps(self, other: "Throughput") -> bool:
-        """Whether the two min-max ranges overlap: the rounds cannot tell the variants apart."""
-        return self.min_fps <= other.max_fps and other.min_fps <= self.max_fps
+
+class WorkloadRound(_Model):
+    """One replay of the real inputs: items per second and latency percentiles (p50, p90, p99, mean, max)."""
+
+    items_per_s: float
+    duration_s: float
+    items: int
+    latency_ms: dict[str, float]
+
+
+class WorkloadRun(_RoundSpeed):
+    """A variant serving the real inputs in one mode under one shape policy, over interleaved rounds."""
+
+    mode: str  # one-at-a-time | concurrent
+    policy: str  # dynamic | static:64 | buckets:16,32,48,64
+    clients: int
+    hint: str
+    threads: int | None = None
+    streams: int | None = None
+    inference_precision: str | None = None
+    rounds: list[WorkloadRound]
+    ratio: float | None = None  # median over rounds of items/s against the reference variant's run in this mode
+
+    @property
+    def fps(self) -> list[float]:
+        return [r.items_per_s for r in self.rounds]
+
+    def latency(self, key: str) -> float:
+        """A latency percentile ("p50", "p99" ...): its median over the rounds."""
+        return float(statistics.median(r.latency_ms[key] for r in self.rounds))
 
 
 class VariantResult(_Model):
@@ -91,6 +131,15 @@ class VariantResult(_Model):
     size_mb: float
     seconds: dict[str, float] = Field(default_factory=dict)
     source: str | None = None  # the report it came from (compare --from-reports)
+    workload: list[WorkloadRun] = Field(default_factory=list)  # real inputs served, per mode and shape policy
+    #: per mode, the shape policy whose run represents the variant (the fastest, or the simplest of a tie), and why
+    chosen_policy: dict[str, str] = Field(default_factory=dict)
+    policy_reason: dict[str, str] = Field(default_factory=dict)
+
+    def served(self, mode: str) -> WorkloadRun | None:
+        """The run that represents this variant in a serving mode (its chosen shape policy)."""
+        policy = self.chosen_policy.get(mode)
+        return next((w for w in self.workload if w.mode == mode and w.policy == policy), None)
 
     @property
     def precision_label(self) -> str:
@@ -105,6 +154,20 @@ class Recommendation(_Model):
     budget_points: float | None = None
     tie: list[str] = Field(default_factory=list)  # variants whose throughput ranges overlap the choice's
     notes: list[str] = Field(default_factory=list)  # explanations derived from this run's CPU facts
+
+
+class WorkloadSummary(_Model):
+    """What the real-workload replay served and what it concluded, per serving mode."""
+
+    unit: str  # sentences, images, clips
+    split: str
+    items: int
+    sizes: dict[str, float]  # mean, median, p90, max of the items' natural sizes
+    prepare_ms: dict[str, float]  # per-item tokenization/preprocessing: mean, p50, p99 (not in the timings)
+    policies: list[str]  # shape policies compared (dynamic only when inputs do not vary)
+    modes: list[str]
+    recommendation: dict[str, Recommendation] = Field(default_factory=dict)  # per mode
+    notes: list[str] = Field(default_factory=list)
 
 
 class Table(_Model):
@@ -159,6 +222,7 @@ class Report(_Model):
     timings_s: dict[str, float] = Field(default_factory=dict)
     data: dict[str, Any] = Field(default_factory=dict)  # a command's own payload (sparse layers, sweep points)
     peak_rss_mb: float | None = None  # the process's peak resident memory when the report was made
+    workload: WorkloadSummary | None = None  # real inputs served one at a time and concurrently
 
     def variant(self, label: str) -> VariantResult:
         for v in self.variants:

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from ovrecipes.report.model import Report, Section, Table, VariantResult
+from ovrecipes.report.model import READABLE_VERSIONS, SCHEMA_VERSION, Report, Section, Table, VariantResult
 from ovrecipes.report.plots import metric_vs_throughput
 
 PLOT_NAME = "accuracy_vs_throughput.png"
@@ -72,6 +72,81 @@ def side_by_side_table(report: Report) -> Table:
     return Table(header=header, rows=rows)
 
 
+MODE_TITLES = {"one-at-a-time": "one at a time", "concurrent": "concurrent"}
+
+
+def serving_table(report: Report) -> Table | None:
+    """Per variant: metric, the padded benchmark figure, and the real inputs served one at a time (items/s,
+    p50/p99) and concurrently, each under the variant's chosen shape policy."""
+    w = report.workload
+    if w is None:
+        return None
+    metric_name = next((v.metric.name for v in report.variants if v.metric), "metric")
+    header = ["variant", "precision", metric_name, "padded FPS"]
+    for mode in w.modes:
+        latencies = ["p50 ms", "p99 ms"] if mode == "one-at-a-time" else []
+        header += [f"{MODE_TITLES.get(mode, mode)} {w.unit}/s", "range", *latencies, f"vs {report.reference}",
+                   "policy"]
+    rows = []
+    for v in report.variants:
+        row = [v.label, v.precision_label, f"{v.metric.value:.2f}" if v.metric else "-",
+               f"{v.throughput.median_fps:.1f}" if v.throughput else "-"]
+        for mode in w.modes:
+            run = v.served(mode)
+            width = 6 if mode == "one-at-a-time" else 4
+            if run is None:
+                row += ["-"] * width
+                continue
+            latencies = [f"{run.latency('p50'):.2f}", f"{run.latency('p99'):.2f}"] if width == 6 else []
+            row += [f"{run.median_fps:.1f}", f"{run.min_fps:.1f}-{run.max_fps:.1f}", *latencies,
+                    f"{run.ratio:.2f}x" if run.ratio is not None else "-", run.policy]
+        rows.append(row)
+    return Table(header=header, rows=rows)
+
+
+def policy_table(report: Report) -> Table | None:
+    """Every shape policy measured, per variant and mode: items/s median and the chosen one."""
+    w = report.workload
+    if w is None or len(w.policies) < 2:
+        return None
+    rows = []
+    for v in report.variants:
+        for mode in w.modes:
+            runs = {r.policy: r for r in v.workload if r.mode == mode}
+            if len(runs) < 2:
+                continue
+            rows.append([v.label, MODE_TITLES.get(mode, mode),
+                         *(f"{runs[p].median_fps:.1f} ({runs[p].min_fps:.0f}-{runs[p].max_fps:.0f})" if p in runs
+                           else "-" for p in w.policies), v.chosen_policy.get(mode, "-")])
+    if not rows:
+        return None
+    return Table(header=["variant", "mode", *(f"{p} {w.unit}/s" for p in w.policies), "chosen"], rows=rows)
+
+
+def serving_lines(report: Report) -> list[str]:
+    """What was served, how it was measured, and the recommendation per mode."""
+    w = report.workload
+    if w is None:
+        return []
+    sizes, prep = w.sizes, w.prepare_ms
+    clients = sorted({r.clients for v in report.variants for r in v.workload if r.mode == "concurrent"})
+    lines = [f"Served: the first {w.items} {w.split} {w.unit} in order, at their natural sizes (mean "
+             f"{sizes['mean']:.1f}, median {sizes['median']:.0f}, p90 {sizes['p90']:.0f}, max {sizes['max']:.0f}); every variant, mode and "
+             f"shape policy once per round, {report.rounds} interleaved rounds, medians with min-max ranges; "
+             f"'vs {report.reference}' is the median of per-round ratios.",
+             "One at a time: one client, the next request after the answer (LATENCY hint, one synchronous request). "
+             f"Concurrent: {', '.join(map(str, clients)) or '-'} clients, each sending its next request after its "
+             "answer (THROUGHPUT hint, AsyncInferQueue; other runtimes: client threads on one session).",
+             f"Preparing each input (tokenization, preprocessing) took {prep['mean']:.3f} ms on average (p99 "
+             f"{prep['p99']:.3f} ms), not included above. 'padded FPS' is the benchmark_app-style figure (one padded "
+             "random input, asynchronous)."]
+    for mode, rec in w.recommendation.items():
+        if rec.choice:
+            lines.append(f"**Recommended {MODE_TITLES.get(mode, mode)}: {rec.choice}** ({rec.reason}).")
+    lines += w.notes
+    return lines
+
+
 def format_table(table: Table, markdown: bool = False) -> str:
     header, rows = table.header, table.rows
     if markdown:
@@ -118,6 +193,15 @@ def render_markdown(report: Report, plot_name: str | None) -> str:
         if report.precision_note:
             lines += [report.precision_note, ""]
         lines += [f"**Warning:** {w}" for w in report.warnings] + ([""] if report.warnings else [])
+    serving = serving_table(report)
+    if serving is not None:
+        lines += ["## Serving real inputs", "", format_table(serving, markdown=True), ""]
+        lines += [f"{line}  " for line in serving_lines(report)] + [""]
+        policies = policy_table(report)
+        if policies is not None:
+            lines += ["### Shape policies", "", format_table(policies, markdown=True), ""]
+            lines += [f"- {v.label}, {MODE_TITLES.get(m, m)}: {why}" for v in report.variants
+                      for m, why in v.policy_reason.items() if len({r.policy for r in v.workload}) > 1] + [""]
     rec = report.recommendation
     if rec and rec.choice:
         lines += [f"**Recommended: {rec.choice}**: {rec.reason}.", ""]
@@ -175,9 +259,10 @@ def read_report(path: Path) -> Report:
     if not isinstance(data, dict):
         raise ValueError(f"{file} is not a report.json: it holds a JSON {type(data).__name__}, not an object")
     version = data.get("schema_version")
-    if version != Report.model_fields["schema_version"].default:
-        raise ValueError(f"{file} has report schema version {version!r}; this ovrecipes reads version "
-                         f"{Report.model_fields['schema_version'].default} (rerun the command that wrote it)")
+    if version not in READABLE_VERSIONS:
+        raise ValueError(f"{file} has report schema version {version!r}; this ovrecipes reads versions "
+                         f"{', '.join(map(str, READABLE_VERSIONS))} (rerun the command that wrote it)")
+    data = {**data, "schema_version": SCHEMA_VERSION}  # version 2 lacks only the serving fields, which default
     try:
         return Report.model_validate(data)
     except ValidationError as err:
@@ -194,6 +279,15 @@ def print_summary(report: Report) -> None:
             print(report.precision_note)
         for w in report.warnings:
             print(f"Warning: {w}")
+    serving = serving_table(report)
+    if serving is not None:
+        print(f"\nServing real inputs ({report.workload.items} {report.workload.split} {report.workload.unit}):")
+        print(format_table(serving))
+        policies = policy_table(report)
+        if policies is not None:
+            print(format_table(policies))
+        for line in serving_lines(report)[3:]:
+            print(line.replace("**", ""))
     rec = report.recommendation
     if rec and rec.choice:
         print(f"\nRecommended: {rec.choice} ({rec.reason})")

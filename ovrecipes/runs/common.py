@@ -3,12 +3,14 @@ run (staged output directory, recipe, side-by-side, report files, summary)."""
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from ovrecipes.measure.recommend import DEFAULT_ACCURACY_BUDGET, recommend, run_warnings
+from ovrecipes.measure.serving import WorkloadOptions, serve_side_by_side
 from ovrecipes.measure.variants import (
     DEFAULT_ROUNDS,
     Variant,
@@ -31,6 +33,11 @@ from ovrecipes.report.writer import (
 )
 from ovrecipes.runs.outdir import staged_output
 
+log = logging.getLogger(__name__)
+
+#: where a run keeps the peer runtimes' models it built (ONNX exports, another quantizer's INT8)
+PEERS_SUBDIR = "peers"
+
 
 @dataclass
 class MeasureOptions:
@@ -43,6 +50,9 @@ class MeasureOptions:
     budget: float = DEFAULT_ACCURACY_BUDGET
     rounds: int = DEFAULT_ROUNDS
     precision: str = "auto"  # see ovrecipes.measure.variants.with_precisions
+    #: real inputs served one at a time and concurrently (None: not measured); needs ``bench`` and a family
+    #: that has a workload (``FamilyPipeline.serves_workload``)
+    workload: WorkloadOptions | None = None
 
 
 def side_by_side(pipeline: FamilyPipeline, variants: list[Variant], options: MeasureOptions, *, kind: str,
@@ -56,6 +66,12 @@ def side_by_side(pipeline: FamilyPipeline, variants: list[Variant], options: Mea
         with timer.stage("evaluate and benchmark side by side"):
             results, loads = measure(pipeline, variants, limit=options.eval_limit, evaluate=options.evaluate,
                                      bench=options.bench, bench_args=options.bench_args, rounds=options.rounds)
+    summary = None
+    if options.workload is not None and options.bench and results and pipeline.serves_workload:
+        with timer.stage("serve the real inputs side by side"):
+            summary = serve_side_by_side(pipeline, variants, results, options.workload, rounds=options.rounds,
+                                         threads=options.bench_args.get("threads"),
+                                         streams=options.bench_args.get("streams"), cpu=cpu, budget=options.budget)
     ref = reference(results)
     details = metric_details(results)
     return Report(
@@ -66,7 +82,7 @@ def side_by_side(pipeline: FamilyPipeline, variants: list[Variant], options: Mea
         recommendation=recommend(results, cpu, options.budget) if results else None,
         highlights=highlights or [], recipe=recipe, sections=[*([details] if details else []), *(sections or [])],
         machine=machine(cpu),
-        timings_s=timer.stages, peak_rss_mb=round(peak_rss_mb(), 1))
+        timings_s=timer.stages, peak_rss_mb=round(peak_rss_mb(), 1), workload=summary)
 
 
 def metric_details(results: list[VariantResult]) -> Section | None:
@@ -79,9 +95,13 @@ def metric_details(results: list[VariantResult]) -> Section | None:
     return Section(title="Metric details", tables=[Table(header=["variant", *keys], rows=rows)])
 
 
-def peer_variants(pipeline: FamilyPipeline) -> tuple[list[Variant], list[str]]:
-    """The family's peer runtimes as variants, and where their metric differences come from."""
-    peers = pipeline.peers()
+def peer_variants(pipeline: FamilyPipeline, work_dir: Path) -> tuple[list[Variant], list[str]]:
+    """The family's peer runtimes as variants (built into ``work_dir`` where they must be made), and where
+    their differences come from; when they cannot be had here, no variants and one line saying why."""
+    problem = pipeline.peers_problem()
+    if problem:
+        return [], [f"No peer rows: {problem}"]
+    peers = pipeline.peers(work_dir)
     return ([Variant(p.label, p.path, p.precision, p.runner) for p in peers],
             list(dict.fromkeys(f"{p.label}: {p.note}" for p in peers if p.note)))
 

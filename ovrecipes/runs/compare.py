@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from ovrecipes.measure.recommend import DEFAULT_ACCURACY_BUDGET, recommend, run_warnings
@@ -21,19 +24,27 @@ from ovrecipes.report.writer import (
     report_file,
     write_report,
 )
-from ovrecipes.runs.common import MeasureOptions, side_by_side
+from ovrecipes.runs.common import PEERS_SUBDIR, MeasureOptions, peer_variants, side_by_side
 from ovrecipes.runs.outdir import check_output, staged_output
 
+log = logging.getLogger(__name__)
 
-def _write(report: Report, out: Path | None, overwrite: bool) -> None:
+
+def _write(report: Report, out: Path | None, overwrite: bool, peers: Path | None = None) -> None:
+    """The report (and the peer models it measured, as ``peers/``) into ``out``, staged."""
     if out is not None:
         with staged_output(Path(out), overwrite) as stage:
+            if peers is not None and peers.is_dir():
+                shutil.copytree(peers, stage / PEERS_SUBDIR)
+                for v in report.variants:
+                    v.path = v.path.replace(str(peers), str(Path(out).resolve() / PEERS_SUBDIR))
             write_report(stage, report)
 
 
 def run_compare(pipeline: FamilyPipeline, variants: list[Variant], out: Path | None, *, overwrite: bool = False,
-                options: MeasureOptions | None = None, notes: list[str] | None = None) -> Report:
-    """Measure existing model directories side by side; write the report if ``out`` is given."""
+                options: MeasureOptions | None = None, compare_peers: bool = False) -> Report:
+    """Measure existing model directories side by side (with the family's peer runtimes when
+    ``compare_peers``: built in a temporary directory, kept as ``out/peers``); write the report if ``out``."""
     for v in variants:
         if not Path(v.path).exists():
             raise ValueError(f"model directory {v.path} does not exist")
@@ -44,10 +55,18 @@ def run_compare(pipeline: FamilyPipeline, variants: list[Variant], out: Path | N
             pipeline.check_model_dir(Path(v.path))
     if out is not None:
         check_output(Path(out).resolve(), overwrite, [Path(v.path) for v in variants if Path(v.path).exists()])
-    report = side_by_side(pipeline, variants, options or MeasureOptions(), kind="compare",
-                          title=f"{pipeline.family} comparison", timer=Timer(),
-                          sections=[Section(title="Peer runtimes", lines=notes)] if notes else None)
-    _write(report, out, overwrite)
+    with tempfile.TemporaryDirectory(prefix="ovrecipes-peers-") as tmp:
+        peers, notes = [], []
+        timer = Timer()
+        if compare_peers:
+            if pipeline.peers_problem():
+                log.info("No peer rows: %s", pipeline.peers_problem())
+            with timer.stage("peer runtimes"):
+                peers, notes = peer_variants(pipeline, Path(tmp))
+        report = side_by_side(pipeline, variants + peers, options or MeasureOptions(), kind="compare",
+                              title=f"{pipeline.family} comparison", timer=timer,
+                              sections=[Section(title="Peer runtimes", lines=notes)] if notes else None)
+        _write(report, out, overwrite, Path(tmp) if peers else None)
     print_summary(report)
     return report
 

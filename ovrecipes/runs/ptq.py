@@ -6,6 +6,7 @@ it was made from, kept for later comparisons), recipe.yaml, report.json/md and t
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from ovrecipes.measure.variants import Variant
@@ -14,7 +15,9 @@ from ovrecipes.recipes import ptq, weight_compression
 from ovrecipes.recipes.weight_compression import WeightCompressionConfig, WeightCompressionResult
 from ovrecipes.report.model import Report, Section, Table
 from ovrecipes.report.writer import Timer
-from ovrecipes.runs.common import MeasureOptions, RecipeOutcome, peer_variants, recipe_run
+from ovrecipes.runs.common import PEERS_SUBDIR, MeasureOptions, RecipeOutcome, peer_variants, recipe_run
+
+log = logging.getLogger(__name__)
 
 FP32_SUBDIR = "fp32"
 WEIGHT_ONLY_SUBDIR = "weight-only"
@@ -87,7 +90,8 @@ def run_ptq(pipeline: FamilyPipeline, config: ptq.PTQConfig, out: Path, *, overw
     problem = pipeline.openvino_problem()  # e.g. an engine that cannot run the models this run writes
     if problem:
         raise ValueError(problem)
-    peers, peer_notes = peer_variants(pipeline) if compare_peers else ([], [])  # fails now, not after PTQ
+    if compare_peers and pipeline.peers_problem():  # said now, not after PTQ
+        log.info("No peer rows: %s", pipeline.peers_problem())
     torch_source = Path(pipeline.torch_source()) if compare_torch else None  # an OpenVINO --model has none
 
     def produce(stage: Path, timer: Timer) -> RecipeOutcome:
@@ -107,14 +111,18 @@ def run_ptq(pipeline: FamilyPipeline, config: ptq.PTQConfig, out: Path, *, overw
             variants.append(Variant("OV weight-only INT8", stage / WEIGHT_ONLY_SUBDIR))
             recipe["weight_only"] = compressed.model_dump(mode="json")
             sections.append(weight_only_section(compressed))
-        if peer_notes:
+        peers, peer_notes = [], []
+        if compare_peers:
+            with timer.stage("peer runtimes"):
+                peers, peer_notes = peer_variants(pipeline, stage / PEERS_SUBDIR)
             sections.append(Section(title="Peer runtimes", lines=peer_notes))
         return RecipeOutcome(
             variants=variants + peers, recipe=recipe, sections=sections,
             highlights=[f"overflow_fix={result.overflow_fix.value}: {result.overflow_fix.reason}"],
             config=ptq.resolved_config(config, result).model_dump(mode="json", by_alias=True),
             contents="INT8 model, fp32/, recipe.yaml"
-                     + (f", {WEIGHT_ONLY_SUBDIR}/" if weight_only is not None else ""))
+                     + (f", {WEIGHT_ONLY_SUBDIR}/" if weight_only is not None else "")
+                     + (f", {PEERS_SUBDIR}/" if (stage / PEERS_SUBDIR).is_dir() else ""))
 
     report = recipe_run(pipeline, out, overwrite=overwrite, kind="ptq", title=title or f"{pipeline.family} PTQ",
                         options=options or MeasureOptions(), produce=produce)

@@ -1,0 +1,315 @@
+"""Real-workload replay: a family's own inputs at their natural sizes, served one at a time and concurrently.
+
+The benchmark_app-style figure (``measure/variants``) repeats one padded random input; a service sees
+real inputs of varying size. Here every variant serves the same list of items (the first N of the
+test split, in order), in two modes:
+
+* **one at a time**: one client sends the next item when the previous answer is back (LATENCY hint,
+  one synchronous request); items per second and the latency distribution (p50/p90/p99);
+* **concurrent**: N clients, each sending its next item when its previous answer is back (THROUGHPUT
+  hint; an ``AsyncInferQueue``, N = the plugin's optimal number of requests unless given); items per
+  second and the latency each client saw, from submission to completion.
+
+For IRs whose inputs vary in length the **shape policy** is part of the deployment and is measured,
+not assumed: ``dynamic`` runs each item at its own shape on the dynamic IR; ``static`` pads every
+item to the longest allowed length and runs an IR reshaped to that static shape; ``buckets`` pads each
+item to the smallest of a few lengths and runs one static IR per length. Padding happens before the
+clock starts, like tokenization, whose cost the family reports per item.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import openvino as ov
+import openvino.properties as props
+
+from ovrecipes.pipelines.base import ItemRunner, Workload
+from ovrecipes.pipelines.runtime import (
+    compile_config,
+    compile_model,
+    compiled_precision,
+    precision_config,
+    read_model,
+    reshape,
+)
+
+log = logging.getLogger(__name__)
+
+MODES = ("one-at-a-time", "concurrent")
+POLICY_NAMES = ("dynamic", "static", "buckets")
+#: one line per policy, for help texts and reports
+POLICY_HELP = {
+    "dynamic": "each input at its own shape on the dynamic IR",
+    "static": "every input padded to the longest allowed length, on an IR reshaped to that static shape",
+    "buckets": "each input padded to the smallest bucket length that holds it, one static IR per bucket",
+}
+
+
+@dataclass(frozen=True)
+class ShapePolicy:
+    """How variable-length inputs meet an IR: ``dynamic``, or padded to one of ``lengths`` (one static IR
+    each: ``static`` has one length, ``buckets`` several)."""
+
+    name: str
+    lengths: tuple[int, ...] = ()
+
+    def __str__(self) -> str:
+        return self.name if not self.lengths else f"{self.name}:{','.join(map(str, self.lengths))}"
+
+    def length_for(self, size: int) -> int | None:
+        """The padded length an item of ``size`` runs at (None: its own, dynamic)."""
+        if not self.lengths:
+            return None
+        for length in self.lengths:
+            if length >= size:
+                return length
+        raise ValueError(f"an input of length {size} is longer than the largest length of shape policy {self}")
+
+
+DYNAMIC = ShapePolicy("dynamic")
+
+
+def default_buckets(max_size: int, count: int = 8) -> tuple[int, ...]:
+    """``count`` lengths up to ``max_size``, multiples of 8 where they can be (64 -> 8, 16, ..., 64). Eight
+    static IRs served the embedded test sentences faster than four (16, 32, 48, 64) on the AVX-512 VNNI
+    EPYC: less padding, and more models did not cost more than the padding saved."""
+    step = max(1, max_size // count)
+    if step >= 8:
+        step -= step % 8
+    lengths = sorted({min(max_size, step * i) for i in range(1, count + 1)} | {max_size})
+    return tuple(lengths)
+
+
+def parse_policy(text: str, max_size: int | None) -> ShapePolicy:
+    """``dynamic``, ``static``, ``buckets`` (quarters of the longest length) or ``buckets:16,32,48,64``."""
+    name, _, values = str(text).strip().partition(":")
+    if name not in POLICY_NAMES:
+        raise ValueError(f"shape policy must be one of {', '.join(POLICY_NAMES)} (or buckets:L1,L2,...): got {text!r}")
+    if name == "dynamic":
+        if values:
+            raise ValueError(f"shape policy 'dynamic' takes no lengths: got {text!r}")
+        return DYNAMIC
+    if values:
+        if name == "static":
+            raise ValueError(f"shape policy 'static' pads to the longest allowed length and takes no lengths: got "
+                             f"{text!r} (use buckets:L1,L2,...)")
+        try:
+            lengths = tuple(sorted({int(v) for v in values.split(",") if v.strip()}))
+        except ValueError:
+            raise ValueError(f"bucket lengths must be positive integers: got {text!r}") from None
+        if not lengths or lengths[0] <= 0:
+            raise ValueError(f"bucket lengths must be positive integers: got {text!r}")
+        if max_size is not None and lengths[-1] < max_size:
+            lengths = (*lengths, max_size)  # every input must fit somewhere
+        if max_size is not None and lengths[-1] > max_size:
+            raise ValueError(f"bucket length {lengths[-1]} is longer than the longest input the run allows "
+                             f"({max_size}, --max-length)")
+        return ShapePolicy("buckets", lengths)
+    if max_size is None:
+        raise ValueError(f"shape policy {name!r} needs the longest input length, and this workload has none")
+    return ShapePolicy("static", (max_size,)) if name == "static" else ShapePolicy("buckets", default_buckets(max_size))
+
+
+def policies_to_compare(text: str, workload: Workload) -> list[ShapePolicy]:
+    """``auto``: every policy (dynamic, static, buckets) where inputs vary in length, else the IR as it is;
+    anything else: that one policy."""
+    if not workload.variable:
+        return [DYNAMIC]
+    if text == "auto":
+        return [DYNAMIC, parse_policy("static", workload.max_size), parse_policy("buckets", workload.max_size)]
+    return [parse_policy(text, workload.max_size)]
+
+
+def pad_item(item: dict[str, np.ndarray], length: int, pad_values: dict[str, int]) -> dict[str, np.ndarray]:
+    """The item's variable inputs padded at the end of their last axis to ``length``."""
+    out = {}
+    for name, value in item.items():
+        if name in pad_values and value.shape[-1] < length:
+            widths = [(0, 0)] * (value.ndim - 1) + [(0, length - value.shape[-1])]
+            value = np.pad(value, widths, constant_values=pad_values[name])
+        out[name] = value
+    return out
+
+
+def percentiles(latencies_ms: list[float]) -> dict[str, float]:
+    """p50, p90, p99 (numpy's linear interpolation between closest ranks), mean and max, in ms."""
+    if not latencies_ms:
+        raise ValueError("no latencies to summarise")
+    values = np.asarray(latencies_ms, dtype=float)
+    p50, p90, p99 = np.percentile(values, [50, 90, 99])
+    return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "mean": float(values.mean()),
+            "max": float(values.max())}
+
+
+@dataclass
+class Pass:
+    """One replay of every item: how many, how long, and each item's latency in ms."""
+
+    items: int
+    duration_s: float
+    latencies_ms: list[float]
+
+    @property
+    def items_per_s(self) -> float:
+        return self.items / self.duration_s
+
+
+class _Clock:
+    """Latencies of requests that complete in callbacks: submission time in, elapsed time out."""
+
+    def __init__(self, limit: int) -> None:
+        self.latencies: list[float] = []
+        self.free = threading.Semaphore(limit)
+
+    def done(self, _request, started: float) -> None:
+        self.latencies.append((time.perf_counter() - started) * 1e3)
+        self.free.release()
+
+
+class OpenVINOServer:
+    """One IR served under one shape policy in one mode: compiled once (one model per padded length),
+    items prepared once, then replayed as often as asked."""
+
+    def __init__(self, xml: Path, workload: Workload, policy: ShapePolicy, mode: str, *,
+                 precision: str | None = None, threads: int | None = None, streams: int | None = None,
+                 clients: int | None = None, config: dict | None = None, core: ov.Core | None = None) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}: got {mode!r}")
+        core = core or ov.Core()
+        model = read_model(xml, core)
+        names = {p.get_any_name() for p in model.inputs}
+        self.mode, self.policy = mode, policy
+        hint = "latency" if mode == "one-at-a-time" else "throughput"
+        properties = compile_config(hint, streams, threads, {**(config or {}), **precision_config(precision)})
+        keys = [policy.length_for(size) for size in workload.sizes]
+        self.compiled: dict[int | None, ov.CompiledModel] = {}
+        for key in dict.fromkeys(keys):
+            target = model
+            if key is not None:
+                target = model.clone()
+                reshape(target, {n: [1, key] for n in names if n in workload.pad_values})
+            self.compiled[key] = compile_model(target, properties, core=core)
+        self.items = [(key, {k: v for k, v in (pad_item(item, key, workload.pad_values) if key else item).items()
+                             if k in names}) for key, item in zip(keys, workload.items)]
+        first = next(iter(self.compiled.values()))
+        self.precision = compiled_precision(first)
+        self.threads = _int_property(first, props.inference_num_threads())
+        self.streams = _int_property(first, props.num_streams())
+        if mode == "one-at-a-time":
+            self.clients = 1
+            self.requests = {k: c.create_infer_request() for k, c in self.compiled.items()}
+        else:
+            self.clients = int(clients or first.get_property(props.optimal_number_of_infer_requests()))
+            self.queues = {k: ov.AsyncInferQueue(c, self.clients) for k, c in self.compiled.items()}
+        self.hint = hint
+        self._warm_up(every_item=policy.name == "dynamic")
+
+    def _warm_up(self, every_item: bool) -> None:
+        """Untimed: each compiled model once; for a dynamic IR one whole pass, since the plugin prepares
+        kernels per new shape and a service that runs for hours has seen its shapes before."""
+        if every_item:
+            self.replay()
+            return
+        firsts = {key: item for key, item in reversed(self.items)}
+        for key, item in firsts.items():
+            if self.mode == "one-at-a-time":
+                self.requests[key].infer(item, share_inputs=True, share_outputs=True)
+            else:
+                self.queues[key].start_async(item, time.perf_counter(), share_inputs=True)
+                self.queues[key].wait_all()
+
+    def replay(self) -> Pass:
+        return self._one_at_a_time() if self.mode == "one-at-a-time" else self._concurrent()
+
+    def _one_at_a_time(self) -> Pass:
+        latencies = []
+        started = time.perf_counter()
+        for key, item in self.items:
+            t0 = time.perf_counter()
+            self.requests[key].infer(item, share_inputs=True, share_outputs=True)
+            latencies.append((time.perf_counter() - t0) * 1e3)
+        return Pass(len(self.items), time.perf_counter() - started, latencies)
+
+    def _concurrent(self) -> Pass:
+        clock = _Clock(self.clients)
+        for queue in self.queues.values():
+            queue.set_callback(clock.done)
+        started = time.perf_counter()
+        for key, item in self.items:
+            clock.free.acquire()  # at most ``clients`` requests in flight, whatever the bucket
+            self.queues[key].start_async(item, time.perf_counter(), share_inputs=True)
+        for queue in self.queues.values():
+            queue.wait_all()
+        return Pass(len(self.items), time.perf_counter() - started, clock.latencies)
+
+
+class RunnerServer:
+    """A model that serves items through a callable (PyTorch, ONNX Runtime, a speech pipeline): one at a
+    time in a loop, or concurrently from ``clients`` threads, each taking the next item when done."""
+
+    def __init__(self, runner: ItemRunner, workload: Workload, mode: str, clients: int | None = None) -> None:
+        if mode == "concurrent" and not runner.concurrent:
+            raise ValueError(f"{runner.engine} serves one item at a time here")
+        self.runner, self.items, self.mode = runner, workload.items, mode
+        self.policy, self.hint = DYNAMIC, "latency" if mode == "one-at-a-time" else "threads"
+        self.clients = 1 if mode == "one-at-a-time" else int(clients or 2)
+        self.precision = {"inference_precision": runner.precision, "execution_mode": None}
+        self.threads, self.streams = runner.threads, None
+        runner.serve(self.items[0])  # warm-up, untimed
+
+    def replay(self) -> Pass:
+        return self._one_at_a_time() if self.mode == "one-at-a-time" else self._concurrent()
+
+    def _one_at_a_time(self) -> Pass:
+        latencies = []
+        started = time.perf_counter()
+        for item in self.items:
+            t0 = time.perf_counter()
+            self.runner.serve(item)
+            latencies.append((time.perf_counter() - t0) * 1e3)
+        return Pass(len(self.items), time.perf_counter() - started, latencies)
+
+    def _concurrent(self) -> Pass:
+        pending = iter(self.items)
+        lock = threading.Lock()
+        latencies: list[float] = []
+        errors: list[BaseException] = []
+
+        def client() -> None:
+            while True:
+                with lock:
+                    item = next(pending, None)
+                if item is None or errors:
+                    return
+                t0 = time.perf_counter()
+                try:
+                    self.runner.serve(item)
+                except BaseException as err:  # surfaced in the caller's thread below
+                    errors.append(err)
+                    return
+                with lock:
+                    latencies.append((time.perf_counter() - t0) * 1e3)
+
+        threads = [threading.Thread(target=client, daemon=True) for _ in range(self.clients)]
+        started = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+        return Pass(len(self.items), time.perf_counter() - started, latencies)
+
+
+def _int_property(compiled: ov.CompiledModel, key: str) -> int | None:
+    try:
+        return int(compiled.get_property(key))
+    except Exception:  # not every plugin has every property
+        return None
+
