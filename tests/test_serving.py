@@ -156,8 +156,8 @@ def _run(policy: str, fps: list[float], mode: str = "one-at-a-time") -> Workload
 def test_policy_choice_on_faked_timings():
     runs = [_run("dynamic", [300, 310, 290]), _run("static:64", [200, 210, 190]), _run("buckets:8,64", [420, 400, 410])]
     chosen, reason = serving.choose_policy(runs, "sentences")
-    assert chosen.policy == "buckets:8,64" and "no other range overlaps" in reason and "dynamic 300.0" in reason
-    # buckets and dynamic overlap: the rounds cannot tell them apart, so the simpler dynamic IR is deployed
+    assert chosen.policy == "buckets:8,64" and "fastest in each of 3 rounds" in reason and "dynamic 300.0" in reason
+    # buckets has the higher median but dynamic won one round: a tie, so the simpler dynamic IR is deployed
     runs = [_run("dynamic", [395, 405, 400]), _run("static:64", [200, 210, 190]), _run("buckets:8,64", [410, 398, 402])]
     chosen, reason = serving.choose_policy(runs, "sentences")
     assert chosen.policy == "dynamic" and "tie" in reason and "simplest" in reason
@@ -264,3 +264,13 @@ def test_workload_flags_are_refused_where_they_do_nothing(tiny_fp32_ir, capsys):
     with pytest.raises(SystemExit):
         main(["compare", "bert", str(tiny_fp32_ir), "--shape-policy", "static:8"])
     assert "takes no lengths" in capsys.readouterr().err
+
+
+def test_a_recorded_shape_policy_reads_back(tmp_path):
+    from ovrecipes.measure.workload import deployment_policy, write_deployment
+
+    assert deployment_policy(tmp_path) == DYNAMIC  # nothing recorded: the IR as exported
+    write_deployment(tmp_path, {"OV INT8": {"shape_policy": {"one-at-a-time": "buckets:8,16,64",
+                                                             "concurrent": "static:64"}}})
+    assert deployment_policy(tmp_path) == ShapePolicy("buckets", (8, 16, 64))
+    assert deployment_policy(tmp_path, "concurrent", "OV INT8") == ShapePolicy("static", (64,))

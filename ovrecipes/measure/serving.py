@@ -18,7 +18,16 @@ import numpy as np
 
 from ovrecipes.measure.recommend import recommend
 from ovrecipes.measure.variants import Variant, reference
-from ovrecipes.measure.workload import MODES, OpenVINOServer, Pass, RunnerServer, percentiles, policies_to_compare
+from ovrecipes.measure.workload import (
+    MODES,
+    OpenVINOServer,
+    Pass,
+    RunnerServer,
+    ShapePolicy,
+    interleave,
+    percentiles,
+    policies_to_compare,
+)
 from ovrecipes.pipelines.base import FamilyPipeline, Workload
 from ovrecipes.recipes.overflow import CpuInfo
 from ovrecipes.report.model import Recommendation, VariantResult, WorkloadRound, WorkloadRun, WorkloadSummary
@@ -26,6 +35,8 @@ from ovrecipes.report.model import Recommendation, VariantResult, WorkloadRound,
 log = logging.getLogger(__name__)
 
 DEFAULT_SAMPLES = 500
+#: items served by one server before the next takes the same items (see ``workload.interleave``)
+SLICE = 50
 #: the order in which a tie between shape policies is settled: fewer compiled models and less padding logic first
 SIMPLICITY = ("dynamic", "static", "buckets")
 
@@ -42,12 +53,12 @@ class WorkloadOptions:
     split: str = "test"
 
 
-def _run(server, passes: list[Pass]) -> WorkloadRun:
+def _run(server, passes: list[Pass], study: bool = False) -> WorkloadRun:
     rounds = [WorkloadRound(items_per_s=p.items_per_s, duration_s=p.duration_s, items=p.items,
                             latency_ms=percentiles(p.latencies_ms)) for p in passes]
     return WorkloadRun(mode=server.mode, policy=str(server.policy), clients=server.clients, hint=server.hint,
                        threads=server.threads, streams=server.streams,
-                       inference_precision=server.precision.get("inference_precision"), rounds=rounds)
+                       inference_precision=server.precision.get("inference_precision"), rounds=rounds, study=study)
 
 
 def serve_side_by_side(pipeline: FamilyPipeline, variants: list[Variant], results: list[VariantResult],
@@ -55,42 +66,63 @@ def serve_side_by_side(pipeline: FamilyPipeline, variants: list[Variant], result
                        streams: int | None = None, cpu: CpuInfo | None = None,
                        budget: float = 1.0) -> WorkloadSummary:
     """Serve the family's workload with every variant (``results`` in the same order get their runs, chosen
-    policies and ratios) and return what was served and the recommendation per mode."""
+    policies and ratios) and return what was served and the recommendation per mode.
+
+    Per mode, two steps, so that no more than one variant's policy study is compiled at a time: first each
+    OpenVINO variant's shape policies in interleaved rounds among themselves (the policy study, which picks
+    the policy), then every variant at its chosen policy in rounds interleaved across variants (the runs
+    the table, ratios and recommendation use)."""
     workload = pipeline.workload(options.split, options.samples)
     if not workload.items:
         raise ValueError(f"the {options.split} split has no items to serve")
     policies = policies_to_compare(options.policy, workload)
-    servers: list[tuple[VariantResult, object]] = []
+    runners = [pipeline.workload_runner(v.path, precision=v.precision, runner=v.runner, threads=threads)
+               for v in variants]
     clients = options.clients
-    for v, r in zip(variants, results):
-        runner = pipeline.workload_runner(v.path, precision=v.precision, runner=v.runner, threads=threads)
-        if runner is None:
-            xml = Path(v.path) / pipeline.submodels()[0].filename
-            for mode in MODES:
-                for policy in policies:
-                    server = OpenVINOServer(xml, workload, policy, mode, precision=v.precision, threads=threads,
-                                            streams=streams, clients=clients)
-                    if mode == "concurrent" and clients is None:
-                        clients = server.clients  # every engine gets as many clients as the first IR asks for
-                    servers.append((r, server))
-        else:
-            servers.append((r, RunnerServer(runner, workload, "one-at-a-time")))
-            if runner.concurrent:
-                servers.append((r, RunnerServer(runner, workload, "concurrent", clients or os.cpu_count())))
-    passes: list[list[Pass]] = [[] for _ in servers]
-    for round_no in range(1, rounds + 1):
-        for (r, server), done in zip(servers, passes):
-            done.append(server.replay())
-            log.info("  serving round %d/%d %s %s %s: %.1f %s/s", round_no, rounds, r.label, server.mode,
-                     server.policy, done[-1].items_per_s, workload.unit)
-    for (r, server), done in zip(servers, passes):
-        r.workload.append(_run(server, done))
-    for r in results:
-        for mode in MODES:
-            runs = [w for w in r.workload if w.mode == mode]
-            if runs:
-                chosen, reason = choose_policy(runs, workload.unit)
-                r.chosen_policy[mode], r.policy_reason[mode] = chosen.policy, reason
+
+    def openvino(v: Variant, policy: ShapePolicy, mode: str) -> OpenVINOServer:
+        nonlocal clients
+        server = OpenVINOServer(Path(v.path) / pipeline.submodels()[0].filename, workload, policy, mode,
+                                precision=v.precision, threads=threads,
+                                streams=streams if mode == "concurrent" else None, clients=clients)
+        if mode == "concurrent" and clients is None:
+            clients = server.clients  # every engine gets as many clients as the first IR asks for
+        return server
+
+    def progress(step: str):
+        return lambda round_no, done: log.info("  serving %s, round %d/%d: %s", step, round_no, rounds, "; ".join(
+            f"{p.items_per_s:.1f}" for p in done))
+
+    for mode in MODES:
+        chosen: dict[int, ShapePolicy] = {}
+        for i, (v, r, runner) in enumerate(zip(variants, results, runners)):
+            if runner is not None:
+                continue
+            if len(policies) == 1:
+                chosen[i] = policies[0]
+                r.policy_reason[mode] = f"{policies[0]} is the only policy measured"
+                continue
+            servers = [openvino(v, policy, mode) for policy in policies]
+            passes = interleave(servers, rounds, SLICE, progress(f"{mode}, {v.label}: {', '.join(map(str, policies))}"))
+            study = [_run(server, done, study=True) for server, done in zip(servers, passes)]
+            r.workload.extend(study)
+            best, r.policy_reason[mode] = choose_policy(study, workload.unit)
+            chosen[i] = next(p for p in policies if str(p) == best.policy)
+            del servers  # the next variant's study compiles its own models
+        owners, servers = [], []
+        for i, (v, r, runner) in enumerate(zip(variants, results, runners)):
+            if runner is None:
+                servers.append(openvino(v, chosen[i], mode))
+            elif mode == "one-at-a-time" or runner.concurrent:
+                servers.append(RunnerServer(runner, workload, mode, clients or os.cpu_count()))
+            else:
+                continue
+            owners.append(r)
+        passes = interleave(servers, rounds, SLICE, progress(f"{mode}, every variant"))
+        for r, server, done in zip(owners, servers, passes):
+            r.workload.append(_run(server, done))
+            r.chosen_policy[mode] = str(server.policy)
+        del servers
     set_serving_ratios(results)
     recommendations = {mode: recommend_serving(results, mode, cpu, budget, workload.unit) for mode in MODES
                        if any(r.served(mode) for r in results)}
@@ -112,21 +144,23 @@ def prepare_summary(workload: Workload) -> dict[str, float]:
 
 
 def choose_policy(runs: list[WorkloadRun], unit: str = "items") -> tuple[WorkloadRun, str]:
-    """The run a variant deploys with in one mode: the fastest policy; when the ranges of others overlap
-    it, the simplest of them (dynamic, then static, then buckets), since the rounds cannot tell them apart."""
-    fastest = max(runs, key=lambda w: w.median_fps)
-    tie = [w for w in runs if w is not fastest and w.overlaps(fastest)]
-    others = "; ".join(f"{w.policy} {w.median_fps:.1f}" for w in runs if w is not fastest)
+    """The shape policy a variant deploys with in one mode: the one with the highest median that was faster than
+    each other policy in every round. A policy that beat it in some round ties with it (the rounds cannot
+    tell them apart), and the simplest of a tie wins (dynamic, then static, then buckets)."""
     if len(runs) == 1:
-        return fastest, f"{fastest.policy} is the only policy measured"
+        return runs[0], f"{runs[0].policy} is the only policy measured"
+    fastest = max(runs, key=lambda w: w.median_fps)
+    tie = [w for w in runs if w is not fastest and any(a <= b for a, b in zip(fastest.fps, w.fps))]
+    others = "; ".join(f"{w.policy} {w.median_fps:.1f}" for w in runs if w is not fastest)
+    rounds = len(fastest.rounds)
     if not tie:
-        return fastest, (f"{fastest.policy} is fastest: {fastest.median_fps:.1f} {unit}/s (range {fastest.min_fps:.1f}-"
-                         f"{fastest.max_fps:.1f}) against {others}; no other range overlaps it")
+        return fastest, (f"{fastest.policy} was fastest in each of {rounds} rounds: median {fastest.median_fps:.1f} "
+                         f"{unit}/s (range {fastest.min_fps:.1f}-{fastest.max_fps:.1f}) against {others}")
     group = [fastest, *tie]
     choice = min(group, key=lambda w: SIMPLICITY.index(w.policy.split(":")[0]))
     names = ", ".join(w.policy for w in group)
-    return choice, (f"{names} tie (their ranges over {len(choice.rounds)} rounds overlap; fastest median "
-                    f"{fastest.policy} {fastest.median_fps:.1f} {unit}/s); {choice.policy} is the simplest of them")
+    return choice, (f"{names} tie (each was faster in some of the {rounds} rounds; highest median {fastest.policy} "
+                    f"{fastest.median_fps:.1f} {unit}/s against {others}); {choice.policy} is the simplest of them")
 
 
 def set_serving_ratios(results: list[VariantResult]) -> None:

@@ -19,6 +19,7 @@ clock starts, like tokenization, whose cost the family reports per item.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -126,6 +127,30 @@ def policies_to_compare(text: str, workload: Workload) -> list[ShapePolicy]:
     return [parse_policy(text, workload.max_size)]
 
 
+DEPLOYMENT_FILE = "deployment.json"
+
+
+def write_deployment(model_dir: Path, entries: dict[str, dict]) -> Path:
+    """``deployment.json`` in a model directory: per variant label, the precision it ran at and the shape
+    policy chosen for each serving mode (with the reason and the CPU), so a deployment can reuse them."""
+    path = Path(model_dir) / DEPLOYMENT_FILE
+    path.write_text(json.dumps({"variants": entries}, indent=2))
+    return path
+
+
+def deployment_policy(model_dir: Path, mode: str = "one-at-a-time", label: str | None = None) -> ShapePolicy:
+    """The shape policy a run recorded for a model directory and serving mode (the first variant's, or
+    ``label``'s); ``DYNAMIC`` when the directory holds no record."""
+    path = Path(model_dir) / DEPLOYMENT_FILE
+    if not path.is_file():
+        return DYNAMIC
+    variants = json.loads(path.read_text())["variants"]
+    entry = variants[label] if label else next(iter(variants.values()))
+    text = entry["shape_policy"].get(mode, "dynamic")
+    name, _, values = text.partition(":")
+    return ShapePolicy(name, tuple(int(v) for v in values.split(",")) if values else ())
+
+
 def pad_item(item: dict[str, np.ndarray], length: int, pad_values: dict[str, int]) -> dict[str, np.ndarray]:
     """The item's variable inputs padded at the end of their last axis to ``length``."""
     out = {}
@@ -149,7 +174,7 @@ def percentiles(latencies_ms: list[float]) -> dict[str, float]:
 
 @dataclass
 class Pass:
-    """One replay of every item: how many, how long, and each item's latency in ms."""
+    """One replay of items: how many, how long, and each item's latency in ms."""
 
     items: int
     duration_s: float
@@ -158,6 +183,34 @@ class Pass:
     @property
     def items_per_s(self) -> float:
         return self.items / self.duration_s
+
+    @staticmethod
+    def merge(parts: list["Pass"]) -> "Pass":
+        """Slices replayed one after another as one pass: their items and times add up."""
+        return Pass(sum(p.items for p in parts), sum(p.duration_s for p in parts),
+                    [ms for p in parts for ms in p.latencies_ms])
+
+
+def interleave(servers: list, rounds: int, chunk: int, on_round=None) -> list[list[Pass]]:
+    """``rounds`` passes of every server over every item, interleaved slice by slice: items 0..chunk on
+    server A, then B, ..., then the next slice on A, B ... So a burst of load from elsewhere hits every
+    server within the same second, and per-round ratios between servers stay steady on a shared machine.
+    Returns, per server, one merged :class:`Pass` per round; ``on_round(round_no, passes)`` after each."""
+    counts = {len(s.items) for s in servers}
+    if len(counts) != 1:
+        raise ValueError(f"servers replay different numbers of items: {sorted(counts)}")
+    total = counts.pop()
+    results: list[list[Pass]] = [[] for _ in servers]
+    for round_no in range(1, rounds + 1):
+        parts: list[list[Pass]] = [[] for _ in servers]
+        for start in range(0, total, chunk):
+            for server, done in zip(servers, parts):
+                done.append(server.replay(start, min(total, start + chunk)))
+        for mine, done in zip(results, parts):
+            mine.append(Pass.merge(done))
+        if on_round:
+            on_round(round_no, [r[-1] for r in results])
+    return results
 
 
 class _Clock:
@@ -208,45 +261,47 @@ class OpenVINOServer:
             self.clients = int(clients or first.get_property(props.optimal_number_of_infer_requests()))
             self.queues = {k: ov.AsyncInferQueue(c, self.clients) for k, c in self.compiled.items()}
         self.hint = hint
-        self._warm_up(every_item=policy.name == "dynamic")
+        self._warm_up(every_shape=policy.name == "dynamic")
 
-    def _warm_up(self, every_item: bool) -> None:
-        """Untimed: each compiled model once; for a dynamic IR one whole pass, since the plugin prepares
-        kernels per new shape and a service that runs for hours has seen its shapes before."""
-        if every_item:
-            self.replay()
-            return
-        firsts = {key: item for key, item in reversed(self.items)}
-        for key, item in firsts.items():
+    def _warm_up(self, every_shape: bool) -> None:
+        """Untimed: each compiled model once; on a dynamic IR once per distinct input shape, since the plugin
+        prepares kernels per new shape and a service that runs for hours has seen its shapes before."""
+        firsts: dict = {}
+        for key, item in self.items:
+            shape = (key, *(v.shape for v in item.values())) if every_shape else key
+            firsts.setdefault(shape, (key, item))
+        for key, item in firsts.values():
             if self.mode == "one-at-a-time":
                 self.requests[key].infer(item, share_inputs=True, share_outputs=True)
             else:
                 self.queues[key].start_async(item, time.perf_counter(), share_inputs=True)
                 self.queues[key].wait_all()
 
-    def replay(self) -> Pass:
-        return self._one_at_a_time() if self.mode == "one-at-a-time" else self._concurrent()
+    def replay(self, start: int = 0, stop: int | None = None) -> Pass:
+        """Serve items ``start:stop`` (all by default) in order, in this server's mode."""
+        items = self.items[start:stop]
+        return self._one_at_a_time(items) if self.mode == "one-at-a-time" else self._concurrent(items)
 
-    def _one_at_a_time(self) -> Pass:
+    def _one_at_a_time(self, items: list) -> Pass:
         latencies = []
         started = time.perf_counter()
-        for key, item in self.items:
+        for key, item in items:
             t0 = time.perf_counter()
             self.requests[key].infer(item, share_inputs=True, share_outputs=True)
             latencies.append((time.perf_counter() - t0) * 1e3)
-        return Pass(len(self.items), time.perf_counter() - started, latencies)
+        return Pass(len(items), time.perf_counter() - started, latencies)
 
-    def _concurrent(self) -> Pass:
+    def _concurrent(self, items: list) -> Pass:
         clock = _Clock(self.clients)
         for queue in self.queues.values():
             queue.set_callback(clock.done)
         started = time.perf_counter()
-        for key, item in self.items:
+        for key, item in items:
             clock.free.acquire()  # at most ``clients`` requests in flight, whatever the bucket
             self.queues[key].start_async(item, time.perf_counter(), share_inputs=True)
         for queue in self.queues.values():
             queue.wait_all()
-        return Pass(len(self.items), time.perf_counter() - started, clock.latencies)
+        return Pass(len(items), time.perf_counter() - started, clock.latencies)
 
 
 class RunnerServer:
@@ -263,20 +318,22 @@ class RunnerServer:
         self.threads, self.streams = runner.threads, None
         runner.serve(self.items[0])  # warm-up, untimed
 
-    def replay(self) -> Pass:
-        return self._one_at_a_time() if self.mode == "one-at-a-time" else self._concurrent()
+    def replay(self, start: int = 0, stop: int | None = None) -> Pass:
+        """Serve items ``start:stop`` (all by default) in order, in this server's mode."""
+        items = self.items[start:stop]
+        return self._one_at_a_time(items) if self.mode == "one-at-a-time" else self._concurrent(items)
 
-    def _one_at_a_time(self) -> Pass:
+    def _one_at_a_time(self, items: list) -> Pass:
         latencies = []
         started = time.perf_counter()
-        for item in self.items:
+        for item in items:
             t0 = time.perf_counter()
             self.runner.serve(item)
             latencies.append((time.perf_counter() - t0) * 1e3)
-        return Pass(len(self.items), time.perf_counter() - started, latencies)
+        return Pass(len(items), time.perf_counter() - started, latencies)
 
-    def _concurrent(self) -> Pass:
-        pending = iter(self.items)
+    def _concurrent(self, items: list) -> Pass:
+        pending = iter(items)
         lock = threading.Lock()
         latencies: list[float] = []
         errors: list[BaseException] = []
@@ -304,7 +361,7 @@ class RunnerServer:
             t.join()
         if errors:
             raise errors[0]
-        return Pass(len(self.items), time.perf_counter() - started, latencies)
+        return Pass(len(items), time.perf_counter() - started, latencies)
 
 
 def _int_property(compiled: ov.CompiledModel, key: str) -> int | None:
@@ -312,4 +369,3 @@ def _int_property(compiled: ov.CompiledModel, key: str) -> int | None:
         return int(compiled.get_property(key))
     except Exception:  # not every plugin has every property
         return None
-

@@ -104,6 +104,8 @@ class WorkloadRun(_RoundSpeed):
     inference_precision: str | None = None
     rounds: list[WorkloadRound]
     ratio: float | None = None  # median over rounds of items/s against the reference variant's run in this mode
+    #: a run of the variant's shape-policy study (interleaved with its other policies, not with other variants)
+    study: bool = False
 
     @property
     def fps(self) -> list[float]:
@@ -139,7 +141,7 @@ class VariantResult(_Model):
     def served(self, mode: str) -> WorkloadRun | None:
         """The run that represents this variant in a serving mode (its chosen shape policy)."""
         policy = self.chosen_policy.get(mode)
-        return next((w for w in self.workload if w.mode == mode and w.policy == policy), None)
+        return next((w for w in self.workload if w.mode == mode and w.policy == policy and not w.study), None)
 
     @property
     def precision_label(self) -> str:

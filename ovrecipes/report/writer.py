@@ -112,7 +112,7 @@ def policy_table(report: Report) -> Table | None:
     rows = []
     for v in report.variants:
         for mode in w.modes:
-            runs = {r.policy: r for r in v.workload if r.mode == mode}
+            runs = {r.policy: r for r in v.workload if r.mode == mode and r.study}
             if len(runs) < 2:
                 continue
             rows.append([v.label, MODE_TITLES.get(mode, mode),
@@ -131,9 +131,10 @@ def serving_lines(report: Report) -> list[str]:
     sizes, prep = w.sizes, w.prepare_ms
     clients = sorted({r.clients for v in report.variants for r in v.workload if r.mode == "concurrent"})
     lines = [f"Served: the first {w.items} {w.split} {w.unit} in order, at their natural sizes (mean "
-             f"{sizes['mean']:.1f}, median {sizes['median']:.0f}, p90 {sizes['p90']:.0f}, max {sizes['max']:.0f}); every variant, mode and "
-             f"shape policy once per round, {report.rounds} interleaved rounds, medians with min-max ranges; "
-             f"'vs {report.reference}' is the median of per-round ratios.",
+             f"{sizes['mean']:.1f}, median {sizes['median']:.0f}, p90 {sizes['p90']:.0f}, max {sizes['max']:.0f}). Per "
+             "mode, each OpenVINO variant's shape policies are first compared among themselves, then every variant "
+             f"runs at its chosen policy; in both steps the models take turns every 50 {w.unit}, {report.rounds} "
+             f"rounds, medians with min-max ranges; 'vs {report.reference}' is the median of per-round ratios.",
              "One at a time: one client, the next request after the answer (LATENCY hint, one synchronous request). "
              f"Concurrent: {', '.join(map(str, clients)) or '-'} clients, each sending its next request after its "
              "answer (THROUGHPUT hint, AsyncInferQueue; other runtimes: client threads on one session).",

@@ -18,7 +18,8 @@ from ovrecipes.measure.variants import (
     reference,
     with_precisions,
 )
-from ovrecipes.pipelines.base import FamilyPipeline
+from ovrecipes.measure.workload import write_deployment
+from ovrecipes.pipelines.base import FamilyPipeline, is_openvino_dir
 from ovrecipes.pipelines.runtime import peak_rss_mb
 from ovrecipes.recipes.overflow import host_cpu
 from ovrecipes.report.machine import machine
@@ -118,6 +119,21 @@ class RecipeOutcome:
     contents: str = ""  # what the output directory holds, for the closing line
 
 
+def record_shape_policies(report: Report, stage: Path) -> None:
+    """Each OpenVINO directory the run wrote and served gets ``deployment.json``: the shape policy chosen per
+    serving mode for each variant measured from it (FP32 and BF16 rows share fp32/)."""
+    by_dir: dict[Path, dict[str, dict]] = {}
+    for v in report.variants:
+        path = Path(v.path)
+        if v.chosen_policy and is_openvino_dir(path) and path.resolve().is_relative_to(stage.resolve()):
+            by_dir.setdefault(path, {})[v.label] = {
+                "precision": v.requested_precision or "default", "inference_precision": v.inference_precision,
+                "shape_policy": v.chosen_policy, "reason": v.policy_reason,
+                "measured_on": f"{report.machine.cpu['brand']} ({report.machine.cpu_class})"}
+    for path, entries in by_dir.items():
+        write_deployment(path, entries)
+
+
 def _relocate(report: Report, stage: Path, out: Path) -> None:
     """Paths measured inside the staging directory, rewritten to where the results now live."""
     for v in report.variants:
@@ -136,6 +152,7 @@ def recipe_run(pipeline: FamilyPipeline, out: Path, *, overwrite: bool, kind: st
         outcome = produce(stage, timer)
         report = side_by_side(pipeline, outcome.variants, options, kind=kind, title=title, timer=timer,
                               recipe=outcome.recipe, sections=outcome.sections, highlights=outcome.highlights)
+        record_shape_policies(report, stage)
         _relocate(report, stage, out)
         write_report(stage, report, outcome.config)
     print_summary(report)
