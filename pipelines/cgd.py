@@ -12,18 +12,22 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import shutil
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ovrecipes.cli.argtypes import non_negative_int, parse_bool, positive_int
-from ovrecipes.pipelines import cgd_retrieval
+from ovrecipes.pipelines import cgd_retrieval, onnx_runtime
 from ovrecipes.pipelines.base import (
     FamilyPipeline,
     FamilySpec,
     Metric,
+    Peer,
     Submodel,
+    Workload,
     copy_model_dir,
     is_openvino_dir,
     take_split,
@@ -90,6 +94,7 @@ class CGDPipeline(FamilyPipeline):
 
     family = "cgd"
     metric_name = "recall@1"
+    serves_workload = True
 
     def __init__(self, model: str | Path = EMBEDDED, data: ImageDataSpec | None = None, *,
                  new_config: CGDConfig | None = None, training: TrainConfig | None = None,
@@ -174,6 +179,38 @@ class CGDPipeline(FamilyPipeline):
 
     def benchmark_inputs(self) -> dict[str, dict[str, np.ndarray]]:
         return {"model": {INPUT_NAME: self._inputs(self.items("test", 1))}}
+
+    def workload(self, split: str = "test", limit: int | None = None) -> Workload:
+        """Each test image decoded and preprocessed on its own, as a service receives it (every image has
+        the model's input size, so there is no shape policy to choose)."""
+        items, seconds = [], []
+        for item in self.items(split, limit):
+            started = time.perf_counter()
+            items.append({INPUT_NAME: self._inputs([item])})
+            seconds.append(time.perf_counter() - started)
+        size = self.config.image_size
+        return Workload(unit="images", items=items, prepare_s=seconds, sizes=[size] * len(items))
+
+    def peers_problem(self) -> str | None:
+        missing = onnx_runtime.missing_packages()
+        if missing:
+            return f"the ONNX Runtime peer row needs {', '.join(missing)}: {onnx_runtime.INSTALL_HINT}"
+        if is_openvino_dir(self.model_path):
+            return (f"the ONNX Runtime peer is exported from a PyTorch model, and {self.model_path} is an OpenVINO "
+                    "directory")
+        return None
+
+    def peers(self, work_dir: Path) -> list[Peer]:
+        """ONNX Runtime FP32 of an ONNX export of the same PyTorch model (dynamic batch), with its config."""
+        problem = self.peers_problem()
+        if problem:
+            raise ValueError(problem)
+        module, inputs = self.torch_model()
+        out = onnx_runtime.export(module, {k: v.numpy() for k, v in inputs.items()}, {INPUT_NAME: [0]},
+                                  Path(work_dir) / "ort-fp32")
+        shutil.copy2(Path(self.torch_source()) / CONFIG_NAME, out / CONFIG_NAME)
+        return [Peer("ORT FP32", out, note="ONNX Runtime runs an ONNX export (torch.onnx, dynamo) of the same PyTorch "
+                                           "model with every graph optimisation and the same thread count")]
 
     def export(self, out_dir: Path) -> Path:
         out_dir = Path(out_dir)
@@ -314,4 +351,5 @@ def add_commands(recipes) -> None:
 
 
 SPEC = FamilySpec(name="cgd", help="image retrieval (CNN backbone + combined global descriptors)",
-                  add_options=add_options, make_pipeline=from_options, add_commands=add_commands)
+                  add_options=add_options, make_pipeline=from_options, add_commands=add_commands,
+                  serves_workload=True)

@@ -8,8 +8,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ovrecipes.pipelines import runtime
-from ovrecipes.pipelines.base import is_openvino_dir
+from ovrecipes.pipelines import onnx_runtime, runtime
+from ovrecipes.pipelines.base import is_onnx_dir, is_openvino_dir
 from ovrecipes.pipelines.cgd_config import CGDConfig
 from ovrecipes.pipelines.cgd_export import OV_FILENAME
 from ovrecipes.pipelines.image_data import ImageItem, batch
@@ -33,12 +33,14 @@ class Embedder:
     def __init__(self, model_dir: Path, precision: str | None = None) -> None:
         self.model_dir = Path(model_dir)
         self.config = CGDConfig.load(self.model_dir)
+        self._torch = self._onnx = None
         if is_openvino_dir(self.model_dir):
 
             self._compiled = runtime.compile_model(self.model_dir / OV_FILENAME,
                                                    {"PERFORMANCE_HINT": "LATENCY", **runtime.precision_config(precision)})
             self._request = self._compiled.create_infer_request()
-            self._torch = None
+        elif is_onnx_dir(self.model_dir):  # an ONNX Runtime peer
+            self._onnx = onnx_runtime.Session(self.model_dir)
         else:
             from ovrecipes.pipelines.cgd_model import load_torch_dir
 
@@ -48,6 +50,8 @@ class Embedder:
         return batch(items, self.config.image_size, self.config.mean, self.config.std)
 
     def embed_arrays(self, images: np.ndarray) -> np.ndarray:
+        if self._onnx is not None:
+            return np.asarray(self._onnx.run({self._onnx.names[0]: images})[0])
         if self._torch is not None:
             import torch
 

@@ -330,6 +330,9 @@ def test_cgd_ptq_cli_reports_every_scope_mode(tiny_cgd, tmp_path):
         assert set(v["metric"]["extra"]) == {"recall@1", "recall@2", "recall@4", "recall@8"}
         assert v["throughput"]["rounds"][0]["throughput_fps"] > 0
     assert (out / "scope-none" / "openvino_model.xml").exists()
+    # the test images served one at a time and concurrently; one input size, so the IR as it is
+    assert report["workload"]["unit"] == "images" and report["workload"]["policies"] == ["dynamic"]
+    assert all(v["chosen_policy"] for v in report["variants"])
     md = (out / "report.md").read_text()
     assert "## Metric details" in md and "| recall@2 |" in md
     assert "## Ignored scopes" in md and "`preset:published`" in md and "`none`: 0 ops" in md
@@ -378,3 +381,16 @@ def test_embedded_cgd_ptq_keeps_recall_with_the_ignored_scope(tmp_path):
     assert fp32 > 85.0
     assert min(fp32 - recall["OV INT8 [preset:published]"], fp32 - recall["OV INT8 [auto]"]) <= 0.5
     assert fp32 - recall["OV INT8 [none]"] > 5.0  # the ignored scope matters
+
+
+def test_onnx_runtime_peer_embeds_like_the_torch_model(pipeline, tmp_path):
+    pytest.importorskip("onnxruntime")
+    (peer,) = pipeline.peers(tmp_path / "peers")
+    assert peer.label == "ORT FP32" and pipeline.engine_of(peer.path) == "onnxruntime"
+    items = pipeline.items("test", 6)
+    ours = Embedder(peer.path).embed(items)
+    np.testing.assert_allclose(ours, Embedder(pipeline.model_path).embed(items), atol=1e-4)
+    workload = pipeline.workload("test", 4)
+    assert workload.unit == "images" and not workload.variable and len(workload.items) == 4
+    runner = pipeline.workload_runner(peer.path, threads=1)
+    assert runner.serve(workload.items[0])[0].shape == (1, 48)

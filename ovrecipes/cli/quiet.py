@@ -20,6 +20,8 @@ HARMLESS_WARNINGS = (
     ("UserWarning", r"PySoundFile failed"),  # librosa falls back to audioread for formats soundfile lacks
     ("FutureWarning", r"librosa\.core\.audio\.__audioread_load"),
     ("DeprecationWarning", ""),
+    # torch.onnx's exporter, for the ONNX Runtime peers: inputs that share one dynamic batch/sequence dimension
+    ("UserWarning", r"# The axis name: .* will not be used, since it shares the same shape constraints"),
 )
 #: log messages (substring) of library loggers that are noise for a user of this package
 HARMLESS_LOG_MESSAGES = (
@@ -32,6 +34,8 @@ HARMLESS_LOG_MESSAGES = (
     # Whisper's generate() builds its suppress-token processors and passes them on to the generic
     # generate(), which builds the same ones from the same config and says so once per clip
     "but it was also created in `.generate()`",
+    # optimum-intel's OVQuantizer passes its own deprecated default on to itself (the optimum-intel INT8 peer)
+    "`remove_unused_columns` is deprecated",
 )
 #: loggers whose warnings are start-up notices of optional backends we do not use (torch.compile, CUDA)
 QUIET_LOGGERS = ("torch.utils._pytree", "torch.utils.cpp_extension")
@@ -54,6 +58,8 @@ def _install_log_filter() -> None:
         logger.addFilter(drop)
         for handler in logger.handlers:
             handler.addFilter(drop)
+    if logging.lastResort is not None:  # what prints a warning that reached a root logger with no handler
+        logging.lastResort.addFilter(drop)
 
 
 _original_showwarning = warnings.showwarning

@@ -171,7 +171,7 @@ def register(sub) -> None:
     real.add_argument("--inputs", choices=[n for n, f in FAMILIES.items() if f.serves_workload], default=None,
                       metavar="FAMILY",
                       help="serve this family's test inputs at their natural sizes, one at a time and concurrently, "
-                           "under each shape policy (bert; the model directory must hold its tokenizer)")
+                           "under each shape policy (a bert directory must hold its tokenizer; cgd its config.json)")
     real.add_argument("--dataset", default=None, help="the family's --dataset (default: its embedded data)")
     real.add_argument("--max-length", type=positive_int, default=None, help="the family's --max-length (bert)")
     real.add_argument("--rounds", type=positive_int, default=3, help="interleaved rounds (default 3)")
