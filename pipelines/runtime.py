@@ -370,8 +370,8 @@ def _run_async(queue: ov.AsyncInferQueue, n: int, time_s: float) -> tuple[int, f
 
 def openvino_reason(err: Exception) -> str:
     """OpenVINO's own reason, without the 'Exception from src/...cpp:N:' location lines."""
-    lines = [l.strip() for l in str(err).splitlines() if l.strip()]
-    useful = [l for l in lines if not re.match(r"^(Exception from |Check '.*' failed at )\S+:\d+:?$", l)]
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    useful = [line for line in lines if not re.match(r"^(Exception from |Check '.*' failed at )\S+:\d+:?$", line)]
     return " ".join(useful or lines or [type(err).__name__])
 
 

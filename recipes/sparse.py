@@ -250,8 +250,8 @@ def auto_rate(layers: list[WeightInfo], coverage: float = AUTO_COVERAGE) -> floa
     """
     if not 0.0 < coverage <= 1.0:
         raise ValueError(f"coverage must be in (0, 1]: got {coverage}")
-    eligible = sorted((l for l in layers if l.eligible), key=lambda l: l.zero_fraction, reverse=True)
-    total = sum(l.nbytes for l in eligible)
+    eligible = sorted((entry for entry in layers if entry.eligible), key=lambda entry: entry.zero_fraction, reverse=True)
+    total = sum(entry.nbytes for entry in eligible)
     running = 0
     for info in eligible:
         running += info.nbytes
@@ -262,27 +262,27 @@ def auto_rate(layers: list[WeightInfo], coverage: float = AUTO_COVERAGE) -> floa
 
 def summarize(layers: list[WeightInfo], rate: float | None = None, coverage: float = AUTO_COVERAGE) -> dict:
     """Model-level figures: what is eligible, how sparse, the auto rate and what a rate covers."""
-    eligible = [l for l in layers if l.eligible]
-    all_bytes = sum(l.nbytes for l in layers)
-    el_bytes = sum(l.nbytes for l in eligible)
+    eligible = [entry for entry in layers if entry.eligible]
+    all_bytes = sum(entry.nbytes for entry in layers)
+    el_bytes = sum(entry.nbytes for entry in eligible)
     auto = auto_rate(layers, coverage)
     used = auto if rate is None else rate
-    covered = [l for l in eligible if l.sparse_at(used)]
+    covered = [entry for entry in eligible if entry.sparse_at(used)]
     return {
         "matmul_weights": len(layers),
         "eligible_layers": len(eligible),
         "weight_bytes": all_bytes,
         "eligible_bytes": el_bytes,
         "eligible_byte_share": el_bytes / all_bytes if all_bytes else 0.0,
-        "zero_fraction_all": sum(l.zeros for l in layers) / max(1, sum(l.elements for l in layers)),
-        "zero_fraction_eligible": sum(l.zeros for l in eligible) / max(1, sum(l.elements for l in eligible)),
+        "zero_fraction_all": sum(entry.zeros for entry in layers) / max(1, sum(entry.elements for entry in layers)),
+        "zero_fraction_eligible": sum(entry.zeros for entry in eligible) / max(1, sum(entry.elements for entry in eligible)),
         "auto_rate": auto,
         "auto_coverage": coverage,
         "rate": used,
         "layers_sparse_at_rate": len(covered),
-        "bytes_sparse_at_rate": sum(l.nbytes for l in covered),
-        "byte_share_sparse_at_rate": sum(l.nbytes for l in covered) / el_bytes if el_bytes else 0.0,
-        "ineligible_reasons": sorted({r for l in layers for r in l.reasons}),
+        "bytes_sparse_at_rate": sum(entry.nbytes for entry in covered),
+        "byte_share_sparse_at_rate": sum(entry.nbytes for entry in covered) / el_bytes if el_bytes else 0.0,
+        "ineligible_reasons": sorted({r for entry in layers for r in entry.reasons}),
     }
 
 
@@ -290,12 +290,12 @@ def resolve_rate(requested: float | str, layers: list[WeightInfo], coverage: flo
     """The rate to use and a sentence that says why; 'auto' with nothing eligible is an error."""
     if requested != "auto":
         rate = float(requested)
-        n = sum(l.sparse_at(rate) for l in layers)
+        n = sum(entry.sparse_at(rate) for entry in layers)
         note = " (1 disables sparse decompression)" if rate >= 1.0 else ""
-        return rate, f"rate {rate:g} was requested{note}: {n} of {sum(l.eligible for l in layers)} eligible layers reach it"
+        return rate, f"rate {rate:g} was requested{note}: {n} of {sum(entry.eligible for entry in layers)} eligible layers reach it"
     rate = auto_rate(layers, coverage)
     if rate is None:
-        reasons = "; ".join(sorted({r for l in layers for r in l.reasons})[:3]) or "no MatMul with constant weights"
+        reasons = "; ".join(sorted({r for entry in layers for r in entry.reasons})[:3]) or "no MatMul with constant weights"
         raise ValueError(f"no eligible layer for sparse decompression, so there is no auto rate ({reasons}); "
                          "pass --rate to write a config anyway")
     s = summarize(layers, rate, coverage)
@@ -432,7 +432,7 @@ def decide(layers: list[WeightInfo], rate: float, cpu: CpuInfo,
                      "exec_type": obs.exec_type if obs else None,
                      "input_precisions": obs.input_precisions if obs else None, "reason": reason})
     eligible = [r for r in rows if r["eligible"]]
-    reaching = [r for r, l in zip(rows, layers) if l.sparse_at(rate)]
+    reaching = [r for r, entry in zip(rows, layers) if entry.sparse_at(rate)]
     ran = [r for r in rows if r["ran"]]
     dense_seen = sorted({r["exec_type"] for r in reaching if r["exec_type"] and not r["ran"]})
     if not amx:

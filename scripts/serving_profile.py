@@ -33,7 +33,7 @@ def fixed_length_workload(pipeline: BertPipeline, length: int, count: int) -> Wo
     """``count`` test sentences as exactly ``length`` tokens: truncated, or their tokens repeated."""
     items = []
     for item in pipeline.workload("test", count).items:
-        ids, n = item["input_ids"], item["input_ids"].shape[1]
+        n = item["input_ids"].shape[1]
         reps = -(-length // n)
         out = {k: np.tile(v, (1, reps))[:, :length].copy() for k, v in item.items()}
         out["attention_mask"][:] = 1

@@ -248,7 +248,7 @@ def test_index_then_query_finds_the_image_itself_first(which, tiny_cgd, int8_dir
     grid = tmp_path / "grid.png"
     assert main(["cgd", "query", "--db", str(db), "--image", str(query), "-k", "3", "--grid", str(grid)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    first = lines[lines.index(next(l for l in lines if l.strip().startswith("rank"))) + 1].split()
+    first = lines[lines.index(next(line for line in lines if line.strip().startswith("rank"))) + 1].split()
     assert first[0] == "1" and float(first[1]) < 1e-3 and first[2] == "7" and first[3] == str(query.resolve())
     assert grid.stat().st_size > 0
 

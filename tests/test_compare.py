@@ -88,6 +88,16 @@ def test_overlapping_ranges_are_a_tie_decided_by_metric_then_size():
     assert rec.choice == "INT8 b" and "smaller model (16.0 MB)" in rec.reason
 
 
+def test_a_lead_under_five_percent_is_a_tie_even_when_ranges_do_not_overlap():
+    # 3% faster in every round, ranges apart: still a tie, so the more accurate variant is chosen (runs repeat)
+    fast = _result("optimum INT8", 84.50, [412.0, 402.0, 407.0], weights="int8", precision=None)
+    slow = _result("OV INT8", 84.55, [400.0, 390.0, 395.0], weights="int8", precision=None)
+    rec = recommend([fast, slow], VNNI_BF16)
+    assert rec.choice == "OV INT8" and rec.tie == ["optimum INT8"] and "less than 5% ahead" in rec.reason
+    clear = _result("optimum INT8", 84.50, [440.0, 430.0, 436.0], weights="int8", precision=None)  # 10% ahead
+    assert recommend([clear, slow], VNNI_BF16).choice == "optimum INT8"
+
+
 def _slower_int8() -> list[VariantResult]:
     fp32 = _result("OV FP32", 86.5, [69.0, 70.0, 69.5])
     int8 = _result("OV INT8", 86.45, [61.0, 62.0, 62.5], weights="int8", precision=None)

@@ -19,7 +19,8 @@ def test_demo_runs_offline_and_int8_stays_within_half_a_point(tmp_path, capsys):
     report = json.loads((out / "report.json").read_text())
     variants = {v["label"]: v for v in report["variants"]}
     bf16_here = host_cpu().default_precision == "bf16"
-    assert list(variants) == ["PyTorch FP32", "OV FP32", *(["OV BF16"] if bf16_here else []), "OV INT8"]
+    ours = ["PyTorch FP32", "OV FP32", *(["OV BF16"] if bf16_here else []), "OV INT8"]
+    assert list(variants) == ours + ["ORT FP32", "ORT INT8 (dynamic)", "optimum-intel INT8"]  # peers extra installed
     assert variants["OV FP32"]["inference_precision"] == "f32"
     assert all(v["metric"]["samples"] == 2000 for v in variants.values())
     fp32, int8 = variants["OV FP32"]["metric"]["value"], variants["OV INT8"]["metric"]["value"]
@@ -31,3 +32,10 @@ def test_demo_runs_offline_and_int8_stays_within_half_a_point(tmp_path, capsys):
     assert report["recipe"]["overflow_fix"]["requested"] == "auto"
     for name in ("report.md", "recipe.yaml", "accuracy_vs_throughput.png", "openvino_model.xml", "fp32/openvino_model.xml"):
         assert (out / name).exists(), name
+    # the real inputs served one at a time and concurrently, every variant at its chosen shape policy
+    serving = report["workload"]
+    assert serving["items"] == 500 and set(serving["recommendation"]) == {"one-at-a-time", "concurrent"}
+    assert serving["policies"] == ["dynamic", "static:64", "buckets:8,16,24,32,40,48,56,64"]
+    assert all(set(v["chosen_policy"]) == {"one-at-a-time", "concurrent"} for v in variants.values())
+    assert "Serving real inputs (500 test sentences)" in printed and "Recommended one at a time:" in printed
+    assert (out / "peers" / "ort-int8" / "model.onnx").exists() and (out / "deployment.json").exists()

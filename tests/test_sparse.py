@@ -138,7 +138,7 @@ def _err_line(capsys) -> str:
 # -- statistics and eligibility --------------------------------------------------------------------
 def test_stats_are_exact_on_planted_zeros():
     model, zeros = build_planted()
-    layers = {l.name: l for l in sparse.weight_stats(model)}
+    layers = {entry.name: entry for entry in sparse.weight_stats(model)}
     assert list(layers) == list(PLANTED)
     for name, (shape, dtype, fraction, act, eligible) in PLANTED.items():
         info = layers[name]
@@ -212,7 +212,7 @@ def test_stats_cli_writes_json_markdown_and_histogram(planted_ir, tmp_path, caps
     report = json.loads((out / "report.json").read_text())
     assert report["kind"] == "sparse-stats" and report["schema_version"] == 3
     data = report["data"]
-    assert [l["name"] for l in data["layers"]] == list(PLANTED)
+    assert [entry["name"] for entry in data["layers"]] == list(PLANTED)
     assert data["summary"]["auto_rate"] == 0.75
     assert (out / "zero_fraction.png").stat().st_size > 1000
     assert "| A | 128x128 | i8 |" in (out / "report.md").read_text()
@@ -320,7 +320,7 @@ def test_decision_logic_with_faked_amx_both_ways():
 # -- pruning ---------------------------------------------------------------------------------------
 def test_prune_reaches_target_by_magnitude_and_runs(tmp_path):
     model, _ = build_planted()
-    before = {l.name: l for l in sparse.weight_stats(model)}
+    before = {entry.name: entry for entry in sparse.weight_stats(model)}
     originals = {}
     for op in model.get_ordered_ops():
         if op.get_type_name() == "MatMul":
@@ -332,7 +332,7 @@ def test_prune_reaches_target_by_magnitude_and_runs(tmp_path):
         assert results[name].skipped is None and results[name].zeros_after / results[name].elements >= 0.8, name
     path = tmp_path / XML
     ov.save_model(model, str(path), compress_to_fp16=False)
-    after = {l.name: l for l in sparse.weight_stats(ov.Core().read_model(path))}
+    after = {entry.name: entry for entry in sparse.weight_stats(ov.Core().read_model(path))}
     for name in ("A", "B", "F", "D"):
         assert after[name].zero_fraction >= 0.8 and after[name].zero_fraction < 0.8 + 1 / after[name].elements + 1e-9
         assert after[name].dtype == before[name].dtype
@@ -373,9 +373,9 @@ def test_prune_cli_with_family_reports_accuracy_and_loads_in_optimum(tiny64_ir, 
     assert report["min_layer_zero_fraction_after"] >= 0.8
     assert report["inference_precision"] == host_cpu().default_precision
     assert (out / "zero_fraction.png").exists() and (out / "config.json").exists()
-    after = {l.name: l for l in sparse.weight_stats(ov.Core().read_model(out / XML))}
-    pruned = [l for l in after.values() if l.shape[0] % 64 == 0 and l.shape[1] % 64 == 0]
-    assert len(pruned) == 7 and all(l.zero_fraction >= 0.8 for l in pruned)
+    after = {entry.name: entry for entry in sparse.weight_stats(ov.Core().read_model(out / XML))}
+    pruned = [entry for entry in after.values() if entry.shape[0] % 64 == 0 and entry.shape[1] % 64 == 0]
+    assert len(pruned) == 7 and all(entry.zero_fraction >= 0.8 for entry in pruned)
     model = OVModelForSequenceClassification.from_pretrained(out)
     logits = model(**AutoTokenizer.from_pretrained(out)(["a dull film"], return_tensors="np")).logits
     assert np.isfinite(np.asarray(logits)).all()

@@ -172,10 +172,10 @@ def short_name(name: str) -> str:
 def _layer_table(layers, rate: float | None) -> Table:
     header = ["layer", "shape", "type", "activations", "zeros", "eligible",
               f"sparse at rate {rate if rate is not None else '-'}", "sparse at rates / why not"]
-    rows = [[short_name(l.name), "x".join(map(str, l.shape)), l.dtype, l.activations, f"{l.zero_fraction:.1%}",
-             "yes" if l.eligible else "no", "yes" if l.sparse_at(rate) else "no",
-             f"any rate <= {l.zero_fraction:.3f} (below 1)" if l.eligible else "; ".join(l.reasons)]
-            for l in layers]
+    rows = [[short_name(entry.name), "x".join(map(str, entry.shape)), entry.dtype, entry.activations, f"{entry.zero_fraction:.1%}",
+             "yes" if entry.eligible else "no", "yes" if entry.sparse_at(rate) else "no",
+             f"any rate <= {entry.zero_fraction:.3f} (below 1)" if entry.eligible else "; ".join(entry.reasons)]
+            for entry in layers]
     return Table(header=header, rows=rows)
 
 
@@ -216,10 +216,10 @@ def cmd_stats(args: argparse.Namespace) -> None:
     xml, model = _read(args.model_path)
     layers = sparse.weight_stats(model)
     rate, why = None, None
-    if requested != "auto" or any(l.eligible for l in layers):
+    if requested != "auto" or any(entry.eligible for entry in layers):
         rate, why = sparse.resolve_rate(requested, layers, coverage)
     summary = sparse.summarize(layers, rate, coverage)
-    data = {"model": str(xml), "summary": summary, "rate_reason": why, "layers": [l.to_dict() for l in layers]}
+    data = {"model": str(xml), "summary": summary, "rate_reason": why, "layers": [entry.to_dict() for entry in layers]}
     if args.json:
         print(json.dumps(data, indent=2))
     else:
@@ -254,7 +254,7 @@ def cmd_config(args: argparse.Namespace) -> None:
         section.lines.append(f"Config (`{CONFIG_NAME}`): `{json.dumps(config)}`")
         write_report(stage, _report("sparse-config", "Sparse runtime config", [section], {
             "model": str(xml), "config": config, "rate": rate, "rate_reason": why, "sparse_kernels_here": supported,
-            "sparse_kernels_reason": support, "summary": summary, "layers": [l.to_dict() for l in layers]}))
+            "sparse_kernels_reason": support, "summary": summary, "layers": [entry.to_dict() for entry in layers]}))
     print(why)
     print(support)
     print(json.dumps(config))
@@ -476,8 +476,8 @@ def _prune_lines(data: dict) -> list[str]:
 
 def _prune_section(data: dict, plot: Path) -> Section:
     header = ["layer", "shape", "type", "zeros before", "zeros after", "skipped because"]
-    rows = [[short_name(l["name"]), "x".join(map(str, l["shape"])), l["dtype"], f"{l['before']:.1%}",
-             f"{l['after']:.1%}", l["skipped"] or ""] for l in data["layers"]]
+    rows = [[short_name(entry["name"]), "x".join(map(str, entry["shape"])), entry["dtype"], f"{entry['before']:.1%}",
+             f"{entry['after']:.1%}", entry["skipped"] or ""] for entry in data["layers"]]
     lines = [f"Source: `{data['source']}`", f"Output: `{data['out']}`", *_prune_lines(data),
              "Unstructured, per layer: in each 2-D MatMul weight whose dims are multiples of 64, the smallest values "
              "by dequantized magnitude are set to zero until the layer reaches the target."]

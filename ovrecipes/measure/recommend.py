@@ -9,6 +9,7 @@ VNNI, no AMX) that the CPU does not have.
 
 from __future__ import annotations
 
+import statistics
 from typing import Any, Callable
 
 from ovrecipes.measure.variants import reference
@@ -16,6 +17,21 @@ from ovrecipes.recipes.overflow import CpuInfo
 from ovrecipes.report.model import NOISY_SPREAD, Recommendation, VariantResult
 
 DEFAULT_ACCURACY_BUDGET = 1.0  # metric points a faster variant may lose and still be recommended
+
+
+#: a variant less than this much faster (median of per-round ratios) than another does not beat it: on these
+#: shared machines two equally fast models came out 4% apart, either way round, in repeated runs
+TIE_MARGIN = 0.05
+
+
+def indistinguishable(fast: Any, other: Any) -> bool:
+    """Whether the rounds cannot tell two speeds apart: their ranges overlap, or the faster is less than
+    ``TIE_MARGIN`` ahead by the median of per-round ratios (when both have the same rounds)."""
+    if fast.overlaps(other):
+        return True
+    if len(fast.fps) == len(other.fps):
+        return statistics.median(a / b for a, b in zip(fast.fps, other.fps)) < 1 + TIE_MARGIN
+    return fast.median_fps / other.median_fps < 1 + TIE_MARGIN
 
 
 def _signed(r: VariantResult) -> float:
@@ -34,7 +50,7 @@ def recommend(results: list[VariantResult], cpu: CpuInfo | None, budget: float =
     best = max(scored, key=_signed) if scored else None
     eligible = [r for r in scored if r.metric.drop_from(best.metric) <= budget + 1e-9] if best else measured
     fastest = max(eligible, key=lambda r: speed(r).median_fps)
-    tie = [r for r in eligible if r is not fastest and speed(r).overlaps(speed(fastest))]
+    tie = [r for r in eligible if r is not fastest and indistinguishable(speed(fastest), speed(r))]
     t = speed(fastest)
     points = "point" if budget == 1 else "points"
     within = f" within {budget:g} {best.metric.name} {points} of the best ({best.label})" if best else ""
@@ -50,7 +66,8 @@ def recommend(results: list[VariantResult], cpu: CpuInfo | None, budget: float =
     else:
         why = f"the smaller model ({choice.size_mb:.1f} MB)"
     names = ", ".join(r.label for r in group)
-    reason = (f"{names} tie on throughput{within} (their min-max ranges over {len(t.rounds)} rounds overlap); "
+    reason = (f"{names} tie on throughput{within} (their min-max ranges over {len(t.rounds)} rounds overlap, or "
+              f"the faster is less than {TIE_MARGIN:.0%} ahead); "
               f"{choice.label} is chosen for {why}")
     return Recommendation(choice=choice.label, reason=reason, budget_points=budget,
                           tie=[r.label for r in others], notes=notes)

@@ -225,7 +225,35 @@ class _Clock:
         self.free.release()
 
 
-class OpenVINOServer:
+class _Server:
+    """What both servers share: a replay of a slice of the items in the server's mode, and the one-at-a-time
+    loop around ``_serve`` (one item, synchronously); ``_concurrent`` is each server's own."""
+
+    mode: str
+    items: list
+
+    def replay(self, start: int = 0, stop: int | None = None) -> Pass:
+        """Serve items ``start:stop`` (all by default) in order, in this server's mode."""
+        items = self.items[start:stop]
+        return self._one_at_a_time(items) if self.mode == "one-at-a-time" else self._concurrent(items)
+
+    def _one_at_a_time(self, items: list) -> Pass:
+        latencies = []
+        started = time.perf_counter()
+        for entry in items:
+            t0 = time.perf_counter()
+            self._serve(entry)
+            latencies.append((time.perf_counter() - t0) * 1e3)
+        return Pass(len(items), time.perf_counter() - started, latencies)
+
+    def _serve(self, entry) -> None:
+        raise TypeError(f"{type(self).__name__} does not serve one item at a time")
+
+    def _concurrent(self, items: list) -> Pass:
+        raise TypeError(f"{type(self).__name__} does not serve concurrently")
+
+
+class OpenVINOServer(_Server):
     """One IR served under one shape policy in one mode: compiled once (one model per padded length),
     items prepared once, then replayed as often as asked."""
 
@@ -277,19 +305,9 @@ class OpenVINOServer:
                 self.queues[key].start_async(item, time.perf_counter(), share_inputs=True)
                 self.queues[key].wait_all()
 
-    def replay(self, start: int = 0, stop: int | None = None) -> Pass:
-        """Serve items ``start:stop`` (all by default) in order, in this server's mode."""
-        items = self.items[start:stop]
-        return self._one_at_a_time(items) if self.mode == "one-at-a-time" else self._concurrent(items)
-
-    def _one_at_a_time(self, items: list) -> Pass:
-        latencies = []
-        started = time.perf_counter()
-        for key, item in items:
-            t0 = time.perf_counter()
-            self.requests[key].infer(item, share_inputs=True, share_outputs=True)
-            latencies.append((time.perf_counter() - t0) * 1e3)
-        return Pass(len(items), time.perf_counter() - started, latencies)
+    def _serve(self, entry) -> None:
+        key, item = entry
+        self.requests[key].infer(item, share_inputs=True, share_outputs=True)
 
     def _concurrent(self, items: list) -> Pass:
         clock = _Clock(self.clients)
@@ -304,7 +322,7 @@ class OpenVINOServer:
         return Pass(len(items), time.perf_counter() - started, clock.latencies)
 
 
-class RunnerServer:
+class RunnerServer(_Server):
     """A model that serves items through a callable (PyTorch, ONNX Runtime, a speech pipeline): one at a
     time in a loop, or concurrently from ``clients`` threads, each taking the next item when done."""
 
@@ -318,19 +336,8 @@ class RunnerServer:
         self.threads, self.streams = runner.threads, None
         runner.serve(self.items[0])  # warm-up, untimed
 
-    def replay(self, start: int = 0, stop: int | None = None) -> Pass:
-        """Serve items ``start:stop`` (all by default) in order, in this server's mode."""
-        items = self.items[start:stop]
-        return self._one_at_a_time(items) if self.mode == "one-at-a-time" else self._concurrent(items)
-
-    def _one_at_a_time(self, items: list) -> Pass:
-        latencies = []
-        started = time.perf_counter()
-        for item in items:
-            t0 = time.perf_counter()
-            self.runner.serve(item)
-            latencies.append((time.perf_counter() - t0) * 1e3)
-        return Pass(len(items), time.perf_counter() - started, latencies)
+    def _serve(self, entry) -> None:
+        self.runner.serve(entry)
 
     def _concurrent(self, items: list) -> Pass:
         pending = iter(items)

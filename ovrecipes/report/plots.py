@@ -93,7 +93,7 @@ def plot_sweep(result: dict, path: Path) -> Path:
         right.set_xscale("log", base=2)
         right.set_yscale("log")
         if lengths:
-            right.set_xticks(lengths, [str(l) for l in lengths])
+            right.set_xticks(lengths, [str(entry) for entry in lengths])
             right.minorticks_off()
         right.set_xlabel("sequence length L (inputs [1, L])")
         right.set_ylabel("throughput (inferences/s)")
@@ -110,7 +110,7 @@ def plot_zero_fractions(layers, rate: float | None, path: Path, title: str) -> P
     """Histogram of per-layer zero fractions, eligible and not, with the rate marked."""
 
     bins = np.linspace(0.0, 1.0, 21)
-    groups = [[l.zero_fraction for l in layers if l.eligible], [l.zero_fraction for l in layers if not l.eligible]]
+    groups = [[entry.zero_fraction for entry in layers if entry.eligible], [entry.zero_fraction for entry in layers if not entry.eligible]]
     with saved_figure(path, figsize=(6.4, 4.0), dpi=120) as (_, ax):
         ax.hist(groups, bins=bins, stacked=True,
                 label=["eligible (i8, 2-D, 64-multiples, int8 input)", "not eligible"], color=["tab:blue", "tab:gray"])
