@@ -163,9 +163,11 @@ SCRIPT_PREFIX = {"scripts/run_bert.py": ["bert"], "scripts/run_whisper.py": ["wh
 
 
 def readme_commands() -> list[str]:
-    """Every ovrecipes command in README.md's code blocks, continuation lines joined, comments cut."""
+    """Every ovrecipes command in the code blocks of README.md and docs/*.md, continuation lines joined,
+    comments cut."""
     blocks, current, language = [], None, ""
-    for line in (REPO / "README.md").read_text().splitlines():
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    for line in (line for page in pages for line in page.read_text().splitlines()):
         if line.startswith("```"):
             if current is None:
                 current, language = [], line[3:].strip()

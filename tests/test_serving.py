@@ -274,3 +274,19 @@ def test_a_recorded_shape_policy_reads_back(tmp_path):
                                                              "concurrent": "static:64"}}})
     assert deployment_policy(tmp_path) == ShapePolicy("buckets", (8, 16, 64))
     assert deployment_policy(tmp_path, "concurrent", "OV INT8") == ShapePolicy("static", (64,))
+
+
+def test_bench_inputs_serves_one_directory_under_every_policy(tiny_fp32_ir, varied_csv, tmp_path, capsys):
+    out = tmp_path / "serve.json"
+    args = ["bench", str(tiny_fp32_ir), "--inputs", "bert", "--dataset", str(varied_csv), "--max-length", "16",
+            "--workload-samples", "12", "--rounds", "2", "--json", str(out)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "12 test sentences of the bert family" in printed
+    for policy in ("dynamic", "static:16", "buckets:2,4,6,8,10,12,14,16"):
+        assert printed.count(policy) >= 2, policy  # one row per mode
+    data = json.loads(out.read_text())
+    assert len(data["runs"]) == 6 and all(len(r["rounds"]) == 2 for r in data["runs"])
+    assert set(data["chosen_policy"]) == {"one-at-a-time", "concurrent"}
+    assert main(["bench", str(tiny_fp32_ir), "--inputs", "bert", "--shape", "[1,16]"]) == 2
+    assert "--shape has no effect with --inputs" in capsys.readouterr().err

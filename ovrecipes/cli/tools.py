@@ -132,7 +132,8 @@ def bench_inputs(args: argparse.Namespace) -> None:
         threads=args.threads, streams=args.streams)
     rows = [[w.mode, w.policy, f"{w.median_fps:.1f}", f"{w.min_fps:.1f}-{w.max_fps:.1f}", f"{w.latency('p50'):.2f}",
              f"{w.latency('p90'):.2f}", f"{w.latency('p99'):.2f}", str(w.clients), w.inference_precision or "-",
-             "yes" if result.chosen_policy.get(w.mode) == w.policy else ""] for w in result.workload]
+             "yes" if result.chosen_policy.get(w.mode) == w.policy else ""]
+            for w in result.workload if w.study or len(summary.policies) == 1]
     print(f"{summary.items} {summary.split} {summary.unit} of the {spec.name} family at their natural sizes (mean "
           f"{summary.sizes['mean']:.1f}, max {summary.sizes['max']:.0f}), {args.rounds} interleaved rounds; preparing "
           f"each took {summary.prepare_ms['mean']:.3f} ms (not included)")
@@ -142,8 +143,9 @@ def bench_inputs(args: argparse.Namespace) -> None:
         print(f"{mode}: {why}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"workload": summary.model_dump(), "runs": [w.model_dump() for w in
-                                         result.workload], "chosen_policy": result.chosen_policy}, indent=2))
+        args.json.write_text(json.dumps({"workload": summary.model_dump(), "runs": [
+            w.model_dump() for w in result.workload if w.study or len(summary.policies) == 1],
+            "chosen_policy": result.chosen_policy}, indent=2))
 
 
 def cmd_fetch(args: argparse.Namespace) -> None:

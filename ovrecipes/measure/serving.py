@@ -109,6 +109,12 @@ def serve_side_by_side(pipeline: FamilyPipeline, variants: list[Variant], result
             best, r.policy_reason[mode] = choose_policy(study, workload.unit)
             chosen[i] = next(p for p in policies if str(p) == best.policy)
             del servers  # the next variant's study compiles its own models
+        if len(variants) == 1 and any(w.study and w.mode == mode for w in results[0].workload):
+            # one variant: its policy study already is the run at the chosen policy; nothing to interleave with
+            best = next(w for w in results[0].workload if w.study and w.mode == mode and w.policy == str(chosen[0]))
+            results[0].workload.append(best.model_copy(update={"study": False}))
+            results[0].chosen_policy[mode] = best.policy
+            continue
         owners, servers = [], []
         for i, (v, r, runner) in enumerate(zip(variants, results, runners)):
             if runner is None:
