@@ -12,6 +12,7 @@ runs over audio, then restored (``whisper_calibration``).
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,11 @@ from ovrecipes.pipelines import runtime, whisper_peers
 from ovrecipes.pipelines.base import (
     FamilyPipeline,
     FamilySpec,
+    ItemRunner,
     Metric,
     Peer,
     Submodel,
+    Workload,
     copy_model_dir,
     display_name,
     is_openvino_dir,
@@ -111,6 +114,7 @@ class WhisperPipeline(FamilyPipeline):
 
     family = "whisper"
     metric_name = "100-WER"
+    serves_workload = True
 
     def __init__(self, model: str | Path = EMBEDDED, data: SpeechDataSpec | None = None, *, stateful: bool = True,
                  quantize_decoder: bool = False, max_new_tokens: int = 96, language: str = "en",
@@ -323,6 +327,24 @@ class WhisperPipeline(FamilyPipeline):
                                   for name, store in stores.items()}
         return {name: nncf.Dataset(store.items) for name, store in stores.items() if store.items}
 
+    def workload(self, split: str = "test", limit: int | None = None) -> Workload:
+        """Each clip decoded and resampled to 16 kHz on its own, then transcribed end to end by an engine
+        (clips differ in length, but an engine pads features to 30 s windows itself: no shape policy)."""
+        items, seconds = [], []
+        for example in self.examples(split, limit):
+            started = time.perf_counter()
+            items.append(load_audio(example.audio))
+            seconds.append(time.perf_counter() - started)
+        return Workload(unit="clips", items=items, prepare_s=seconds, sizes=[int(a.size) for a in items])
+
+    def workload_runner(self, model_dir: Path, *, precision: str | None = None, runner: str | None = None,
+                        threads: int | None = None) -> ItemRunner:
+        """A whole transcription per clip with the engine the evaluation uses (genai, optimum, PyTorch or
+        faster-whisper); one clip at a time, as one pipeline object serves."""
+        transcriber = self.transcriber(model_dir, runner, precision)
+        return ItemRunner(transcriber.transcribe, engine=self.engine_of(model_dir), threads=self.threads,
+                          precision=transcriber.precision().get("inference_precision"), concurrent=False)
+
     def bench_session(self, model_dir: Path, *, precision: str | None = None, runner: str | None = None,
                       **bench_args: Any):
         """Whole-utterance speed: one test clip transcribed in a loop by the chosen engine (utterances/s)."""
@@ -415,4 +437,5 @@ def add_commands(recipes) -> None:
 
 
 SPEC = FamilySpec(name="whisper", help="speech recognition (Whisper: stateful for openvino-genai, or stateless)",
-                  add_options=add_options, make_pipeline=from_options, add_commands=add_commands)
+                  add_options=add_options, make_pipeline=from_options, add_commands=add_commands,
+                  serves_workload=True)

@@ -524,3 +524,15 @@ def test_bench_session_runs_generate_and_reports_the_precision(tiny_pipeline, ti
     assert session.precision["inference_precision"] == (precision or host_cpu().default_precision)
     first, second = session.run(0.2), session.run(0.2)  # one session, several rounds
     assert first.count > 0 and second.count > 0 and first.inference_precision == session.precision["inference_precision"]
+
+
+def test_clips_are_served_end_to_end_one_at_a_time(tiny_pipeline, tiny_fp32):
+    from ovrecipes.measure.workload import RunnerServer
+
+    workload = tiny_pipeline.workload("test", 3)
+    assert workload.unit == "clips" and len(workload.items) == 3 and not workload.pad_values
+    assert workload.sizes == [int(a.size) for a in workload.items] and all(s > 0 for s in workload.prepare_s)
+    runner = tiny_pipeline.workload_runner(tiny_fp32, precision="f32")
+    assert runner.engine == "openvino" and runner.precision == "f32" and not runner.concurrent
+    done = RunnerServer(runner, workload, "one-at-a-time").replay()
+    assert done.items == 3 and len(done.latencies_ms) == 3 and all(ms > 0 for ms in done.latencies_ms)
