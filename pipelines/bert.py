@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 import time
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ from ovrecipes.pipelines.base import (
 from ovrecipes.pipelines.cache import building, cache_path
 from ovrecipes.pipelines.text_data import LABELS, TextDataSpec, TextExample, load_splits
 
+log = logging.getLogger(__name__)
+
 EMBEDDED = "embedded"
 EMBEDDED_NAME = "minilm-l6-rt-sentiment-v1"
 #: How the embedded default is fine-tuned (one epoch reached 86.5% in about 10 minutes on 2 cores).
@@ -67,7 +70,7 @@ def embedded_model_dir(progress: bool = True) -> Path:
     target = cache_path("models", EMBEDDED_NAME)
     if (target / "config.json").exists():
         return target
-    print(f"Building the embedded BERT default (one-time, about 10 minutes on 2 cores) into {target}")
+    log.info(f"Building the embedded BERT default (one-time, about 10 minutes on 2 cores) into {target}")
     with building(target) as tmp:
         fine_tune(embedded_base_dir(), TextDataSpec(), tmp, progress=progress, **EMBEDDED_TRAINING)
     return target

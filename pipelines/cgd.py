@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import shutil
 import time
 from pathlib import Path
@@ -45,6 +46,8 @@ from ovrecipes.pipelines.image_data import (
 )
 from ovrecipes.pipelines.paths import require_dir
 from ovrecipes.pipelines.staging import check_output_file
+
+log = logging.getLogger(__name__)
 
 EMBEDDED = "embedded"
 NEW = "new"
@@ -251,7 +254,7 @@ def embedded_model_dir(progress: bool = True) -> Path:
     target = cache_path("models", EMBEDDED_NAME)
     if (target / CONFIG_NAME).exists():
         return target
-    print(f"Building the embedded CGD default (one-time, a few minutes on 2 cores) into {target}")
+    log.info(f"Building the embedded CGD default (one-time, a few minutes on 2 cores) into {target}")
     with building(target) as tmp:
         build_model_dir(EMBEDDED_CONFIG, ImageDataSpec(), EMBEDDED_TRAINING, tmp, "imagenet", progress)
     return target

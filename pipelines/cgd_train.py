@@ -9,6 +9,7 @@ unseen classes (recall@1 67.9% against 88.6% for a frozen backbone, on 64x64 MNI
 
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
@@ -17,6 +18,8 @@ import torch.nn.functional as F
 
 from ovrecipes.pipelines.cgd_config import TrainConfig
 from ovrecipes.pipelines.cgd_model import CGD
+
+log = logging.getLogger(__name__)
 
 
 def batch_hard_triplet(embeddings: torch.Tensor, labels: torch.Tensor, margin: float) -> torch.Tensor:
@@ -85,7 +88,7 @@ def train(model: CGD, images: np.ndarray, labels: np.ndarray, config: TrainConfi
             step += 1
             history.append(round(float(loss.detach()), 4))
             if progress and (step % 20 == 0 or step == steps):
-                print(f"  step {step}/{steps}: loss {float(loss):.3f} (triplet {float(rank):.3f}, "
+                log.info(f"  step {step}/{steps}: loss {float(loss):.3f} (triplet {float(rank):.3f}, "
                       f"aux {float(cls):.3f}), {time.perf_counter() - started:.0f} s", flush=True)
     model.eval()
     for p in model.parameters():

@@ -8,10 +8,13 @@ cached model id is used from its snapshot directory while the hub is out of reac
 
 from __future__ import annotations
 
+import logging
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 #: how long the reachability probe waits; it runs only for a cached model id or after a load failed
 PROBE_TIMEOUT_S = 5.0
@@ -65,7 +68,7 @@ def require_hub_model(model_id: str) -> str | Path:
         if not any(next(snapshot.glob(g), None) for g in WEIGHT_GLOBS):
             raise ValueError(f"model {model_id!r} is only partly in the local cache (no weights in {snapshot}) "
                              f"and {why}; pass a local model directory instead")
-        print(f"{why}: using the cached snapshot of {model_id} ({snapshot})")
+        log.info(f"{why}: using the cached snapshot of {model_id} ({snapshot})")
         return snapshot
     try:
         hub.hf_hub_download(model_id, "config.json")

@@ -277,6 +277,14 @@ def precision_config(precision: str | None) -> dict[str, Any]:
     return {hints.inference_precision(): precision}  # plain text, so optimum's ov_config takes it too
 
 
+def plugin_default_precision() -> str | None:
+    """INFERENCE_PRECISION_HINT the CPU plugin of this machine reports before any model is compiled."""
+    try:
+        return ov.Core().get_property("CPU", "INFERENCE_PRECISION_HINT").get_type_name()
+    except Exception:  # no CPU plugin property: nothing to report
+        return None
+
+
 def compiled_precision(compiled: ov.CompiledModel) -> dict[str, str | None]:
     """What the compiled model reports back: inference precision ("f32", "bf16", ...) and execution mode."""
     found: dict[str, str | None] = {"inference_precision": None, "execution_mode": None}

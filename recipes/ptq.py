@@ -20,6 +20,7 @@ Facts about NNCF 3.4 this module relies on (checked by tests/test_ptq.py):
 from __future__ import annotations
 
 import difflib
+import logging
 import re
 import time
 from pathlib import Path
@@ -48,6 +49,8 @@ from ovrecipes.recipes.overflow import (
     target_cpu,
 )
 from ovrecipes.recipes.scope_search import AutoScopeConfig, ScopeModeResult
+
+log = logging.getLogger(__name__)
 
 Alpha = Union[float, Literal["off", "auto"]]
 DEFAULT_GRID: list[Alpha] = ["off", 0.15, 0.3, 0.5, 0.7, 0.8, 0.95]
@@ -322,7 +325,7 @@ def _search_alpha(pipeline, fp32_dir: Path, sub: Submodel, dataset, config: PTQC
         points.append(AlphaPoint(submodel=sub.name, op=which, alpha=alpha, metric=metric.value,
                                  metric_name=metric.name, samples=metric.samples,
                                  seconds=round(time.perf_counter() - started, 1)))
-        print(f"  SmoothQuant {sub.name}.{which} alpha={alpha}: {metric.name} {metric.value:.2f} "
+        log.info(f"  SmoothQuant {sub.name}.{which} alpha={alpha}: {metric.name} {metric.value:.2f} "
               f"on {metric.samples} validation samples")
     if not points:
         raise ValueError("alpha_grid has no value to try (it holds only 'auto')")
@@ -387,7 +390,7 @@ def quantize(pipeline: FamilyPipeline, fp32_dir: Path, out_dir: Path, config: PT
         available = calibration[sub.name].get_length()
         used = min(config.subset_size, available) if available is not None else None
         if used is not None and used < config.subset_size:
-            print(f"  subset_size {config.subset_size}: submodel {sub.name} has {available} calibration samples, "
+            log.info(f"  subset_size {config.subset_size}: submodel {sub.name} has {available} calibration samples, "
                   f"so NNCF collects statistics on {used}")
 
         def trial(names: list[str], sub: Submodel = sub):
@@ -430,7 +433,7 @@ def quantize(pipeline: FamilyPipeline, fp32_dir: Path, out_dir: Path, config: PT
     for mode in dict.fromkeys(config.compare_scope_modes):
         if mode == config.ignored_scope_mode:
             continue
-        print(f"== extra INT8 variant: ignored scope mode {mode}")
+        log.info(f"== extra INT8 variant: ignored scope mode {mode}")
         extra = quantize(pipeline, fp32_dir, out_dir / scope_dir_name(mode),
                          config.model_copy(update={"ignored_scope_mode": mode, "compare_scope_modes": []}))
         result.scope_variants[mode] = ScopeVariant(dir=scope_dir_name(mode), submodels=extra.submodels)

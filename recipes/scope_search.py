@@ -10,6 +10,7 @@ measurement rather than by a list.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from pathlib import Path
@@ -20,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ovrecipes.pipelines.base import FamilyPipeline, Submodel
 from ovrecipes.recipes.ir import evaluate_replaced, quantized_ops
+
+log = logging.getLogger(__name__)
 
 MODE_SYNTAX = "'none', 'auto' or 'preset:<name>'"
 
@@ -129,7 +132,7 @@ def auto_search(pipeline: FamilyPipeline, fp32_dir: Path, sub: Submodel, quantiz
     limit = config.search_size
     fp32 = pipeline.evaluate(fp32_dir, split="validation", limit=limit)
     base_model, base = _trial(pipeline, fp32_dir, sub, [], quantize_fn, limit)
-    log: dict[str, Any] = {"metric": fp32.name, "samples": fp32.samples, "fp32": fp32.value, "all_quantized": base.value,
+    trail: dict[str, Any] = {"metric": fp32.name, "samples": fp32.samples, "fp32": fp32.value, "all_quantized": base.value,
                            "max_drop": config.max_drop, "max_ops": config.max_ops, "per_op": [], "greedy": []}
 
     def drop(value: float) -> float:
@@ -157,10 +160,10 @@ def auto_search(pipeline: FamilyPipeline, fp32_dir: Path, sub: Submodel, quantiz
                 _, m = _trial(pipeline, fp32_dir, sub, chosen + [name], quantize_fn, limit)
                 gain = round(sign * (m.value - current), 3)
                 measured.append((gain, name, m.value))
-                log["per_op"].append({"round": round_no, "name": name, "on_top_of": len(chosen),
+                trail["per_op"].append({"round": round_no, "name": name, "on_top_of": len(chosen),
                                       "metric": m.value, "gain": gain})
-                print(f"  auto scope (round {round_no}): {name} in FP32 -> {m.name} {m.value:.2f} "
-                      f"(now {current:.2f})")
+                log.info(f"  auto scope (round {round_no}): {name} in FP32 -> {m.name} {m.value:.2f} "
+                         f"(now {current:.2f})")
             ranked = sorted((g, n, v) for g, n, v in measured if g > 0)[::-1]
             for i, (_, name, value) in enumerate(ranked):
                 if drop(current) <= config.max_drop or full():
@@ -168,13 +171,13 @@ def auto_search(pipeline: FamilyPipeline, fp32_dir: Path, sub: Submodel, quantiz
                 if i > 0:  # the first one was measured on exactly this set already
                     _, m = _trial(pipeline, fp32_dir, sub, chosen + [name], quantize_fn, limit)
                     value = m.value
-                log["greedy"].append({"round": round_no, "added": name, "ops": len(chosen) + 1, "metric": value})
+                trail["greedy"].append({"round": round_no, "added": name, "ops": len(chosen) + 1, "metric": value})
                 if sign * (value - current) > 0:
                     chosen, current = chosen + [name], value
             remaining = [n for n in remaining if n not in chosen]
-    log.update({"chosen": chosen, "metric_with_chosen": current, "drop": round(drop(current), 3),
+    trail.update({"chosen": chosen, "metric_with_chosen": current, "drop": round(drop(current), 3),
                 "met_budget": drop(current) <= config.max_drop, "seconds": round(time.perf_counter() - started, 1)})
-    return chosen, log
+    return chosen, trail
 
 
 def resolve(pipeline: FamilyPipeline, fp32_dir: Path, sub: Submodel, mode: str, auto: AutoScopeConfig,
@@ -191,5 +194,5 @@ def resolve(pipeline: FamilyPipeline, fp32_dir: Path, sub: Submodel, mode: str, 
         if not nodes:
             raise ValueError(f"ignored-scope preset {name!r} selects no op in submodel '{sub.name}'")
         return ScopeModeResult(mode=mode, preset=preset, nodes=nodes)
-    nodes, log = auto_search(pipeline, fp32_dir, sub, quantize_fn, auto)
-    return ScopeModeResult(mode=mode, nodes=nodes, search=log)
+    nodes, trail = auto_search(pipeline, fp32_dir, sub, quantize_fn, auto)
+    return ScopeModeResult(mode=mode, nodes=nodes, search=trail)

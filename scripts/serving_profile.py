@@ -26,7 +26,6 @@ from ovrecipes.pipelines.base import Workload, is_onnx_dir, is_openvino_dir
 from ovrecipes.pipelines.bert import BertPipeline
 from ovrecipes.recipes.overflow import host_cpu
 from ovrecipes.report.model import Table
-from ovrecipes.report.writer import format_table
 
 
 def fixed_length_workload(pipeline: BertPipeline, length: int, count: int) -> Workload:
@@ -94,7 +93,7 @@ def main() -> None:
         slope, intercept = np.polyfit(xs, ys, 1)
         rows.append([label, *(f"{per_length[n]:.2f}" for n in lengths), f"{intercept:.2f}", f"{slope * 1e3:.1f}"])
     print(f"\nms per sentence, one at a time, median of {args.rounds} interleaved rounds on {cpu.brand} ({cpu.cpu_class})")
-    print(format_table(Table(header=["model", *(f"L={n}" for n in lengths), "fixed ms", "µs per token"], rows=rows)))
+    print(Table(header=["model", *(f"L={n}" for n in lengths), "fixed ms", "µs per token"], rows=rows).format())
     if args.json:
         args.json.write_text(json.dumps({"cpu": f"{cpu.brand} ({cpu.cpu_class})", "ms": data}, indent=2))
 

@@ -115,3 +115,29 @@ def tiny_pipeline(tiny_bert_dir, tiny_csv):
 @pytest.fixture(scope="session")
 def tiny_fp32_ir(tiny_pipeline, tmp_path_factory) -> Path:
     return tiny_pipeline.export(tmp_path_factory.mktemp("tiny-bert-ov"))
+
+
+#: what every tiny JPQD run shares: two epochs of 8-sentence batches, movement warming up over the first
+#: epoch, FFN rows pruned, the head left alone, a teacher-logit cache in the test's directory
+TINY_JPQD = {
+    "deploy": "int8",
+    "movement": {"warmup_start_epoch": 0.0, "warmup_end_epoch": 1.0, "importance_regularization_factor": 1.0,
+                 "sparse_structure_by_scopes": [{"mode": "per_dim", "axis": 0, "target_scopes": "{block}ffn_in"}],
+                 "ignored_scopes": ["{re}.*classifier.*", "{re}.*pooler.*"]},
+    "quantization": {"subset_size": 4, "overflow_fix": "enable"},
+    "training": {"epochs": 2, "batch_size": 8, "train_limit": 16, "logging_steps": 1},
+}
+
+
+@pytest.fixture
+def tiny_jpqd_config(tmp_path):
+    """JPQD config factory: :data:`TINY_JPQD` with the test's changes merged in (nested dicts merge, lists
+    replace), and the teacher cache under the test's tmp_path."""
+    from ovrecipes.recipes.jpqd.config import JPQDConfig
+    from ovrecipes.runs.config import deep_merge
+
+    def make(changes: dict | None = None) -> JPQDConfig:
+        base = deep_merge(TINY_JPQD, {"distillation": {"cache_dir": str(tmp_path / "cache")}})
+        return JPQDConfig.model_validate(deep_merge(base, changes or {}))
+
+    return make

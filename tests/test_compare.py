@@ -14,7 +14,7 @@ from ovrecipes.pipelines.base import Metric
 from ovrecipes.recipes.overflow import CpuInfo, target_cpu
 from ovrecipes.report.machine import machine
 from ovrecipes.report.model import Report, Round, Throughput, VariantResult
-from ovrecipes.report.writer import format_table, render_markdown, side_by_side_table
+from ovrecipes.report.writer import render_markdown
 
 AVX2 = target_cpu("avx2")
 VNNI_BF16 = target_cpu("vnni-bf16")
@@ -157,7 +157,7 @@ def test_table_and_markdown_show_precision_range_and_reference():
     report = Report(kind="compare", title="t", command="c", created="now", variants=results, reference="OV FP32",
                     rounds=3, recommendation=recommend(results, VNNI_BF16), machine=machine(VNNI_BF16),
                     timings_s={"train": 10.0, "  stage 1": 4.0, "  stage 2": 6.0, "measure": 2.0})
-    table = side_by_side_table(report)
+    table = report.side_by_side_table()
     assert table.header[2] == "precision (mode)" and table.header[7] == "vs OV FP32"
     rows = {r[0]: r for r in table.rows}
     assert rows["OV FP32"][2].startswith("f32") and rows["OV BF16"][2].startswith("bf16")
@@ -165,7 +165,7 @@ def test_table_and_markdown_show_precision_range_and_reference():
     assert rows["OV INT8"][7] == "2.14x" and rows["OV INT8"][4] == "+0.30"
     md = render_markdown(report, None)
     assert "median of 3 interleaved rounds" in md and "**Recommended: OV INT8**" in md
-    assert len(format_table(table, markdown=True).splitlines()) == 5
+    assert len(table.format(markdown=True).splitlines()) == 5
     assert "- train: 10.0\n  - stage 1: 4.0\n  - stage 2: 6.0\n- measure: 2.0" in md  # stages nest under their run
 
 

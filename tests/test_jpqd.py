@@ -221,7 +221,7 @@ def test_legacy_scopes_match_bert_modules():
     assert not any("pooler" in n or "classifier" in n for n in modes)
 
 
-def test_tiny_training_run_exports_pruned_int8_ir(tiny_pipeline, tmp_path):
+def test_tiny_training_run_exports_pruned_int8_ir(tiny_pipeline, tmp_path, tiny_jpqd_config):
     import json
 
     import openvino as ov
@@ -229,18 +229,12 @@ def test_tiny_training_run_exports_pruned_int8_ir(tiny_pipeline, tmp_path):
     from ovrecipes.recipes.jpqd import export
     from ovrecipes.runs.jpqd import run_jpqd
 
-    config = JPQDConfig.model_validate({
-        "deploy": "int8", "distillation": {"cache_dir": str(tmp_path / "teacher-cache")},
-        "movement": {"warmup_start_epoch": 0.5, "warmup_end_epoch": 1.0, "importance_regularization_factor": 1.0,
-                     "importance_lr_multiplier": 200.0,
-                     "sparse_structure_by_scopes": [
-                         {"mode": "block", "sparse_factors": [16, 32], "target_scopes": "{re}.*BertAttention.*"},
-                         {"mode": "per_dim", "axis": 0, "target_scopes": "{re}.*BertIntermediate.*"},
-                         {"mode": "per_dim", "axis": 1, "target_scopes": "{re}.*BertOutput.*"}],
-                     "ignored_scopes": ["{re}.*pooler.*", "{re}.*classifier.*"]},
-        "quantization": {"subset_size": 4, "overflow_fix": "enable"},
-        "training": {"epochs": 2, "batch_size": 8, "train_limit": 16, "logging_steps": 1,
-                     "freeze_embeddings_in_qat": True},
+    config = tiny_jpqd_config({
+        "movement": {"warmup_start_epoch": 0.5, "importance_lr_multiplier": 200.0, "sparse_structure_by_scopes": [
+            {"mode": "block", "sparse_factors": [16, 32], "target_scopes": "{re}.*BertAttention.*"},
+            {"mode": "per_dim", "axis": 0, "target_scopes": "{re}.*BertIntermediate.*"},
+            {"mode": "per_dim", "axis": 1, "target_scopes": "{re}.*BertOutput.*"}]},
+        "training": {"freeze_embeddings_in_qat": True},
     })
     out = tmp_path / "jpqd"
     report = run_jpqd(tiny_pipeline, config, out, options=MeasureOptions(eval_limit=16, rounds=2,
@@ -431,7 +425,8 @@ def test_embedded_default_jpqd_run(tmp_path):
     assert (out / "kept_per_layer.png").exists() and (out / "sparsity_regularization.png").exists()
 
 
-def test_resume_after_a_failed_run_skips_stage1_and_continues_qat(tiny_pipeline, tmp_path, monkeypatch):
+def test_resume_after_a_failed_run_skips_stage1_and_continues_qat(tiny_pipeline, tmp_path, monkeypatch,
+                                                                   tiny_jpqd_config):
     """A run that dies after QAT checkpoints leaves the work directory; ``resume_from_checkpoint: last``
     reloads stage 1's pruned model and hands the newest QAT checkpoint to the Trainer."""
     import nncf
@@ -441,13 +436,9 @@ def test_resume_after_a_failed_run_skips_stage1_and_continues_qat(tiny_pipeline,
     from ovrecipes.runs.jpqd import run_jpqd, work_dir
 
     def config(resume: str | None) -> JPQDConfig:
-        return JPQDConfig.model_validate({
-            "deploy": "int8", "distillation": {"cache_dir": str(tmp_path / "cache")},
-            "movement": {"warmup_start_epoch": 0.0, "warmup_end_epoch": 1.0, "importance_regularization_factor": 1.0,
-                         "sparse_structure_by_scopes": BERT_SCOPES[1:], "ignored_scopes": ["{re}.*classifier.*"]},
-            "quantization": {"subset_size": 4, "overflow_fix": "enable"},
-            "training": {"epochs": 2, "batch_size": 8, "train_limit": 16, "save_strategy": "steps", "save_steps": 1,
-                         "resume_from_checkpoint": resume},
+        return tiny_jpqd_config({
+            "movement": {"sparse_structure_by_scopes": BERT_SCOPES[1:], "ignored_scopes": ["{re}.*classifier.*"]},
+            "training": {"save_strategy": "steps", "save_steps": 1, "resume_from_checkpoint": resume},
         })
 
     out = tmp_path / "jpqd"
@@ -480,6 +471,7 @@ def test_resume_after_a_failed_run_skips_stage1_and_continues_qat(tiny_pipeline,
     assert report.recipe["fake_quantize_nodes"] > 0 and (out / "openvino_model.xml").exists()
 
 
+@pytest.mark.slow  # two torchrun processes (about a minute); CI runs it in its slow step
 def test_torchrun_two_processes_train_data_parallel_and_rank0_exports(tiny_pipeline, tiny_bert_dir, tiny_csv,
                                                                        tmp_path):
     """The documented multi-process command: each rank trains on half the batches, rank 0 writes the IR."""

@@ -12,7 +12,7 @@ import torch
 
 from ovrecipes.pipelines.bert import BertPipeline
 from ovrecipes.recipes.jpqd import export
-from ovrecipes.recipes.jpqd.config import JPQDConfig, MovementConfig
+from ovrecipes.recipes.jpqd.config import MovementConfig
 from ovrecipes.recipes.jpqd.movement import apply_movement
 from ovrecipes.recipes.jpqd.structure import apply_structured_masks, ffn_sizes, resolve_keep
 
@@ -113,7 +113,7 @@ def _save_classifier(model, tokenizer_src: Path, out: Path, input_names: list[st
     return out
 
 
-def test_teacher_of_another_architecture_and_size(tiny_pipeline, tiny_bert_dir, tmp_path):
+def test_teacher_of_another_architecture_and_size(tiny_pipeline, tiny_bert_dir, tmp_path, tiny_jpqd_config):
     """A 3-layer, 48-wide DistilBERT (no token_type_ids) distils into the 2-layer, 32-wide BERT student,
     with cached and with live teacher logits; the label spaces match."""
     from transformers import AutoTokenizer
@@ -127,14 +127,8 @@ def test_teacher_of_another_architecture_and_size(tiny_pipeline, tiny_bert_dir, 
     inputs = tiny_pipeline.teacher_inputs(teacher, 8)
     assert set(inputs.batch([0, 1])) == {"input_ids", "attention_mask"}
     for cache in (True, False):
-        config = JPQDConfig.model_validate({
-            "deploy": "fp32",
-            "movement": {"warmup_start_epoch": 0.0, "warmup_end_epoch": 1.0, "sparse_structure_by_scopes": [
-                {"mode": "per_dim", "axis": 0, "target_scopes": "{block}ffn_in"}],
-                "ignored_scopes": ["{re}.*classifier.*", "{re}.*pooler.*"]},
-            "distillation": {"teacher_cache": cache, "teacher_precision": "f32", "cache_dir": str(tmp_path / "c")},
-            "training": {"epochs": 2, "batch_size": 8, "train_limit": 16, "logging_steps": 1},
-        })
+        config = tiny_jpqd_config({"deploy": "fp32", "movement": {"importance_regularization_factor": 0.05},
+                                   "distillation": {"teacher_cache": cache, "teacher_precision": "f32"}})
         report = run_jpqd(tiny_pipeline, config, tmp_path / f"out-{cache}", teacher=teacher,
                           options=MeasureOptions(evaluate=False, bench=False))
         info = report.recipe

@@ -87,7 +87,7 @@ def test_config_and_cli_flags(tmp_path):
             {"mode": "fine", "target_scopes": "{block}heads"}]}})
 
 
-def test_compare_deploy_runs_stage1_once_and_measures_both(tiny_pipeline, tmp_path, monkeypatch):
+def test_compare_deploy_runs_stage1_once_and_measures_both(tiny_pipeline, tmp_path, monkeypatch, tiny_jpqd_config):
     import json
 
     from ovrecipes.recipes.jpqd import export, recipe
@@ -103,19 +103,14 @@ def test_compare_deploy_runs_stage1_once_and_measures_both(tiny_pipeline, tmp_pa
         return original(*args, **kwargs)
 
     monkeypatch.setattr(recipe, "_sparsify", counted)
-    config = JPQDConfig.model_validate({
-        "compare_deploy": True, "quantization": {"target_cpu": "avx2", "subset_size": 4},
-        "movement": {"warmup_start_epoch": 0.0, "warmup_end_epoch": 1.0,
-                     "importance_regularization_factor": {"int8": 1.0, "fp32": 3.0},
-                     "importance_lr_multiplier": 200.0,
+    config = tiny_jpqd_config({
+        "deploy": "auto", "compare_deploy": True, "quantization": {"target_cpu": "avx2", "overflow_fix": "auto"},
+        "movement": {"importance_regularization_factor": {"int8": 1.0, "fp32": 3.0}, "importance_lr_multiplier": 200.0,
                      "sparse_structure_by_scopes": [
                          {"mode": "block", "sparse_factors": [16, 32], "target_scopes": "{block}attention"},
                          {"mode": "per_dim", "axis": 0, "target_scopes": "{block}ffn_in"},
-                         {"mode": "per_dim", "axis": 1, "target_scopes": "{block}ffn_out"}],
-                     "ignored_scopes": ["{re}.*pooler.*", "{re}.*classifier.*"]},
-        "distillation": {"cache_dir": str(tmp_path / "cache")},
-        "training": {"epochs": {"int8": 2, "fp32": 3}, "batch_size": 8, "train_limit": 16,
-                     "freeze_embeddings_in_qat": True},
+                         {"mode": "per_dim", "axis": 1, "target_scopes": "{block}ffn_out"}]},
+        "training": {"epochs": {"int8": 2, "fp32": 3}, "freeze_embeddings_in_qat": True},
     })
     out = tmp_path / "cmp"
     report = run_jpqd(tiny_pipeline, config, out, options=MeasureOptions(

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from ovrecipes.pipelines.base import EXAMPLE_INDEX
-from ovrecipes.recipes.jpqd.config import JPQDConfig
 from ovrecipes.recipes.jpqd.teacher import (
     CachedTeacher,
     choose_teacher_precision,
@@ -84,19 +83,10 @@ def test_cached_logits_match_the_pytorch_teacher(tiny_pipeline, tiny_bert_dir, p
         assert error < 1e-4
 
 
-def _tiny_config(cache: bool, cache_dir) -> JPQDConfig:
-    return JPQDConfig.model_validate({
-        "deploy": "int8",
-        "movement": {"warmup_start_epoch": 0.0, "warmup_end_epoch": 1.0, "importance_regularization_factor": 1.0,
-                     "sparse_structure_by_scopes": [{"mode": "per_dim", "axis": 0, "target_scopes": "{block}ffn_in"}],
-                     "ignored_scopes": ["{re}.*classifier.*", "{re}.*pooler.*"]},
-        "quantization": {"subset_size": 4, "overflow_fix": "enable"},
-        "distillation": {"teacher_cache": cache, "teacher_precision": "f32", "cache_dir": str(cache_dir)},
-        "training": {"epochs": 2, "batch_size": 8, "train_limit": 24, "logging_steps": 1},
-    })
 
 
-def test_loss_curve_is_the_same_with_and_without_the_cache(tiny_pipeline, tiny_bert_dir, tmp_path):
+def test_loss_curve_is_the_same_with_and_without_the_cache(tiny_pipeline, tiny_bert_dir, tmp_path,
+                                                           tiny_jpqd_config):
     """Stage 1 and QAT, step by step: cached f32 logits reproduce the live teacher's losses; a second
     run reads the cache instead of computing it."""
     from ovrecipes.recipes.jpqd import recipe
@@ -105,7 +95,9 @@ def test_loss_curve_is_the_same_with_and_without_the_cache(tiny_pipeline, tiny_b
     for cache in (False, True, True):
         work = tmp_path / f"work-{len(curves)}"
         work.mkdir()
-        report = recipe.run(tiny_pipeline, _tiny_config(cache, tmp_path / "cache"), {"int8": tmp_path / "int8"},
+        config = tiny_jpqd_config({"distillation": {"teacher_cache": cache, "teacher_precision": "f32"},
+                                   "training": {"train_limit": 24}})
+        report = recipe.run(tiny_pipeline, config, {"int8": tmp_path / "int8"},
                             None, tiny_bert_dir, work, progress=False)
         curves[len(curves)] = report
     live, first, second = curves[0], curves[1], curves[2]

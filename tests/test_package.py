@@ -130,6 +130,7 @@ def _is_docstring(tree: ast.AST, const: ast.Constant) -> bool:
     return False
 
 
+@pytest.mark.slow  # builds a wheel; CI runs it in its slow step
 def test_wheel_installs_one_top_level_package(tmp_path):
     """`pip install .` would add exactly `ovrecipes` to site-packages (the wheel's top_level.txt and RECORD)."""
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",

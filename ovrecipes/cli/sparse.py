@@ -40,7 +40,7 @@ from ovrecipes.recipes.overflow import host_cpu, sparse_kernel_support
 from ovrecipes.report.machine import machine
 from ovrecipes.report.model import Figure, Report, Section, Table
 from ovrecipes.report.plots import plot_sweep, plot_zero_fractions
-from ovrecipes.report.writer import command_line, created, format_table, write_report
+from ovrecipes.report.writer import command_line, created, write_report
 from ovrecipes.runs.outdir import check_output, staged_output
 
 SPARSE_EXAMPLES = """examples:
@@ -223,7 +223,7 @@ def cmd_stats(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(data, indent=2))
     else:
-        print(format_table(_layer_table(layers, rate)))
+        print(_layer_table(layers, rate).format())
         print()
         print("\n".join(_summary_lines(summary) + ([why] if why else [])))
     if args.out:
@@ -322,7 +322,7 @@ def cmd_check(args: argparse.Namespace) -> None:
     rows = [[short_name(r["name"]), "x".join(map(str, r["shape"])), f"{r['zero_fraction']:.1%}",
              "yes" if r["eligible"] else "no", r["exec_type"] or "-",
              "ran" if r["ran"] else "not used", r["reason"]] for r in report["layers"]]
-    print(format_table(Table(header=header, rows=rows)))
+    print(Table(header=header, rows=rows).format())
     print(f"\n{why}")
     print(f"inference precision: {precision['inference_precision']} (execution mode {precision['execution_mode']})")
     print(report["headline"])
@@ -375,9 +375,9 @@ def cmd_sweep(args: argparse.Namespace) -> None:
                                     {"sweep": result["wall_s"]}))
     grid_rows, seq_rows = tables(result)
     print()
-    print(format_table(Table(header=GRID_HEADER, rows=grid_rows)))
+    print(Table(header=GRID_HEADER, rows=grid_rows).format())
     print()
-    print(format_table(Table(header=SEQ_HEADER, rows=seq_rows)))
+    print(Table(header=SEQ_HEADER, rows=seq_rows).format())
     print(f"\nSweep took {result['wall_s']:.0f} s. Wrote {out} (report.md, report.json, sweep.png)")
 
 

@@ -6,8 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-import openvino as ov
-
+from ovrecipes.api import cpu_info
 from ovrecipes.cli.argtypes import positive_int
 from ovrecipes.cli.options import (
     add_bench_args,
@@ -25,37 +24,13 @@ from ovrecipes.pipelines.text_data import vader_archive
 from ovrecipes.recipes import sparse
 from ovrecipes.recipes.overflow import (
     TARGET_CPUS,
-    choose_overflow_fix,
     sparse_kernel_support,
-    target_cpu,
 )
 from ovrecipes.report.model import Table, VariantResult
-from ovrecipes.report.writer import format_table
-
-
-def plugin_default_precision() -> str | None:
-    """INFERENCE_PRECISION_HINT the CPU plugin of this machine reports before any model is compiled."""
-
-    try:
-        return ov.Core().get_property("CPU", "INFERENCE_PRECISION_HINT").get_type_name()
-    except Exception:  # no CPU plugin property: nothing to report
-        return None
-
-
-def cpu_facts(name: str | None) -> dict:
-    cpu = target_cpu(name)
-    decision = choose_overflow_fix("auto", cpu)
-    sparse_ok, sparse_reason = sparse_kernel_support(cpu)
-    facts = {**cpu.to_dict(), "default_precision_reason": cpu.default_precision_reason(),
-             "overflow_fix": decision.value, "overflow_fix_reason": decision.reason,
-             "sparse_kernels": sparse_ok, "sparse_kernels_reason": sparse_reason}
-    if name is None:
-        facts["plugin_default_precision"] = plugin_default_precision()
-    return facts
 
 
 def cmd_cpu(args: argparse.Namespace) -> None:
-    info = cpu_facts(args.target_cpu)
+    info = cpu_info(args.target_cpu)
     if args.json:
         print(json.dumps(info, indent=2))
         return
@@ -137,8 +112,8 @@ def bench_inputs(args: argparse.Namespace) -> None:
     print(f"{summary.items} {summary.split} {summary.unit} of the {spec.name} family at their natural sizes (mean "
           f"{summary.sizes['mean']:.1f}, max {summary.sizes['max']:.0f}), {args.rounds} interleaved rounds; preparing "
           f"each took {summary.prepare_ms['mean']:.3f} ms (not included)")
-    print(format_table(Table(header=["mode", "shape policy", f"{summary.unit}/s", "range", "p50 ms", "p90 ms", "p99 ms",
-                                     "clients", "precision", "chosen"], rows=rows)))
+    print(Table(header=["mode", "shape policy", f"{summary.unit}/s", "range", "p50 ms", "p90 ms", "p99 ms",
+                        "clients", "precision", "chosen"], rows=rows).format())
     for mode, why in result.policy_reason.items():
         print(f"{mode}: {why}")
     if args.json:

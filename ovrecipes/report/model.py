@@ -18,6 +18,8 @@ from ovrecipes.pipelines.base import Metric
 SCHEMA_VERSION = 3
 #: versions read_report accepts: 2 has no real-workload fields, which read as absent
 READABLE_VERSIONS = (2, 3)
+#: how a serving mode is named in tables and lines
+MODE_TITLES = {"one-at-a-time": "one at a time", "concurrent": "concurrent"}
 #: a variant whose throughput rounds spread more than this (max - min over median) makes the run "noisy"
 NOISY_SPREAD = 0.10
 
@@ -144,6 +146,11 @@ class VariantResult(_Model):
         return next((w for w in self.workload if w.mode == mode and w.policy == policy and not w.study), None)
 
     @property
+    def mode_label(self) -> str:
+        """The execution mode that ran, short: perf, acc or -."""
+        return {"PERFORMANCE": "perf", "ACCURACY": "acc"}.get(self.execution_mode or "", self.execution_mode or "-")
+
+    @property
     def precision_label(self) -> str:
         """'f32', 'bf16', 'int8+bf16' ...: what ran, as one short word for the table."""
         ran = self.inference_precision or "?"
@@ -175,6 +182,16 @@ class WorkloadSummary(_Model):
 class Table(_Model):
     header: list[str]
     rows: list[list[str]]
+
+    def format(self, markdown: bool = False) -> str:
+        """Aligned plain-text columns, or a Markdown table."""
+        if markdown:
+            lines = ["| " + " | ".join(self.header) + " |", "|" + "|".join("---" for _ in self.header) + "|"]
+            return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in self.rows])
+        widths = [max(len(str(c)) for c in col) for col in zip(self.header, *self.rows)]
+        fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+        return "\n".join([fmt.format(*self.header), fmt.format(*("-" * w for w in widths))]
+                         + [fmt.format(*r) for r in self.rows])
 
 
 class Figure(_Model):
@@ -231,3 +248,87 @@ class Report(_Model):
             if v.label == label:
                 return v
         raise KeyError(label)
+
+    # -- views: the same rows printed, written to report.md and shown in a notebook ----------------------
+    def side_by_side_table(self) -> Table:
+        """The benchmark side-by-side: metric, drop, padded FPS with its range, ratio, latency, size."""
+        ref = next((v for v in self.variants if v.label == self.reference), None)
+        metric_name = next((v.metric.name for v in self.variants if v.metric), "metric")
+        header = ["variant", "engine", "precision (mode)", metric_name, "drop", "FPS median", "FPS range",
+                  f"vs {self.reference or 'reference'}", "latency median ms", "size MB"]
+        rows = []
+        for v in self.variants:
+            drop = v.metric.drop_from(ref.metric) if (v.metric and ref and ref.metric) else None
+            t = v.throughput
+            rows.append([
+                v.label, f"{v.engine}/{v.runner}" if v.runner else v.engine, f"{v.precision_label} ({v.mode_label})",
+                f"{v.metric.value:.2f}" if v.metric else "-",
+                f"{drop:+.2f}" if drop is not None else "-",
+                f"{t.median_fps:.1f}" if t else "-",
+                f"{t.min_fps:.1f}-{t.max_fps:.1f}" if t else "-",
+                f"{v.ratio:.2f}x" if v.ratio is not None else "-",
+                f"{t.latency_median_ms:.2f}" if t else "-",
+                f"{v.size_mb:.1f}",
+            ])
+        return Table(header=header, rows=rows)
+
+    def serving_table(self) -> Table | None:
+        """Per variant: metric, the padded benchmark figure, and the real inputs served one at a time (items/s,
+        p50/p99) and concurrently, each under the variant's chosen shape policy."""
+        w = self.workload
+        if w is None:
+            return None
+        metric_name = next((v.metric.name for v in self.variants if v.metric), "metric")
+        header = ["variant", "precision", metric_name, "padded FPS"]
+        for mode in w.modes:
+            latencies = ["p50 ms", "p99 ms"] if mode == "one-at-a-time" else []
+            header += [f"{MODE_TITLES.get(mode, mode)} {w.unit}/s", "range", *latencies, f"vs {self.reference}",
+                       "policy"]
+        rows = []
+        for v in self.variants:
+            row = [v.label, v.precision_label, f"{v.metric.value:.2f}" if v.metric else "-",
+                   f"{v.throughput.median_fps:.1f}" if v.throughput else "-"]
+            for mode in w.modes:
+                run = v.served(mode)
+                width = 6 if mode == "one-at-a-time" else 4
+                if run is None:
+                    row += ["-"] * width
+                    continue
+                latencies = [f"{run.latency('p50'):.2f}", f"{run.latency('p99'):.2f}"] if width == 6 else []
+                row += [f"{run.median_fps:.1f}", f"{run.min_fps:.1f}-{run.max_fps:.1f}", *latencies,
+                        f"{run.ratio:.2f}x" if run.ratio is not None else "-", run.policy]
+            rows.append(row)
+        return Table(header=header, rows=rows)
+
+    def policy_table(self) -> Table | None:
+        """Every shape policy measured, per variant and mode: items/s median (range) and the chosen one."""
+        w = self.workload
+        if w is None or len(w.policies) < 2:
+            return None
+        rows = []
+        for v in self.variants:
+            for mode in w.modes:
+                runs = {r.policy: r for r in v.workload if r.mode == mode and r.study}
+                if len(runs) < 2:
+                    continue
+                rows.append([v.label, MODE_TITLES.get(mode, mode),
+                             *(f"{runs[p].median_fps:.1f} ({runs[p].min_fps:.0f}-{runs[p].max_fps:.0f})" if p in runs
+                               else "-" for p in w.policies), v.chosen_policy.get(mode, "-")])
+        if not rows:
+            return None
+        return Table(header=["variant", "mode", *(f"{p} {w.unit}/s" for p in w.policies), "chosen"], rows=rows)
+
+    def _repr_markdown_(self) -> str:
+        """How a notebook shows a report: its tables and recommendations (report.md has everything)."""
+        parts = [f"**{self.title}**"]
+        if self.variants:
+            parts.append(self.side_by_side_table().format(markdown=True))
+        if self.recommendation and self.recommendation.choice:
+            parts.append(f"Recommended: **{self.recommendation.choice}** ({self.recommendation.reason})")
+        serving = self.serving_table()
+        if serving is not None:
+            parts.append(f"Serving real inputs ({self.workload.items} {self.workload.split} {self.workload.unit}):")
+            parts.append(serving.format(markdown=True))
+            parts += [f"Recommended {MODE_TITLES.get(mode, mode)}: **{rec.choice}** ({rec.reason})"
+                      for mode, rec in self.workload.recommendation.items() if rec.choice]
+        return "\n\n".join(parts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -11,8 +12,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from ovrecipes.report.model import READABLE_VERSIONS, SCHEMA_VERSION, Report, Section, Table, VariantResult
+from ovrecipes.report.model import MODE_TITLES, READABLE_VERSIONS, SCHEMA_VERSION, Report, Section
 from ovrecipes.report.plots import metric_vs_throughput
+
+log = logging.getLogger(__name__)
 
 PLOT_NAME = "accuracy_vs_throughput.png"
 
@@ -29,7 +32,7 @@ class Timer:
         class _Stage:
             def __enter__(self):
                 self.started = time.perf_counter()
-                print(f"== {name}")
+                log.info(f"== {name}")
 
             def __exit__(self, *exc):
                 timer.stages[name] = round(time.perf_counter() - self.started, 1)
@@ -43,84 +46,6 @@ def command_line() -> str:
 
 def created() -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S %Z")
-
-
-def _mode(v: VariantResult) -> str:
-    return {"PERFORMANCE": "perf", "ACCURACY": "acc"}.get(v.execution_mode or "", v.execution_mode or "-")
-
-
-def side_by_side_table(report: Report) -> Table:
-    """The table printed, written to report.md and drawn: the same rows everywhere."""
-    ref = next((v for v in report.variants if v.label == report.reference), None)
-    metric_name = next((v.metric.name for v in report.variants if v.metric), "metric")
-    header = ["variant", "engine", "precision (mode)", metric_name, "drop", "FPS median", "FPS range",
-              f"vs {report.reference or 'reference'}", "latency median ms", "size MB"]
-    rows = []
-    for v in report.variants:
-        drop = v.metric.drop_from(ref.metric) if (v.metric and ref and ref.metric) else None
-        t = v.throughput
-        rows.append([
-            v.label, f"{v.engine}/{v.runner}" if v.runner else v.engine, f"{v.precision_label} ({_mode(v)})",
-            f"{v.metric.value:.2f}" if v.metric else "-",
-            f"{drop:+.2f}" if drop is not None else "-",
-            f"{t.median_fps:.1f}" if t else "-",
-            f"{t.min_fps:.1f}-{t.max_fps:.1f}" if t else "-",
-            f"{v.ratio:.2f}x" if v.ratio is not None else "-",
-            f"{t.latency_median_ms:.2f}" if t else "-",
-            f"{v.size_mb:.1f}",
-        ])
-    return Table(header=header, rows=rows)
-
-
-MODE_TITLES = {"one-at-a-time": "one at a time", "concurrent": "concurrent"}
-
-
-def serving_table(report: Report) -> Table | None:
-    """Per variant: metric, the padded benchmark figure, and the real inputs served one at a time (items/s,
-    p50/p99) and concurrently, each under the variant's chosen shape policy."""
-    w = report.workload
-    if w is None:
-        return None
-    metric_name = next((v.metric.name for v in report.variants if v.metric), "metric")
-    header = ["variant", "precision", metric_name, "padded FPS"]
-    for mode in w.modes:
-        latencies = ["p50 ms", "p99 ms"] if mode == "one-at-a-time" else []
-        header += [f"{MODE_TITLES.get(mode, mode)} {w.unit}/s", "range", *latencies, f"vs {report.reference}",
-                   "policy"]
-    rows = []
-    for v in report.variants:
-        row = [v.label, v.precision_label, f"{v.metric.value:.2f}" if v.metric else "-",
-               f"{v.throughput.median_fps:.1f}" if v.throughput else "-"]
-        for mode in w.modes:
-            run = v.served(mode)
-            width = 6 if mode == "one-at-a-time" else 4
-            if run is None:
-                row += ["-"] * width
-                continue
-            latencies = [f"{run.latency('p50'):.2f}", f"{run.latency('p99'):.2f}"] if width == 6 else []
-            row += [f"{run.median_fps:.1f}", f"{run.min_fps:.1f}-{run.max_fps:.1f}", *latencies,
-                    f"{run.ratio:.2f}x" if run.ratio is not None else "-", run.policy]
-        rows.append(row)
-    return Table(header=header, rows=rows)
-
-
-def policy_table(report: Report) -> Table | None:
-    """Every shape policy measured, per variant and mode: items/s median and the chosen one."""
-    w = report.workload
-    if w is None or len(w.policies) < 2:
-        return None
-    rows = []
-    for v in report.variants:
-        for mode in w.modes:
-            runs = {r.policy: r for r in v.workload if r.mode == mode and r.study}
-            if len(runs) < 2:
-                continue
-            rows.append([v.label, MODE_TITLES.get(mode, mode),
-                         *(f"{runs[p].median_fps:.1f} ({runs[p].min_fps:.0f}-{runs[p].max_fps:.0f})" if p in runs
-                           else "-" for p in w.policies), v.chosen_policy.get(mode, "-")])
-    if not rows:
-        return None
-    return Table(header=["variant", "mode", *(f"{p} {w.unit}/s" for p in w.policies), "chosen"], rows=rows)
 
 
 def serving_lines(report: Report) -> list[str]:
@@ -148,16 +73,6 @@ def serving_lines(report: Report) -> list[str]:
     return lines
 
 
-def format_table(table: Table, markdown: bool = False) -> str:
-    header, rows = table.header, table.rows
-    if markdown:
-        lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-        return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return "\n".join([fmt.format(*header), fmt.format(*("-" * w for w in widths))] + [fmt.format(*r) for r in rows])
-
-
 def _measurement_note(report: Report) -> str:
     measured = [v for v in report.variants if v.throughput]
     if not measured:
@@ -176,7 +91,7 @@ def _section_markdown(section: Section) -> list[str]:
     if section.lines:
         lines.append("")
     for table in section.tables:
-        lines += [format_table(table, markdown=True), ""]
+        lines += [table.format(markdown=True), ""]
     for fig in section.figures:
         lines += [f"![{fig.caption}]({fig.file})", ""]
     return lines
@@ -188,19 +103,19 @@ def render_markdown(report: Report, plot_name: str | None) -> str:
         info = report.pipeline
         lines += [f"Model: `{info.get('model')}`; data: {info.get('data')}; splits: {info.get('splits')}", ""]
     if report.variants:
-        lines += ["## Side by side", "", format_table(side_by_side_table(report), markdown=True), ""]
+        lines += ["## Side by side", "", report.side_by_side_table().format(markdown=True), ""]
         note = _measurement_note(report)
         lines += [note, ""] if note else []
         if report.precision_note:
             lines += [report.precision_note, ""]
         lines += [f"**Warning:** {w}" for w in report.warnings] + ([""] if report.warnings else [])
-    serving = serving_table(report)
+    serving = report.serving_table()
     if serving is not None:
-        lines += ["## Serving real inputs", "", format_table(serving, markdown=True), ""]
+        lines += ["## Serving real inputs", "", serving.format(markdown=True), ""]
         lines += [f"{line}  " for line in serving_lines(report)] + [""]
-        policies = policy_table(report)
+        policies = report.policy_table()
         if policies is not None:
-            lines += ["### Shape policies", "", format_table(policies, markdown=True), ""]
+            lines += ["### Shape policies", "", policies.format(markdown=True), ""]
             lines += [f"- {v.label}, {MODE_TITLES.get(m, m)}: {why}" for v in report.variants
                       for m, why in v.policy_reason.items() if len({r.policy for r in v.workload}) > 1] + [""]
     rec = report.recommendation
@@ -275,18 +190,18 @@ def read_report(path: Path) -> Report:
 def print_summary(report: Report) -> None:
     if report.variants:
         print()
-        print(format_table(side_by_side_table(report)))
+        print(report.side_by_side_table().format())
         if report.precision_note:
             print(report.precision_note)
         for w in report.warnings:
             print(f"Warning: {w}")
-    serving = serving_table(report)
+    serving = report.serving_table()
     if serving is not None:
         print(f"\nServing real inputs ({report.workload.items} {report.workload.split} {report.workload.unit}):")
-        print(format_table(serving))
-        policies = policy_table(report)
+        print(serving.format())
+        policies = report.policy_table()
         if policies is not None:
-            print(format_table(policies))
+            print(policies.format())
         for line in serving_lines(report)[3:]:
             print(line.replace("**", ""))
     rec = report.recommendation

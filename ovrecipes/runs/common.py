@@ -157,5 +157,5 @@ def recipe_run(pipeline: FamilyPipeline, out: Path, *, overwrite: bool, kind: st
         write_report(stage, report, outcome.config)
     print_summary(report)
     plot = [PLOT_NAME] if (out / PLOT_NAME).exists() else []  # none with --no-eval or --no-bench
-    print(f"\nWrote {out} ({', '.join([outcome.contents or 'models', *plot, 'report.md', 'report.json'])})")
+    log.info(f"\nWrote {out} ({', '.join([outcome.contents or 'models', *plot, 'report.md', 'report.json'])})")
     return report

@@ -10,6 +10,7 @@ Trainer checkpoints live in a work directory next to it (``<out>.jpqd-work``) so
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -26,6 +27,8 @@ from ovrecipes.report.plots import kept_per_layer, sparsity_schedule
 from ovrecipes.report.writer import Timer
 from ovrecipes.runs.common import MeasureOptions, RecipeOutcome, recipe_run
 from ovrecipes.runs.config import load_config
+
+log = logging.getLogger(__name__)
 
 FP32_SUBDIR = "fp32"
 #: where a trained stage-2 variant goes when it is not the deliverable (the deliverable is at the top)
@@ -152,7 +155,7 @@ def run_jpqd(pipeline: FamilyPipeline, config: JPQDConfig, out: Path, *, teacher
             with tempfile.TemporaryDirectory() as scratch:
                 jpqd.run(pipeline, config, {v: Path(scratch) / v for v in trained}, None, teacher, work, progress=False)
             return None
-        print(f"deploy = {decision.value}: {decision.reason}")
+        log.info(f"deploy = {decision.value}: {decision.reason}")
 
         def produce(stage: Path, timer: Timer) -> RecipeOutcome:
             outputs = {v: stage if v == decision.value else stage / VARIANT_SUBDIRS[v] for v in trained}

@@ -14,6 +14,7 @@ the smaller model. The teacher's logits come from a cache computed once (``teach
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import time
 from pathlib import Path
@@ -32,6 +33,8 @@ from ovrecipes.recipes.jpqd.structure import BlockKeep, apply_structured_masks, 
 from ovrecipes.recipes.jpqd.teacher import LiveTeacher, cached_teacher, choose_teacher_precision
 from ovrecipes.recipes.jpqd.trainer import JPQDTrainer, MaskKeeper, MovementCallback
 from ovrecipes.recipes.overflow import choose_overflow_fix, target_cpu
+
+log = logging.getLogger(__name__)
 
 STAGE1_FILE = "stage1.pt"
 #: stage-2 Trainer directories under the work dir, per deliverable
@@ -345,7 +348,7 @@ def run(pipeline: FamilyPipeline, config: JPQDConfig, outputs: dict[str, Path], 
     if config.movement.enabled and _resumes_after_stage1(config, work) and stage1.exists():
         saved = torch.load(stage1, weights_only=False)
         student, sparsity = saved["model"], saved["sparsity"]
-        print(f"resumed after stage 1 from {stage1}")
+        log.info(f"resumed after stage 1 from {stage1}")
     elif config.movement.enabled:
         sparsity = _sparsify(pipeline, config, student.train(), targets, data, work, progress,
                              deliverable=variants[0])

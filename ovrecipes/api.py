@@ -1,0 +1,255 @@
+"""The public Python API: what notebooks and scripts call; the command line is a thin layer over the same runs.
+
+The shape follows NNCF and optimum-intel: a model family's pipeline (the model and its data) and a
+typed config go in, a typed :class:`~ovrecipes.report.model.Report` comes out, written to an output
+directory beside the models. A report shows itself as tables in a notebook.
+
+    import ovrecipes
+    bert = ovrecipes.family("bert")                       # the embedded MiniLM sentiment model
+    report = ovrecipes.ptq(bert, "int8-minilm", compare_peers=True)
+    report                                                # tables and recommendations in a notebook
+
+Nothing here prints; progress goes to the ``ovrecipes`` loggers (``logging.getLogger("ovrecipes")``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ovrecipes.measure.serving import WorkloadOptions
+from ovrecipes.measure.variants import Variant
+from ovrecipes.pipelines import runtime
+from ovrecipes.pipelines.base import FamilyPipeline
+from ovrecipes.pipelines.registry import FAMILIES
+from ovrecipes.pipelines.registry import family as family_spec
+from ovrecipes.recipes.jpqd.config import JPQDConfig
+from ovrecipes.recipes.overflow import choose_overflow_fix, sparse_kernel_support, target_cpu
+from ovrecipes.recipes.ptq import PTQConfig
+from ovrecipes.recipes.weight_compression import WeightCompressionConfig
+from ovrecipes.report.model import Report
+from ovrecipes.report.writer import read_report as _read_report
+from ovrecipes.runs import compare as compare_run
+from ovrecipes.runs.common import MeasureOptions
+from ovrecipes.runs.config import load_config
+from ovrecipes.runs.ptq import run_ptq
+
+__all__ = ["family", "families", "ptq_config", "ptq", "jpqd_config", "jpqd", "compare", "compare_reports", "bench",
+           "read_report", "cpu_info", "MeasureOptions", "WorkloadOptions", "PTQConfig", "JPQDConfig",
+           "WeightCompressionConfig", "Report", "FamilyPipeline"]
+
+
+def families() -> dict[str, dict[str, Any]]:
+    """Every registered family and what it supports.
+
+    Returns:
+        ``{name: {"help": str, "jpqd": bool, "serves_workload": bool}}``.
+
+    Example:
+        >>> sorted(families())
+        ['bert', 'cgd', 'whisper']
+        >>> families()["bert"]["jpqd"]
+        True
+    """
+    return {name: {"help": spec.help, "jpqd": spec.supports_jpqd, "serves_workload": spec.serves_workload}
+            for name, spec in FAMILIES.items()}
+
+
+def family(name: str, model: str | Path = "embedded", **options: Any) -> FamilyPipeline:
+    """A model family's pipeline: the model and its data, as the command line's family options build it.
+
+    Args:
+        name: a family of :func:`families` ("bert", "whisper", "cgd").
+        model: "embedded" (the offline default, built and cached on first use), a local directory
+            (PyTorch/HF or OpenVINO), or a Hugging Face hub id.
+        **options: the family's options by their command-line names with underscores, e.g. ``dataset``,
+            ``max_length`` and ``text_column`` for BERT; ``dataset``, ``language`` for Whisper.
+
+    Returns:
+        The family's :class:`FamilyPipeline`; nothing is loaded or trained until a run needs it.
+
+    Raises:
+        ValueError: an unknown family, or an option the family does not take (the message lists them).
+
+    Example:
+        >>> bert = family("bert", max_length=32)
+        >>> bert.family, bert.max_length
+        ('bert', 32)
+        >>> family("bert", max_len=32)
+        Traceback (most recent call last):
+        ...
+        ValueError: the bert family takes dataset, dataset_config, label_column, max_length, split, text_column: got max_len
+    """
+    spec = family_spec(name)
+    parser = argparse.ArgumentParser(add_help=False)
+    spec.add_options(parser)
+    args = parser.parse_args([])
+    allowed = sorted(k for k in vars(args) if k != "model")
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValueError(f"the {name} family takes {', '.join(allowed)}: got {', '.join(unknown)}")
+    vars(args).update(model=str(model), **options)
+    return spec.make_pipeline(args)
+
+
+def ptq_config(family_name: str, path: str | Path | None = None, **overrides: Any) -> PTQConfig:
+    """A PTQ config: the family's packaged YAML, then the file at ``path``, then ``overrides`` (config keys).
+
+    Raises:
+        ValueError: a key or value the config does not take, with the file it came from.
+
+    Example:
+        >>> config = ptq_config("bert", preset="mixed", subset_size=100)
+        >>> config.preset, config.subset_size
+        ('mixed', 100)
+    """
+    config, _ = load_config(PTQConfig, family_name, "ptq", Path(path) if path else None, overrides)
+    return config
+
+
+def ptq(pipeline: FamilyPipeline, out: str | Path, *, config: PTQConfig | None = None,
+        weight_only: bool | WeightCompressionConfig = False, compare_torch: bool = False, compare_peers: bool = False,
+        measure: MeasureOptions | None = None, overwrite: bool = False, title: str | None = None) -> Report:
+    """Export to OpenVINO, quantize with NNCF, and measure the variants side by side.
+
+    Args:
+        pipeline: from :func:`family`.
+        out: the output directory (INT8 model in HF layout, ``fp32/``, recipe.yaml, report.json/md). It
+            must not exist unless ``overwrite``; it appears only when the whole run succeeded.
+        config: from :func:`ptq_config` (default: the family's packaged recipe).
+        weight_only: also a weight-only INT8 variant (``nncf.compress_weights``); True uses the family's
+            packaged weight-compression config.
+        compare_torch: also measure the PyTorch FP32 model.
+        compare_peers: also the family's peer runtimes (BERT: ONNX Runtime FP32/INT8, optimum-intel INT8;
+            CGD: ONNX Runtime FP32; Whisper: faster-whisper), when ``ovrecipes[peers]`` is installed.
+        measure: what and how long to measure (default :class:`MeasureOptions`: metric, benchmark_app-style
+            figure; add ``workload=WorkloadOptions()`` to serve the real inputs too).
+
+    Returns:
+        The :class:`Report` also written as ``out/report.json``.
+
+    Raises:
+        ValueError: a bad config, model, data or output directory, in one line, before the slow stages.
+
+    Example (needs the embedded model: minutes on first use):
+        report = ptq(family("bert"), "int8", measure=MeasureOptions(workload=WorkloadOptions(samples=200)))
+    """
+    config = config or ptq_config(pipeline.family)
+    if weight_only is True:
+        weight_only, _ = load_config(WeightCompressionConfig, pipeline.family, "wc", None, {})
+    return run_ptq(pipeline.resolve(), config, Path(out), overwrite=overwrite, compare_torch=compare_torch,
+                   weight_only=weight_only or None, compare_peers=compare_peers, options=measure,
+                   title=title or f"{pipeline.family} ptq")
+
+
+def jpqd_config(family_name: str, path: str | Path | None = None, **overrides: Any) -> JPQDConfig:
+    """A JPQD config: the family's packaged YAML, then ``path`` (YAML, or a legacy NNCF/optimum-intel JSON),
+    then ``overrides``; stages checked.
+
+    Example:
+        >>> config = jpqd_config("bert", training={"epochs": 2})
+        >>> config.training.epochs
+        2.0
+    """
+    from ovrecipes.runs.jpqd import load_jpqd_config  # imports torch
+
+    config, _ = load_jpqd_config(family_name, Path(path) if path else None, overrides)
+    return config
+
+
+def jpqd(pipeline: FamilyPipeline, out: str | Path, *, config: JPQDConfig | None = None,
+         teacher: str | Path | None = None, measure: MeasureOptions | None = None, overwrite: bool = False,
+         title: str | None = None) -> Report | None:
+    """Joint pruning, quantization-aware training and distillation; the deliverable(s) measured side by side.
+
+    Args:
+        pipeline: from :func:`family` (a family that trains: ``families()[name]["jpqd"]``).
+        out: the output directory (as for :func:`ptq`); a work directory beside it allows a resume.
+        config: from :func:`jpqd_config` (default: the family's packaged recipe).
+        teacher: a PyTorch teacher directory (default: the pipeline's own model).
+
+    Returns:
+        The :class:`Report`, or None in a torchrun process other than rank 0.
+
+    Raises:
+        ValueError: a family that cannot train, a bad config, an OpenVINO student or teacher.
+    """
+    from ovrecipes.runs.jpqd import run_jpqd  # imports torch
+
+    return run_jpqd(pipeline.resolve(), config or jpqd_config(pipeline.family), Path(out),
+                    teacher=Path(teacher) if teacher else None, overwrite=overwrite, options=measure,
+                    title=title or f"{pipeline.family} jpqd")
+
+
+def compare(pipeline: FamilyPipeline, models: dict[str, str | Path], *, out: str | Path | None = None,
+            measure: MeasureOptions | None = None, compare_peers: bool = False, overwrite: bool = False) -> Report:
+    """Existing model directories (OpenVINO or PyTorch), measured side by side on the pipeline's data.
+
+    Args:
+        models: label -> model directory.
+        out: where to write report.json/md (nothing is written without it).
+
+    Returns:
+        The :class:`Report`.
+
+    Raises:
+        ValueError: a missing or foreign model directory, before anything is measured.
+    """
+    variants = [Variant(label, Path(path)) for label, path in models.items()]
+    return compare_run.run_compare(pipeline.resolve(), variants, Path(out) if out else None, overwrite=overwrite,
+                                   options=measure, compare_peers=compare_peers)
+
+
+def compare_reports(reports: list[str | Path], out: str | Path | None = None, *, overwrite: bool = False) -> Report:
+    """The variants of earlier reports in one table, nothing rerun (ratios between reports are marked)."""
+    return compare_run.compare_reports([Path(r) for r in reports], Path(out) if out else None, overwrite=overwrite)
+
+
+def bench(model: str | Path, *, time_s: float = 10.0, hint: str = "throughput", shape: str | None = None,
+          precision: str | None = None, streams: int | None = None, threads: int | None = None,
+          config: dict | None = None) -> runtime.BenchResult:
+    """A benchmark_app-style run of one IR: an AsyncInferQueue (throughput) or one synchronous request
+    (latency), warm-up excluded, random inputs of ``shape``.
+
+    Args:
+        model: a .xml file or a directory holding one.
+        shape: benchmark_app syntax, ``"[1,64]"`` or ``"input_ids[1,64],attention_mask[1,64]"``; needed
+            for dynamic IRs.
+        precision: INFERENCE_PRECISION_HINT ("f32", "bf16"); None leaves the plugin's default.
+
+    Returns:
+        :class:`~ovrecipes.pipelines.runtime.BenchResult` (``.to_text()`` reads like benchmark_app).
+
+    Raises:
+        ValueError: an unreadable IR, a bad shape, hint or property, in one line.
+        FileNotFoundError: no such model file or directory.
+    """
+    parsed = runtime.parse_shape(shape) if shape else None
+    return runtime.benchmark_openvino(model, None, time_s=time_s, hint=hint, shape=parsed, precision=precision,
+                                      streams=streams, threads=threads, config=config)
+
+
+def read_report(path: str | Path) -> Report:
+    """A report.json (or a run directory holding one), checked against the schema (versions 2 and 3)."""
+    return _read_report(Path(path))
+
+
+def cpu_info(target: str | None = None) -> dict[str, Any]:
+    """This machine's CPU facts (or a named target's: avx2, vnni, vnni-bf16, amx): ISA flags, class, the
+    precision OpenVINO defaults to, the overflow_fix ``auto`` picks and why, sparse-kernel support.
+
+    Example:
+        >>> facts = cpu_info("avx2")
+        >>> facts["class"], facts["default_precision"], facts["overflow_fix"]
+        ('AVX2', 'f32', 'enable')
+    """
+    cpu = target_cpu(target)
+    decision = choose_overflow_fix("auto", cpu)
+    sparse_ok, sparse_reason = sparse_kernel_support(cpu)
+    facts = {**cpu.to_dict(), "default_precision_reason": cpu.default_precision_reason(),
+             "overflow_fix": decision.value, "overflow_fix_reason": decision.reason,
+             "sparse_kernels": sparse_ok, "sparse_kernels_reason": sparse_reason}
+    if target is None:
+        facts["plugin_default_precision"] = runtime.plugin_default_precision()
+    return facts
