@@ -15,6 +15,7 @@ Nothing here prints; progress goes to the ``ovrecipes`` loggers (``logging.getLo
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,8 @@ from ovrecipes.runs import compare as compare_run
 from ovrecipes.runs.common import MeasureOptions
 from ovrecipes.runs.config import load_config
 from ovrecipes.runs.ptq import run_ptq
+
+log = logging.getLogger(__name__)
 
 __all__ = ["family", "families", "ptq_config", "ptq", "jpqd_config", "jpqd", "compare", "compare_reports", "bench",
            "read_report", "cpu_info", "MeasureOptions", "WorkloadOptions", "PTQConfig", "JPQDConfig",
@@ -145,7 +148,7 @@ def ptq(pipeline: FamilyPipeline, out: str | Path, *, config: PTQConfig | None =
 
 def jpqd_config(family_name: str, path: str | Path | None = None, **overrides: Any) -> JPQDConfig:
     """A JPQD config: the family's packaged YAML, then ``path`` (YAML, or a legacy NNCF/optimum-intel JSON),
-    then ``overrides``; stages checked.
+    then ``overrides``; stages checked. What a legacy JSON holds that the recipe does not map is logged as warnings.
 
     Example:
         >>> config = jpqd_config("bert", training={"epochs": 2})
@@ -154,7 +157,9 @@ def jpqd_config(family_name: str, path: str | Path | None = None, **overrides: A
     """
     from ovrecipes.runs.jpqd import load_jpqd_config  # imports torch
 
-    config, _ = load_jpqd_config(family_name, Path(path) if path else None, overrides)
+    config, notes = load_jpqd_config(family_name, Path(path) if path else None, overrides)
+    for note in notes:  # what a legacy JSON held that this recipe does not map (shown as warnings)
+        log.warning("%s: %s", path, note)
     return config
 
 
