@@ -27,7 +27,7 @@ __version__ = "0.1.0"
 
 #: the public API: exactly these names (each documented in ovrecipes.api)
 __all__ = ["family", "families", "ptq_config", "ptq", "jpqd_config", "jpqd", "compare", "compare_reports", "bench",
-           "read_report", "cpu_info", "MeasureOptions", "WorkloadOptions", "PTQConfig", "JPQDConfig",
+           "retrieval_index", "retrieval_search", "read_report", "cpu_info", "MeasureOptions", "WorkloadOptions", "PTQConfig", "JPQDConfig",
            "WeightCompressionConfig", "Report", "FamilyPipeline"]
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from ovrecipes.measure.serving import WorkloadOptions
 from ovrecipes.measure.variants import Variant
-from ovrecipes.pipelines import runtime
+from ovrecipes.pipelines import cgd, cgd_retrieval, runtime
 from ovrecipes.pipelines.base import FamilyPipeline
 from ovrecipes.pipelines.registry import FAMILIES
 from ovrecipes.pipelines.registry import family as family_spec
@@ -39,7 +39,7 @@ from ovrecipes.runs.ptq import run_ptq
 log = logging.getLogger(__name__)
 
 __all__ = ["family", "families", "ptq_config", "ptq", "jpqd_config", "jpqd", "compare", "compare_reports", "bench",
-           "read_report", "cpu_info", "MeasureOptions", "WorkloadOptions", "PTQConfig", "JPQDConfig",
+           "retrieval_index", "retrieval_search", "read_report", "cpu_info", "MeasureOptions", "WorkloadOptions", "PTQConfig", "JPQDConfig",
            "WeightCompressionConfig", "Report", "FamilyPipeline"]
 
 
@@ -233,6 +233,43 @@ def bench(model: str | Path, *, time_s: float = 10.0, hint: str = "throughput", 
     parsed = runtime.parse_shape(shape) if shape else None
     return runtime.benchmark_openvino(model, None, time_s=time_s, hint=hint, shape=parsed, precision=precision,
                                       streams=streams, threads=threads, config=config)
+
+
+def retrieval_index(model: str | Path, images: str | Path = "embedded", out: str | Path = "db", *,
+                    limit: int | None = None, overwrite: bool = False) -> dict[str, Any]:
+    """An image-retrieval database (CGD): every image embedded with ``model`` into ``out`` (db.npz, db.json).
+
+    Args:
+        model: a CGD model directory (OpenVINO FP32/INT8 or PyTorch), or "embedded".
+        images: a folder (label = the image's parent folder), or a built-in set: "embedded", "mnist",
+            "digits" (their test split, written as PNG files under ``out/images``).
+        limit: embed only the first ``limit`` images.
+
+    Returns:
+        The database's metadata: count, embedding_dim, classes, paths, the model used.
+
+    Raises:
+        ValueError: a model or folder that is not one, an existing ``out`` without ``overwrite``.
+    """
+    source = cgd.embedded_model_dir() if str(model) == "embedded" else Path(model)
+    return cgd_retrieval.build_index(source, str(images), Path(out), limit, overwrite)
+
+
+def retrieval_search(db: str | Path, image: str | Path, k: int = 8, *, grid: str | Path | None = None,
+                     model: str | Path | None = None) -> list[dict[str, Any]]:
+    """The ``k`` nearest database entries to one image, embedded with the database's model (or ``model``).
+
+    Returns:
+        ``[{"rank", "distance", "label", "path"}, ...]``, nearest first; with ``grid`` (a .png path) the query
+        and its results are also drawn there.
+
+    Raises:
+        ValueError: a damaged database, an unreadable image, a model whose embeddings do not match.
+    """
+    hits, _ = cgd_retrieval.search(Path(db), Path(image), k, Path(model) if model else None)
+    if grid is not None:
+        cgd_retrieval.save_grid(Path(image), hits, Path(grid))
+    return hits
 
 
 def read_report(path: str | Path) -> Report:
