@@ -18,7 +18,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 #: where each import name's files live in the repository (pyproject's package-dir)
 PACKAGE_DIRS = {"ovrecipes.pipelines": REPO / "pipelines", "ovrecipes.recipes": REPO / "recipes",
-                "ovrecipes": REPO / "ovrecipes"}
+                "ovrecipes": REPO / "src" / "ovrecipes"}
 
 
 def project_modules() -> dict[str, Path]:
