@@ -1,4 +1,4 @@
-"""The package as a newcomer meets it: one import name, no import cycles, and a README whose
+"""The package as a newcomer meets it: one import name, no import cycles, and a README (and docs/) whose
 commands all parse."""
 
 from __future__ import annotations
