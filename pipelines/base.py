@@ -1,370 +1,75 @@
 """The contract between a recipe and a model family.
 
 A recipe only talks to a :class:`FamilyPipeline`; it never knows which family it holds. A family
-knows its model inputs, data and metric, and nothing about compression techniques.
+knows its model inputs, data and metric, and nothing about compression techniques. The values they
+hand each other are in :mod:`~ovrecipes.pipelines.types`; where models and data come from, in
+:mod:`~ovrecipes.pipelines.sources` and :mod:`~ovrecipes.pipelines.model_dirs`.
 """
 
 from __future__ import annotations
 
-import json
-import re
-import shutil
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterable
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from ovrecipes.pipelines import hub, onnx_runtime, runtime
-
-OV_MODEL_SUFFIX = ".xml"
+from ovrecipes.pipelines import onnx_runtime, torch_runner
+from ovrecipes.pipelines.model_dirs import engine_of_dir, is_onnx_dir, is_openvino_dir
+from ovrecipes.pipelines.types import (
+    BenchTarget,
+    Block,
+    ItemRunner,
+    Metric,
+    Peer,
+    Submodel,
+    TeacherInputs,
+    TrainerData,
+    ValidationSet,
+    Workload,
+)
 
 
 @dataclass(frozen=True)
-class Submodel:
-    """One IR file of a family's OpenVINO directory that a recipe may compress."""
-
-    name: str  # e.g. "model", "encoder", "decoder_with_past"
-    filename: str  # e.g. "openvino_model.xml"
-    model_type: str | None = None  # NNCF ModelType value ("transformer") or None
-    quantize_by_default: bool = True
-
-
-@dataclass(frozen=True)
-class Metric:
-    """A family's quality number on one split, e.g. accuracy 86.5 (%) on 2,000 sentences."""
+class FamilyOption:
+    """One option a family takes (its model, data, export), declared as data: the command line makes it a
+    flag (``max_length`` becomes ``--max-length``), the Python API a keyword argument of ``family()``."""
 
     name: str
-    value: float
-    samples: int
-    higher_is_better: bool = True
-    unit: str = "%"
-    extra: dict[str, float] | None = None  # related numbers for the report, e.g. recall@2/4/8
-    info: dict[str, str] | None = None  # facts of the run that are not numbers, e.g. engine, inference precision
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def drop_from(self, reference: "Metric") -> float:
-        """Points lost against a reference (positive = worse), whatever the metric's direction."""
-        diff = reference.value - self.value
-        return diff if self.higher_is_better else -diff
-
-
-@dataclass(frozen=True)
-class Peer:
-    """Another runtime's model on the same job, measured in the same table (e.g. faster-whisper)."""
-
-    label: str
-    path: Path
-    precision: str | None = None  # that runtime's own precision name (e.g. int8, float32)
-    runner: str | None = None  # how the family runs it (passed to evaluate/bench_session)
-    note: str = ""  # where its metric differences come from, for the report
-
-
-@dataclass
-class Workload:
-    """A family's real inputs as a deployment serves them: one request per input, in input order, each at
-    its natural size (a sentence's own token count, not the padded benchmark shape).
-
-    ``items[i]`` is what one request sends ({input name: array with batch 1} for an IR; a family's own
-    object, such as decoded audio, when it serves through :meth:`FamilyPipeline.workload_runner`).
-    ``prepare_s[i]`` is what making ``items[i]`` from the raw input cost (tokenization, image
-    preprocessing), reported beside the inference time and never inside it.
-    """
-
-    unit: str  # what one item is, plural: "sentences", "images", "clips"
-    items: list[Any]
-    prepare_s: list[float]
-    sizes: list[int]  # each item's natural size along its variable axis (tokens, pixels, samples)
-    #: inputs whose last axis varies between items, with the value that pads them (empty: fixed shapes)
-    pad_values: dict[str, int] = field(default_factory=dict)
-    max_size: int | None = None  # the longest size the run allows (--max-length): a padded policy's shape
+    help: str
+    default: Any = None
+    parse: Callable[[str], Any] | None = None  # text -> value; ValueError naming the bad text
+    choices: tuple[str, ...] | None = None
+    switch: bool = False  # given or not (False by default), no value
+    required: bool = False  # no default: the command line and family() refuse to go on without it
+    group: str | None = None  # a heading for related options; None: the family's model and data
+    metavar: str | None = None
 
     @property
-    def variable(self) -> bool:
-        """Whether items differ in shape, so that a shape policy (own shape, padded, buckets) is a choice."""
-        return bool(self.pad_values) and len(set(self.sizes)) > 1
-
-
-@dataclass
-class ItemRunner:
-    """How a model that is not replayed as one IR (PyTorch, ONNX Runtime, a whole speech pipeline) serves
-    one workload item; ``concurrent`` says whether several clients may call ``serve`` at once."""
-
-    serve: Callable[[Any], Any]
-    engine: str
-    threads: int | None
-    precision: str | None  # what ran ("f32", "int8", ...), for the report
-    concurrent: bool = True
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
 
 
 @dataclass(frozen=True)
 class FamilySpec:
-    """How a family presents itself to the command line, declared once in the family's own module.
+    """How a family presents itself, declared once in the family's own module.
 
-    ``add_options`` adds its model/data options to a parser; ``make_pipeline`` builds the pipeline
-    from the parsed options; ``add_commands`` adds family-only subcommands next to its recipes (each
-    sets a ``handler`` default). Capabilities say which generic recipes apply.
+    ``options`` are its model/data options as data; ``make_pipeline`` builds the pipeline from an
+    object carrying one attribute per option (parsed flags, or the API's keyword arguments over the
+    defaults). Capabilities say which generic recipes apply.
     """
 
     name: str
     help: str
-    add_options: Callable[[Any], None]
+    options: tuple[FamilyOption, ...]
     make_pipeline: Callable[[Any], "FamilyPipeline"]
-    add_commands: Callable[[Any], None] | None = None
     supports_jpqd: bool = False  # trainer_data, training_outputs, transformer_blocks ... are implemented
     serves_workload: bool = False  # workload() replays its real inputs (bench --inputs)
 
-
-@dataclass(frozen=True)
-class Block:
-    """One transformer layer as structured pruning sees it: module names of the attention projections
-    (q/k/v rows and o columns belong to heads) and of the FFN (ffn_in rows and ffn_out columns belong
-    to units). A family finds these in its architecture; training recipes never name one."""
-
-    layer: int
-    num_heads: int
-    head_size: int
-    q: str
-    k: str
-    v: str
-    o: str
-    ffn_in: str
-    ffn_out: str
-    #: module whose attributes record the head count; after pruning they must say what is left, or code
-    #: that reshapes by them (and config round trips) would see the old width
-    attention: str = ""
-    head_count_attrs: tuple[str, ...] = ()  # set to the kept number of heads
-    width_attrs: tuple[str, ...] = ()  # set to kept heads x head_size
-
-    def linears(self) -> tuple[str, ...]:
-        """The six projections structured pruning slices."""
-        return (self.q, self.k, self.v, self.o, self.ffn_in, self.ffn_out)
-
-    def roles(self) -> dict[str, str]:
-        """Module name -> role, for role-based scopes in recipe configs (``{block}attention`` ...)."""
-        return {self.q: "q", self.k: "k", self.v: "v", self.o: "o", self.ffn_in: "ffn_in", self.ffn_out: "ffn_out"}
-
-
-#: Column of every training example (and key of every collated batch) holding the example's position in
-#: the train split: what lets a recipe look up per-example targets (cached teacher logits) in shuffled batches.
-EXAMPLE_INDEX = "example_index"
-
-
-@dataclass
-class TrainerData:
-    """What transformers' Trainer needs from a family: tokenized train/eval datasets and a collator.
-
-    Each collated batch carries :data:`EXAMPLE_INDEX` (a LongTensor of train-split positions; a model's
-    forward must not receive it, so the recipe's loss takes it out first).
-    """
-
-    train: Any
-    eval: Any
-    collator: Callable[[list], dict]
-
-
-class IndexedCollator:
-    """Wraps a padding collator so that :data:`EXAMPLE_INDEX` survives collation as a LongTensor.
-
-    Padding collators pad every list-valued key; the index is a scalar per example and must pass
-    through untouched, whatever the inner collator does with unknown keys.
-    """
-
-    def __init__(self, inner: Callable[[list], dict]) -> None:
-        self.inner = inner
-
-    def __call__(self, features: list[dict]) -> dict:
-        import torch
-
-        indices = [f.get(EXAMPLE_INDEX) for f in features]
-        batch = self.inner([{k: v for k, v in f.items() if k != EXAMPLE_INDEX} for f in features])
-        if all(i is not None for i in indices):
-            batch[EXAMPLE_INDEX] = torch.tensor(indices, dtype=torch.long)
-        return batch
-
-
-@dataclass
-class TeacherInputs:
-    """The training examples encoded for one teacher model with the teacher's own preprocessing.
-
-    A teacher may differ from the student in architecture and tokenizer, so the family encodes the
-    same train split again for it. Example ``i`` here is example ``i`` of ``trainer_data().train``.
-    """
-
-    count: int
-    batch: Callable[[list[int]], dict[str, np.ndarray]]  # example indices -> inputs, padded to the batch
-    lengths: np.ndarray  # per-example cost (tokens), so a recipe can batch similar lengths together
-    fingerprint: str  # digest of the encoded examples: part of a cache key ("same data")
-
-
-@dataclass
-class ValidationSet:
-    """What NNCF's accuracy control needs for one submodel: items and a metric over them."""
-
-    items: list[Any]
-    transform: Callable[[Any], Any]  # item -> model inputs (for calibration from the same items)
-    metric: Callable[[Any, Iterable[Any]], float]  # (compiled model, items) -> metric value
-
-
-def seeded_splits(items: list, sizes: dict[str, int], rest: str, seed: int, minimum: int = 3) -> dict[str, list]:
-    """Disjoint splits by a seeded permutation, in the order of ``sizes``; ``rest`` takes what is left.
-
-    Small sets (a user's file) shrink the fixed sizes so they use at most half the items, and every
-    sized split keeps at least one item. The same seed always gives the same split.
-    """
-    n = len(items)
-    if n < minimum:
-        raise ValueError(f"need at least {minimum} examples to make {', '.join([*sizes, rest])} splits, got {n}")
-    wanted = sum(sizes.values()) or 1
-    scale = min(1.0, 0.5 * n / wanted)
-    order = np.random.RandomState(seed).permutation(n)
-    splits: dict[str, list] = {}
-    start = 0
-    for name, size in sizes.items():
-        count = max(1, int(size * scale)) if size else 0
-        splits[name] = [items[i] for i in order[start : start + count]]
-        start += count
-    splits[rest] = [items[i] for i in order[start:]]
-    return splits
-
-
-def take_split(splits: dict[str, list], split: str, limit: int | None = None) -> list:
-    """The first ``limit`` items of one split (all of them for ``None``/0), with a one-line error for a bad name."""
-    if split not in splits:
-        raise ValueError(f"split must be one of {', '.join(splits)}: got {split!r}")
-    items = splits[split]
-    return items[:limit] if limit else items
-
-
-#: what the hub accepts as a model id: "name" or "org/name" of word characters, '-' and '.'
-HUB_ID = re.compile(r"^(?:[\w][\w.-]*/)?[\w][\w.-]*$")
-
-
-def is_hub_id(text: str) -> bool:
-    """Whether a --model/--dataset string can name a hub repository (else it can only be a local path)."""
-    return bool(HUB_ID.match(text)) and ".." not in text and "--" not in text and not text.endswith(".")
-
-
-SOURCE_KINDS = {"embedded": "the embedded data set", "file": "a local file", "hub": "a hub dataset"}
-
-
-@dataclass(frozen=True)
-class DataSourceSpec:
-    """What every family's data spec shares: a --dataset string (``embedded``, a local file, or a
-    ``datasets`` name), the hub-only ``config`` and ``split``, and named columns.
-
-    Options left None take their defaults. One the source would silently drop (a column flag with
-    the embedded set, ``--split`` with a local file) is refused by :meth:`check_options`, so that a
-    run never looks as if it used what the user asked for.
-    """
-
-    source: str = "embedded"
-    config: str | None = None
-    split: str | None = None
-    #: a file's suffixes, e.g. (".csv", ".jsonl")
-    FILE_SUFFIXES: ClassVar[tuple[str, ...]] = ()
-    #: column field -> (its flag, its default)
-    COLUMNS: ClassVar[dict[str, tuple[str, str]]] = {}
-
-    def column(self, field: str) -> str:
-        return getattr(self, field) or self.COLUMNS[field][1]
-
-    def kind(self) -> str:
-        """``embedded``, ``file`` or ``hub``. A string with a file suffix, an existing path, or one that
-        cannot be a hub name ('/data/x.txt', '../clips') is a file, so a missing path fails as one."""
-        if self.source == "embedded":
-            return "embedded"
-        path = Path(self.source)
-        if path.suffix.lower() in self.FILE_SUFFIXES or path.exists() or not is_hub_id(self.source):
-            return "file"
-        return "hub"
-
-    def check_options(self) -> None:
-        """A one-line error for an option given (not None) with a source it has no effect on."""
-        kind = self.kind()
-        options = {"--dataset-config": (self.config, ("hub",)), "--split": (self.split, ("hub",)),
-                   **{flag: (getattr(self, f), ("file", "hub")) for f, (flag, _) in self.COLUMNS.items()}}
-        for flag, (value, kinds) in options.items():
-            if value is not None and kind not in kinds:
-                raise ValueError(f"{flag} {value!r} has no effect with --dataset {self.source} ({SOURCE_KINDS[kind]}): "
-                                 f"it applies only to {' or '.join(SOURCE_KINDS[k] for k in kinds)}")
-
-
-def local_or_hub(source: str, accepts: Callable[[str | None], str | None] | None = None) -> str | Path:
-    """A local model directory (it must hold config.json; its IRs must read), or a hub id whose
-    config.json can be fetched (its cached snapshot directory when the hub is out of reach).
-
-    ``accepts`` gets config.json's model_type and returns why the family cannot take it (None: it can),
-    so that a model of another family fails here, before an exporter deep inside optimum refuses it.
-    """
-    path = Path(source).expanduser()
-    if path.is_dir():
-        if not (path / "config.json").exists():
-            raise ValueError(f"model directory {source} has no config.json")
-        for xml in openvino_files(path):
-            runtime.read_model(xml)  # a broken IR fails here, in one line naming the file
-        resolved: str | Path = path
-    elif path.exists():
-        raise ValueError(f"model {source!r} is a file; pass a model directory or a hub id")
-    elif not is_hub_id(source):
-        raise ValueError(f"model {source!r}: no such directory, and it is not a Hugging Face hub id either "
-                         "(those look like 'org/name')")
-    else:
-        resolved = hub.require_hub_model(source)  # a hub id, or its cached snapshot when the hub is out of reach
-    if accepts is not None:
-        check_model_type(resolved, accepts, name=source)
-    return resolved
-
-
-def check_model_type(model: str | Path, accepts: Callable[[str | None], str | None], name: str | None = None) -> None:
-    """A one-line error when config.json's model_type is one that ``accepts`` refuses (see local_or_hub)."""
-    config = hub.config_file(model)
-    model_type = json.loads(config.read_text()).get("model_type") if config and config.is_file() else None
-    problem = accepts(model_type)
-    if problem:
-        raise ValueError(f"model {name or model} is a {model_type!r} model: {problem}")
-
-
-def openvino_files(path: str | Path) -> list[Path]:
-    """The model IRs of an OpenVINO directory (tokenizer IRs need their extension and are left out)."""
-    return sorted(p for p in Path(path).glob("openvino*.xml") if "tokenizer" not in p.name)
-
-
-def display_name(path: str | Path) -> str:
-    """A model directory's name for progress bars: a staging directory shows the name it will get."""
-    name = Path(str(path)).name
-    match = re.match(r"^\.(.+)\.partial-", name)
-    return match.group(1) if match else name
-
-
-def is_openvino_dir(path: str | Path) -> bool:
-    path = Path(path)
-    return path.is_dir() and any(p.suffix == OV_MODEL_SUFFIX for p in path.iterdir())
-
-
-def is_onnx_dir(path: str | Path) -> bool:
-    """A directory holding an ONNX model for ONNX Runtime (a peer row), and no OpenVINO IR."""
-    return (Path(path) / onnx_runtime.ONNX_FILENAME).is_file() and not is_openvino_dir(path)
-
-
-def engine_of_dir(path: str | Path) -> str:
-    """The runtime a model directory runs on by default: openvino, onnxruntime or pytorch."""
-    return "openvino" if is_openvino_dir(path) else "onnxruntime" if is_onnx_dir(path) else "pytorch"
-
-
-def copy_model_dir(src: Path, dst: Path, skip: Iterable[str] = ()) -> None:
-    """Copy a model directory's top-level files (configs, tokenizer, IRs) except ``skip``.
-
-    Subdirectories (a reference FP32 copy, plots) are not part of the model and are left out.
-    """
-    skip = set(skip)
-    dst.mkdir(parents=True, exist_ok=True)
-    for item in src.iterdir():
-        if item.is_file() and item.name not in skip:
-            shutil.copy2(item, dst / item.name)
+    def defaults(self) -> dict[str, Any]:
+        """Every option's default, by name."""
+        return {o.name: False if o.switch else o.default for o in self.options}
 
 
 class FamilyPipeline(ABC):
@@ -514,24 +219,22 @@ class FamilyPipeline(ABC):
         export, another quantizer's INT8) are built into ``work_dir``."""
         raise ValueError(self.peers_problem() or f"the {self.family} family has no peers")
 
-    def bench_session(self, model_dir: Path, *, precision: str | None = None, **bench_args: Any):
-        """A reusable throughput/latency session (``.run(time_s)``, ``.precision``) for a model directory.
+    def bench_target(self, model_dir: Path, *, precision: str | None = None, runner: str | None = None,
+                     threads: int | None = None) -> BenchTarget:
+        """What a throughput/latency session times for a model directory (see :class:`BenchTarget`).
 
-        OpenVINO: the first submodel on :meth:`benchmark_inputs`, compiled once with ``bench_args``
-        (hint, streams, threads) and ``precision``; PyTorch: a synchronous loop over the module.
+        OpenVINO: the first submodel on :meth:`benchmark_inputs` (the engine compiles it with the
+        session's options); ONNX Runtime and PyTorch: that input through the model in a loop.
         """
         model_dir = Path(model_dir)
+        sub = self.submodels()[0]
+        inputs = self.benchmark_inputs()[sub.name]
         if is_openvino_dir(model_dir):
-            sub = self.submodels()[0]
-            inputs = self.benchmark_inputs()[sub.name]
-            shape = {k: list(v.shape) for k, v in inputs.items()}
-            return runtime.OpenVINOBench(model_dir / sub.filename, inputs, shape=shape, precision=precision,
-                                         **bench_args)
+            return BenchTarget("openvino", ir=model_dir / sub.filename, inputs=inputs)
         if is_onnx_dir(model_dir):
-            session = onnx_runtime.Session(model_dir, bench_args.get("threads"))
-            return session.bench(self.benchmark_inputs()[self.submodels()[0].name])
-        module, inputs = self.torch_model(model_dir)
-        return runtime.pytorch_bench(module, inputs)
+            return onnx_runtime.Session(model_dir, threads).bench_target(inputs)
+        module, torch_inputs = self.torch_model(model_dir)
+        return torch_runner.bench_target(module, torch_inputs)
 
     # -- real-workload replay ------------------------------------------------------------------
     def workload(self, split: str = "test", limit: int | None = None) -> Workload:
@@ -550,5 +253,5 @@ class FamilyPipeline(ABC):
             session = onnx_runtime.Session(model_dir, threads)
             return ItemRunner(session.run, "onnxruntime", session.threads, session.precision)
         module, _ = self.torch_model(model_dir)
-        serve, used = runtime.pytorch_serve(module)
+        serve, used = torch_runner.serve(module)
         return ItemRunner(serve, "pytorch", used, "f32")

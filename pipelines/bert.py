@@ -20,12 +20,17 @@ import numpy as np
 import openvino as ov
 from tqdm.auto import tqdm
 
-from ovrecipes.pipelines import bert_peers, hub, onnx_runtime, runtime
-from ovrecipes.pipelines.base import (
+from ovrecipes.core import hub
+from ovrecipes.core.cache import building, cache_path
+from ovrecipes.core.openvino import compile_model, precision_config
+from ovrecipes.pipelines import bert_peers, onnx_runtime
+from ovrecipes.pipelines.base import FamilyOption, FamilyPipeline, FamilySpec
+from ovrecipes.pipelines.model_dirs import copy_model_dir, display_name, is_onnx_dir, is_openvino_dir
+from ovrecipes.pipelines.sources import local_or_hub, take_split
+from ovrecipes.pipelines.text_data import LABELS, TextDataSpec, TextExample, load_splits
+from ovrecipes.pipelines.types import (
     EXAMPLE_INDEX,
     Block,
-    FamilyPipeline,
-    FamilySpec,
     IndexedCollator,
     Metric,
     Peer,
@@ -34,15 +39,7 @@ from ovrecipes.pipelines.base import (
     TrainerData,
     ValidationSet,
     Workload,
-    copy_model_dir,
-    display_name,
-    is_onnx_dir,
-    is_openvino_dir,
-    local_or_hub,
-    take_split,
 )
-from ovrecipes.pipelines.cache import building, cache_path
-from ovrecipes.pipelines.text_data import LABELS, TextDataSpec, TextExample, load_splits
 
 log = logging.getLogger(__name__)
 
@@ -317,8 +314,8 @@ class BertPipeline(FamilyPipeline):
 
     # -- metric --------------------------------------------------------------------------------
     def _predict_openvino(self, model_dir: Path, texts: list[str], desc: str, precision: str | None) -> np.ndarray:
-        compiled = runtime.compile_model(Path(model_dir) / OV_FILENAME,
-                                         {"PERFORMANCE_HINT": "LATENCY", **runtime.precision_config(precision)})
+        compiled = compile_model(Path(model_dir) / OV_FILENAME,
+                                         {"PERFORMANCE_HINT": "LATENCY", **precision_config(precision)})
         names = [inp.get_any_name() for inp in compiled.inputs]
         request = compiled.create_infer_request()
         preds = []
@@ -486,19 +483,18 @@ def _find_blocks(model: Any, layout: _BlockLayout) -> list[Block]:
                             attention=f"{layer}.{layout.attention}", head_count_attrs=layout.head_count_attrs,
                             width_attrs=layout.width_attrs, **full))
     return blocks
-# -- command line ----------------------------------------------------------------------------------
-def add_options(parser) -> None:
-    g = parser.add_argument_group("model and data (bert)")
-    g.add_argument("--model", default=EMBEDDED,
-                   help="'embedded' (MiniLM-L6 sentiment, offline), a local HF directory, or a hub id")
-    g.add_argument("--dataset", default="embedded",
-                   help="'embedded' (Rotten Tomatoes snippets), a .csv/.tsv/.json/.jsonl file, or a datasets name")
-    g.add_argument("--dataset-config", default=None, help="datasets config name (e.g. sst2 for glue)")
-    g.add_argument("--split", default=None, help="datasets evaluation split (default: validation)")
-    g.add_argument("--text-column", default=None, help="text column of a dataset file or hub dataset (default: text)")
-    g.add_argument("--label-column", default=None,
-                   help="integer label column of a dataset file or hub dataset (default: label)")
-    g.add_argument("--max-length", type=int, default=64, help="tokens per sentence, padded (default 64)")
+# -- options ---------------------------------------------------------------------------------------
+OPTIONS = (
+    FamilyOption("model", "'embedded' (MiniLM-L6 sentiment, offline), a local HF directory, or a hub id",
+                 default=EMBEDDED),
+    FamilyOption("dataset", "'embedded' (Rotten Tomatoes snippets), a .csv/.tsv/.json/.jsonl file, or a datasets name",
+                 default="embedded"),
+    FamilyOption("dataset_config", "datasets config name (e.g. sst2 for glue)"),
+    FamilyOption("split", "datasets evaluation split (default: validation)"),
+    FamilyOption("text_column", "text column of a dataset file or hub dataset (default: text)"),
+    FamilyOption("label_column", "integer label column of a dataset file or hub dataset (default: label)"),
+    FamilyOption("max_length", "tokens per sentence, padded (default 64)", default=64, parse=int),
+)
 
 
 def from_options(args) -> BertPipeline:
@@ -511,5 +507,5 @@ def from_options(args) -> BertPipeline:
 
 
 SPEC = FamilySpec(name="bert", help="text classification (BERT, MiniLM, DistilBERT, RoBERTa ...)",
-                  add_options=add_options, make_pipeline=from_options, supports_jpqd=True,
+                  options=OPTIONS, make_pipeline=from_options, supports_jpqd=True,
                   serves_workload=True)

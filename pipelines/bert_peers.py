@@ -8,7 +8,9 @@ import logging
 from pathlib import Path
 
 from ovrecipes.pipelines import onnx_runtime
-from ovrecipes.pipelines.base import FamilyPipeline, Peer, is_openvino_dir
+from ovrecipes.pipelines.base import FamilyPipeline
+from ovrecipes.pipelines.model_dirs import is_openvino_dir
+from ovrecipes.pipelines.types import Peer
 
 log = logging.getLogger(__name__)
 

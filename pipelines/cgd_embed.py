@@ -8,11 +8,12 @@ from typing import Sequence
 
 import numpy as np
 
-from ovrecipes.pipelines import onnx_runtime, runtime
-from ovrecipes.pipelines.base import is_onnx_dir, is_openvino_dir
+from ovrecipes.core.openvino import compile_model, precision_config
+from ovrecipes.pipelines import onnx_runtime
 from ovrecipes.pipelines.cgd_config import CGDConfig
 from ovrecipes.pipelines.cgd_export import OV_FILENAME
 from ovrecipes.pipelines.image_data import ImageItem, batch
+from ovrecipes.pipelines.model_dirs import is_onnx_dir, is_openvino_dir
 
 RECALL_KS = (1, 2, 4, 8)
 EVAL_BATCH = 32
@@ -36,8 +37,8 @@ class Embedder:
         self._torch = self._onnx = None
         if is_openvino_dir(self.model_dir):
 
-            self._compiled = runtime.compile_model(self.model_dir / OV_FILENAME,
-                                                   {"PERFORMANCE_HINT": "LATENCY", **runtime.precision_config(precision)})
+            self._compiled = compile_model(self.model_dir / OV_FILENAME,
+                                                   {"PERFORMANCE_HINT": "LATENCY", **precision_config(precision)})
             self._request = self._compiled.create_infer_request()
         elif is_onnx_dir(self.model_dir):  # an ONNX Runtime peer
             self._onnx = onnx_runtime.Session(self.model_dir)

@@ -15,7 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from ovrecipes.figures import saved_figure
+from ovrecipes.core.figures import saved_figure
+from ovrecipes.core.paths import require_file
+from ovrecipes.core.staging import check_target, staged_directory
 from ovrecipes.pipelines.cgd_embed import Embedder
 from ovrecipes.pipelines.image_data import (
     ImageDataSpec,
@@ -24,8 +26,6 @@ from ovrecipes.pipelines.image_data import (
     folder_items,
     split_items,
 )
-from ovrecipes.pipelines.paths import require_file
-from ovrecipes.pipelines.staging import check_target, staged_directory
 
 DB_ARRAYS, DB_META = "db.npz", "db.json"
 DATASETS = ("embedded", "mnist", "digits")

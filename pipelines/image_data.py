@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ovrecipes.pipelines.paths import require_dir
+from ovrecipes.core.paths import require_dir
 
 SPLITS = ("train", "calibration", "validation", "test")
 BUILTIN = ("mnist", "digits")

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ovrecipes.pipelines import runtime
+from ovrecipes.pipelines.types import BenchTarget
 
 log = logging.getLogger(__name__)
 
@@ -138,9 +138,8 @@ class Session:
             raise ValueError(f"no data for ONNX input(s) {', '.join(missing)}")
         return self.session.run(None, {n: np.asarray(item[n]) for n in self.names})
 
-    def bench(self, inputs: dict[str, np.ndarray]) -> runtime.CallableBench:
-        """The benchmark_app-style figure's counterpart: one input in a synchronous loop."""
-        shapes = {k: list(np.shape(v)) for k, v in inputs.items() if k in self.names}
-        return runtime.CallableBench(lambda: self.run(inputs), batch=next(iter(shapes.values()), [1])[0] or 1,
-                                     shapes=shapes, engine="onnxruntime", threads=self.threads,
-                                     precision={"inference_precision": self.precision, "execution_mode": None})
+    def bench_target(self, inputs: dict[str, np.ndarray]):
+        """The benchmark_app-style figure's counterpart: one input through the session in a loop."""
+        return BenchTarget("onnxruntime", call=lambda: self.run(inputs), threads=self.threads,
+                           shapes={k: list(np.shape(v)) for k, v in inputs.items() if k in self.names},
+                           precision={"inference_precision": self.precision, "execution_mode": None})

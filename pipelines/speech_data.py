@@ -23,10 +23,10 @@ from typing import ClassVar
 import numpy as np
 from tqdm.auto import tqdm
 
-from ovrecipes.pipelines.base import DataSourceSpec, seeded_splits
-from ovrecipes.pipelines.cache import building, cache_path
-from ovrecipes.pipelines.hub import load_hub_dataset
-from ovrecipes.pipelines.paths import require_file
+from ovrecipes.core.cache import building, cache_path
+from ovrecipes.core.hub import load_hub_dataset
+from ovrecipes.core.paths import require_file
+from ovrecipes.pipelines.sources import DataSourceSpec, seeded_splits
 
 SAMPLE_RATE = 16000
 SENTENCES = Path(__file__).parent / "data" / "sentences_en.txt"

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from ovrecipes.pipelines.base import DataSourceSpec, seeded_splits
-from ovrecipes.pipelines.cache import cache_path
-from ovrecipes.pipelines.hub import load_hub_dataset
+from ovrecipes.core.cache import cache_path
+from ovrecipes.core.hub import load_hub_dataset
+from ovrecipes.pipelines.sources import DataSourceSpec, seeded_splits
 
 VADER_VERSION = "3.3.2"
 VADER_ARCHIVE = f"vaderSentiment-{VADER_VERSION}.tar.gz"

@@ -11,7 +11,6 @@ runs over audio, then restored (``whisper_calibration``).
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 from typing import Any
@@ -19,25 +18,15 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from ovrecipes.cli.argtypes import positive_int
-from ovrecipes.pipelines import runtime, whisper_peers
-from ovrecipes.pipelines.base import (
-    FamilyPipeline,
-    FamilySpec,
-    ItemRunner,
-    Metric,
-    Peer,
-    Submodel,
-    Workload,
-    copy_model_dir,
-    display_name,
-    is_openvino_dir,
-    local_or_hub,
-    take_split,
-)
-from ovrecipes.pipelines.cache import building, cache_path
+from ovrecipes.core.cache import building, cache_path
+from ovrecipes.core.values import positive_int
+from ovrecipes.pipelines import whisper_peers
+from ovrecipes.pipelines.base import FamilyOption, FamilyPipeline, FamilySpec
+from ovrecipes.pipelines.model_dirs import copy_model_dir, display_name, is_openvino_dir
+from ovrecipes.pipelines.sources import local_or_hub, take_split
 from ovrecipes.pipelines.speech_data import SpeechDataSpec, SpeechExample, load_audio, load_speech_splits
 from ovrecipes.pipelines.speech_metrics import english_normaliser, word_error_rate
+from ovrecipes.pipelines.types import BenchTarget, ItemRunner, Metric, Peer, Submodel, Workload
 from ovrecipes.pipelines.whisper_calibration import recording_inputs
 from ovrecipes.pipelines.whisper_ct2 import convert
 from ovrecipes.pipelines.whisper_engines import (
@@ -48,7 +37,6 @@ from ovrecipes.pipelines.whisper_engines import (
     check_language,
     language_code,
     load_transcriber,
-    transcribe,
 )
 from ovrecipes.pipelines.whisper_genai import TOKENIZER_IR, write_tokenizer_irs
 from ovrecipes.pipelines.whisper_peers import FasterWhisperTranscriber
@@ -108,7 +96,7 @@ class WhisperPipeline(FamilyPipeline):
     ``stateful`` (default) exports encoder + one stateful decoder plus the tokenizer IRs, the
     directory openvino-genai's WhisperPipeline loads; ``stateful=False`` exports the stateless
     encoder + decoder + decoder_with_past (optimum-intel only). ``engine`` picks how evaluate() and
-    bench_session() run a directory (None = genai where it loads, else optimum; see whisper_engines);
+    bench_target() run a directory (None = genai where it loads, else optimum; see whisper_engines);
     a variant's ``runner`` overrides it, and "faster-whisper" runs a CTranslate2 directory (the peer).
     """
 
@@ -345,14 +333,14 @@ class WhisperPipeline(FamilyPipeline):
         return ItemRunner(transcriber.transcribe, engine=self.engine_of(model_dir), threads=self.threads,
                           precision=transcriber.precision().get("inference_precision"), concurrent=False)
 
-    def bench_session(self, model_dir: Path, *, precision: str | None = None, runner: str | None = None,
-                      **bench_args: Any):
+    def bench_target(self, model_dir: Path, *, precision: str | None = None, runner: str | None = None,
+                     threads: int | None = None) -> BenchTarget:
         """Whole-utterance speed: one test clip transcribed in a loop by the chosen engine (utterances/s)."""
         transcriber = self.transcriber(model_dir, runner, precision)
         audio = load_audio(self.examples("test", 1)[0].audio)
-        return runtime.CallableBench(lambda: transcriber.transcribe(audio), shapes={"audio": [int(audio.size)]},
-                                     threads=self.threads, engine=self.engine_of(model_dir),
-                                     precision=transcriber.precision())
+        return BenchTarget(self.engine_of(model_dir), call=lambda: transcriber.transcribe(audio),
+                           shapes={"audio": [int(audio.size)]}, threads=self.threads,
+                           precision=transcriber.precision())
 
 
 def audio_seconds(examples: list[SpeechExample]) -> float:
@@ -374,31 +362,27 @@ def summarise(wer: float, results: list[Transcript], audio_s: float) -> dict[str
     return extra
 
 
-# -- command line ----------------------------------------------------------------------------------
-def add_options(parser) -> None:
-    g = parser.add_argument_group("model and data (whisper)")
-    g.add_argument("--model", default=EMBEDDED,
-                   help="'embedded' (tiny.en, offline), 'embedded:whisper-base', a local HF directory, or a hub id")
-    g.add_argument("--dataset", default="embedded",
-                   help="'embedded' (synthesised sentences + alsa clips), a transcript manifest (.csv/.jsonl with "
-                        "audio,text), or a datasets audio dataset name")
-    g.add_argument("--dataset-config", default=None)
-    g.add_argument("--split", default=None, help="datasets split (default: test)")
-    g.add_argument("--audio-column", default=None,
-                   help="audio column of a manifest or hub dataset (default: audio; a path in a manifest)")
-    g.add_argument("--text-column", default=None, help="transcript column of a manifest or hub dataset (default: text)")
-    g.add_argument("--stateless", action="store_true",
-                   help="export encoder + decoder + decoder_with_past (optimum-intel only) instead of the stateful "
-                        "decoder and tokenizer IRs that openvino-genai's WhisperPipeline loads")
-    g.add_argument("--quantize-decoder", action="store_true",
-                   help="stateless export: also quantize the first-step decoder (FP32 by default)")
-    g.add_argument("--engine", choices=("auto", *ENGINES), default="auto",
-                   help="how models are run for the metric and the timing: genai (openvino-genai WhisperPipeline), "
-                        "optimum (optimum-intel generate()), pytorch; auto = genai where the directory allows it")
-    g.add_argument("--max-new-tokens", type=positive_int, default=96, help="decoding limit per utterance (default 96)")
-    g.add_argument("--language", default="en",
-                   help="spoken language for multilingual checkpoints, a code or a name: en, de, german ... "
-                        "(default en; English-only checkpoints such as tiny.en refuse any other)")
+# -- options ---------------------------------------------------------------------------------------
+OPTIONS = (
+    FamilyOption("model", "'embedded' (tiny.en, offline), 'embedded:whisper-base', a local HF directory, or a hub id",
+                 default=EMBEDDED),
+    FamilyOption("dataset", "'embedded' (synthesised sentences + alsa clips), a transcript manifest (.csv/.jsonl "
+                 "with audio,text), or a datasets audio dataset name", default="embedded"),
+    FamilyOption("dataset_config", "datasets config name"),
+    FamilyOption("split", "datasets split (default: test)"),
+    FamilyOption("audio_column", "audio column of a manifest or hub dataset (default: audio; a path in a manifest)"),
+    FamilyOption("text_column", "transcript column of a manifest or hub dataset (default: text)"),
+    FamilyOption("stateless", "export encoder + decoder + decoder_with_past (optimum-intel only) instead of the "
+                 "stateful decoder and tokenizer IRs that openvino-genai's WhisperPipeline loads", switch=True),
+    FamilyOption("quantize_decoder", "stateless export: also quantize the first-step decoder (FP32 by default)",
+                 switch=True),
+    FamilyOption("engine", "how models are run for the metric and the timing: genai (openvino-genai "
+                 "WhisperPipeline), optimum (optimum-intel generate()), pytorch; auto = genai where the directory "
+                 "allows it", default="auto", choices=("auto", *ENGINES)),
+    FamilyOption("max_new_tokens", "decoding limit per utterance (default 96)", default=96, parse=positive_int),
+    FamilyOption("language", "spoken language for multilingual checkpoints, a code or a name: en, de, german ... "
+                 "(default en; English-only checkpoints such as tiny.en refuse any other)", default="en"),
+)
 
 
 def from_options(args) -> WhisperPipeline:
@@ -414,28 +398,6 @@ def from_options(args) -> WhisperPipeline:
                            threads=getattr(args, "threads", None))
 
 
-def cmd_transcribe(args: argparse.Namespace) -> None:
-    """Print the transcript of each audio file with the chosen engine, and its seconds."""
-    results = transcribe(args.model_dir, args.audio, None if args.engine == "auto" else args.engine,
-                         precision=None if args.inference_precision == "default" else args.inference_precision,
-                         threads=args.threads, max_new_tokens=args.max_new_tokens, language=args.language)
-    for path, result in zip(args.audio, results):
-        print(f"{path}\t{result.seconds:.2f} s\t{result.text.strip()}")
-
-
-def add_commands(recipes) -> None:
-    """``whisper transcribe MODEL_DIR AUDIO...`` next to ``whisper ptq``."""
-    t = recipes.add_parser("transcribe", help="transcribe audio files with a model directory (genai by default)")
-    t.add_argument("model_dir", type=Path, help="OpenVINO (from 'whisper ptq') or PyTorch Whisper directory")
-    t.add_argument("audio", type=Path, nargs="+", help="audio files (any format librosa reads; resampled to 16 kHz)")
-    t.add_argument("--engine", choices=("auto", *ENGINES), default="auto")
-    t.add_argument("--inference-precision", choices=runtime.PRECISIONS, default="default")
-    t.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: all cores)")
-    t.add_argument("--max-new-tokens", type=positive_int, default=96)
-    t.add_argument("--language", default="en", help="a code or a name: en, de, german ... (default en)")
-    t.set_defaults(handler=cmd_transcribe)
-
-
 SPEC = FamilySpec(name="whisper", help="speech recognition (Whisper: stateful for openvino-genai, or stateless)",
-                  add_options=add_options, make_pipeline=from_options, add_commands=add_commands,
+                  options=OPTIONS, make_pipeline=from_options,
                   serves_workload=True)

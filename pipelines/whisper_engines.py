@@ -28,9 +28,9 @@ import openvino as ov
 import openvino.properties as props
 import openvino.properties.hint as hints
 
-from ovrecipes.pipelines.base import is_openvino_dir
-from ovrecipes.pipelines.paths import require_dir
-from ovrecipes.pipelines.runtime import compiled_precision, precision_config
+from ovrecipes.core.openvino import compiled_precision, precision_config
+from ovrecipes.core.paths import require_dir
+from ovrecipes.pipelines.model_dirs import is_openvino_dir
 from ovrecipes.pipelines.speech_data import load_audio
 from ovrecipes.pipelines.whisper_genai import ENCODER_IR, genai_missing
 

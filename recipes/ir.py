@@ -12,7 +12,9 @@ from pathlib import Path
 
 import openvino as ov
 
-from ovrecipes.pipelines.base import FamilyPipeline, Metric, Submodel, copy_model_dir
+from ovrecipes.pipelines.base import FamilyPipeline
+from ovrecipes.pipelines.model_dirs import copy_model_dir
+from ovrecipes.pipelines.types import Metric, Submodel
 
 #: Op types nobody means when naming an op to keep in floating point: they never run a kernel a user
 #: would choose to protect, and their generated names (Constant_64) drown the real suggestions.

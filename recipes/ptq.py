@@ -29,7 +29,10 @@ from typing import Literal, Union
 import openvino as ov
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ovrecipes.pipelines.base import FamilyPipeline, Submodel, copy_model_dir
+from ovrecipes.core.cpu import TARGET_CPUS, target_cpu
+from ovrecipes.pipelines.base import FamilyPipeline
+from ovrecipes.pipelines.model_dirs import copy_model_dir
+from ovrecipes.pipelines.types import Submodel
 from ovrecipes.recipes import scope_search
 from ovrecipes.recipes.ir import (
     PLUMBING_TYPES,
@@ -41,13 +44,7 @@ from ovrecipes.recipes.ir import (
     save,
     select_submodels,
 )
-from ovrecipes.recipes.overflow import (
-    OVERFLOW_FIX_CHOICES,
-    TARGET_CPUS,
-    OverflowDecision,
-    choose_overflow_fix,
-    target_cpu,
-)
+from ovrecipes.recipes.overflow import OVERFLOW_FIX_CHOICES, OverflowDecision, choose_overflow_fix
 from ovrecipes.recipes.scope_search import AutoScopeConfig, ScopeModeResult
 
 log = logging.getLogger(__name__)

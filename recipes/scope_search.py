@@ -19,7 +19,8 @@ from typing import Any
 import openvino as ov
 from pydantic import BaseModel, ConfigDict, Field
 
-from ovrecipes.pipelines.base import FamilyPipeline, Submodel
+from ovrecipes.pipelines.base import FamilyPipeline
+from ovrecipes.pipelines.types import Submodel
 from ovrecipes.recipes.ir import evaluate_replaced, quantized_ops
 
 log = logging.getLogger(__name__)

@@ -25,8 +25,8 @@ import numpy as np
 import openvino as ov
 import openvino.properties as props
 
-from ovrecipes.pipelines.runtime import compiled_precision, random_inputs
-from ovrecipes.recipes.overflow import CpuInfo, sparse_kernel_support
+from ovrecipes.core.cpu import CpuInfo, sparse_kernel_support
+from ovrecipes.core.openvino import compiled_precision, random_inputs
 
 #: The property's name; equals ``openvino.properties.intel_cpu.sparse_weights_decompression_rate()``.
 RATE_KEY = "CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE"

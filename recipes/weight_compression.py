@@ -16,7 +16,8 @@ from typing import Literal
 import openvino as ov
 from pydantic import BaseModel, ConfigDict, Field
 
-from ovrecipes.pipelines.base import FamilyPipeline, copy_model_dir
+from ovrecipes.pipelines.base import FamilyPipeline
+from ovrecipes.pipelines.model_dirs import copy_model_dir
 from ovrecipes.recipes.ir import count_ops, ir_files, ir_megabytes, save, select_submodels
 from ovrecipes.recipes.ptq import IgnoredScopeConfig, check_ignored_scope
 

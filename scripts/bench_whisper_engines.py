@@ -121,7 +121,7 @@ def build(pipeline, work: Path) -> dict[str, Any]:
 def machine() -> dict[str, Any]:
     import openvino
 
-    from ovrecipes.recipes.overflow import host_cpu
+    from ovrecipes.core.cpu import host_cpu
 
     cpu = host_cpu()
     versions = {}
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--rounds must be at least 1: got {args.rounds}")
 
     from ovrecipes.cli.quiet import quiet_third_party
-    from ovrecipes.pipelines.runtime import peak_rss_mb
+    from ovrecipes.core.memory import peak_rss_mb
     from ovrecipes.pipelines.whisper import WhisperPipeline
 
     if not os.environ.get("OVRECIPES_DEBUG"):  # the same known-harmless warnings the CLI hides

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Run ovrecipes.pipelines.runtime.benchmark_openvino and OpenVINO's benchmark_app side by side.
+"""Run ovrecipes.measure.engine.benchmark_openvino and OpenVINO's benchmark_app side by side.
 
 Both get the same model, device, shape, hint, duration, inference precision and (optionally)
 streams, threads and config file. They run in interleaved rounds (ours, benchmark_app, ours, ...)
@@ -20,15 +20,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ovrecipes.pipelines.runtime import (
-    BenchResult,
-    OpenVINOBench,
-    load_config_file,
-    parse_shape,
-    resolve_hint,
-    resolve_model_xml,
-)
-from ovrecipes.pipelines.staging import check_output_file
+from ovrecipes.core.openvino import load_config_file, parse_shape, resolve_hint, resolve_model_xml
+from ovrecipes.core.staging import check_output_file
+from ovrecipes.measure.engine import BenchResult, OpenVINOBench
 
 EXAMPLE = """example:
   python scripts/benchmark.py ovrecipes-runs/bert-int8 \\
@@ -141,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     ours = ours_runs[len(ours_runs) // 2]
-    print("== ours (ovrecipes.pipelines.runtime.OpenVINOBench), one round")
+    print("== ours (ovrecipes.measure.engine.OpenVINOBench), one round")
     print(ours.to_text())
 
     # benchmark_app multiplies by the batch of an 'N' layout dimension (1 for e.g. text

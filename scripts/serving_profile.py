@@ -21,10 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ovrecipes.core.cpu import host_cpu
 from ovrecipes.measure.workload import DYNAMIC, OpenVINOServer, RunnerServer, ShapePolicy, interleave
-from ovrecipes.pipelines.base import Workload, is_onnx_dir, is_openvino_dir
 from ovrecipes.pipelines.bert import BertPipeline
-from ovrecipes.recipes.overflow import host_cpu
+from ovrecipes.pipelines.model_dirs import is_onnx_dir, is_openvino_dir
+from ovrecipes.pipelines.types import Workload
 from ovrecipes.report.model import Table
 
 

@@ -11,12 +11,12 @@ import openvino as ov
 import pytest
 
 from ovrecipes.cli.main import main
+from ovrecipes.core.cpu import host_cpu
 from ovrecipes.pipelines.cgd import HEAD_PATTERN, NORM_GEM_TYPES, CGDPipeline, Embedder, build_model_dir, recall_at_k
 from ovrecipes.pipelines.cgd_model import CGDConfig
 from ovrecipes.pipelines.cgd_train import TrainConfig
 from ovrecipes.pipelines.image_data import ImageDataSpec, split_items
 from ovrecipes.recipes import ir, ptq, scope_search
-from ovrecipes.recipes.overflow import host_cpu
 
 DATA = ImageDataSpec(source="digits", validation_size=60, calibration_size=16)
 EVAL = 120  # test images used by the CLI run

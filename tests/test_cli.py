@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from ovrecipes.cli.main import main
+from ovrecipes.core.cpu import host_cpu
 from ovrecipes.recipes import ir
-from ovrecipes.recipes.overflow import host_cpu
 
 POOLER = r".*bert\.pooler\..*"
 
@@ -350,9 +350,9 @@ def test_bench_sparse_rate_is_passed_or_rejected(ptq_run, capsys):
                                                 ({"avx2"}, "1", False)])
 def test_bench_says_when_a_sparse_rate_cannot_act_on_this_cpu(ptq_run, tmp_path, capsys, monkeypatch, flags, rate,
                                                               noted):
-    from ovrecipes.recipes import overflow
+    from ovrecipes.core import cpu
 
-    monkeypatch.setattr(overflow, "host_cpu", lambda: overflow.CpuInfo("fake CPU", frozenset(flags)))
+    monkeypatch.setattr(cpu, "host_cpu", lambda: cpu.CpuInfo("fake CPU", frozenset(flags)))
     out_json = tmp_path / "bench.json"
     assert main(["bench", str(ptq_run), "--shape", "[1,16]", "--time", "0.3", "--sparse-rate", rate,
                  "--json", str(out_json)]) == 0

@@ -7,11 +7,11 @@ import json
 
 import pytest
 
+from ovrecipes.core.cpu import CpuInfo, target_cpu
 from ovrecipes.measure import variants as variants_mod
 from ovrecipes.measure.recommend import cpu_notes, recommend, run_warnings
 from ovrecipes.measure.variants import Variant, set_ratios, with_precisions
-from ovrecipes.pipelines.base import Metric
-from ovrecipes.recipes.overflow import CpuInfo, target_cpu
+from ovrecipes.pipelines.types import Metric
 from ovrecipes.report.machine import machine
 from ovrecipes.report.model import Report, Round, Throughput, VariantResult
 from ovrecipes.report.writer import render_markdown

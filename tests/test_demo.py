@@ -7,7 +7,7 @@ import json
 import pytest
 
 from ovrecipes.cli.main import main
-from ovrecipes.recipes.overflow import host_cpu
+from ovrecipes.core.cpu import host_cpu
 
 
 @pytest.mark.slow

@@ -14,10 +14,12 @@ import pytest
 import torch
 from torch import nn
 
+from ovrecipes.core.openvino import compile_model, precision_config
 from ovrecipes.measure.variants import Variant
 from ovrecipes.pipelines import registry
-from ovrecipes.pipelines.base import FamilyPipeline, FamilySpec, Metric, Submodel, ValidationSet, is_openvino_dir
-from ovrecipes.pipelines.runtime import compile_model, precision_config
+from ovrecipes.pipelines.base import FamilyOption, FamilyPipeline, FamilySpec
+from ovrecipes.pipelines.model_dirs import is_openvino_dir
+from ovrecipes.pipelines.types import Metric, Submodel, ValidationSet
 from ovrecipes.recipes import ir, ptq
 from ovrecipes.runs.common import MeasureOptions
 from ovrecipes.runs.compare import run_compare
@@ -174,7 +176,7 @@ def test_compare_and_cli_work_for_a_registered_family(mlp, tmp_path, monkeypatch
         return MLPPipeline(Path(args.model))
 
     spec = FamilySpec(name="mlp", help="test family", make_pipeline=from_options,
-                      add_options=lambda p: p.add_argument("--model", required=True))
+                      options=(FamilyOption("model", "the MLP's directory", required=True),))
     monkeypatch.setitem(registry.FAMILIES, "mlp", spec)
     from ovrecipes.cli.main import main
 

@@ -12,13 +12,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ovrecipes.core.cpu import host_cpu
 from ovrecipes.recipes.jpqd.config import JPQDConfig, MovementConfig, SparseStructure
 from ovrecipes.recipes.jpqd.distill import distillation_loss, mixed_loss
 from ovrecipes.recipes.jpqd.legacy import import_legacy, parse_lenient_json, read_legacy
 from ovrecipes.recipes.jpqd.movement import MovementSparsifier, apply_movement
 from ovrecipes.recipes.jpqd.schedule import MovementSchedule
 from ovrecipes.recipes.jpqd.structure import apply_structured_masks, ffn_sizes, resolve_keep
-from ovrecipes.recipes.overflow import host_cpu
 from ovrecipes.runs.common import MeasureOptions
 
 DATA = Path(__file__).parent / "data"

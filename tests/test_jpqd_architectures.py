@@ -59,7 +59,7 @@ def test_blocks_are_found_for_each_architecture(arch):
 def test_pruned_logits_equal_masked_and_ir_loads_in_optimum(arch, tmp_path, movement_masks):
     from optimum.intel import OVModelForSequenceClassification
 
-    from ovrecipes.pipelines.runtime import precision_config
+    from ovrecipes.core.openvino import precision_config
 
     model = tiny_classifier(arch)
     blocks = BertPipeline.transformer_blocks(None, model)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from ovrecipes.core.cpu import CpuInfo
 from ovrecipes.recipes.jpqd.config import JPQDConfig
 from ovrecipes.recipes.jpqd.deploy import choose_deploy
-from ovrecipes.recipes.overflow import CpuInfo
 
 AVX2 = CpuInfo("fake AVX2", frozenset({"avx2", "fma"}))
 VNNI = CpuInfo("fake VNNI", frozenset({"avx2", "avx512f", "avx512_vnni"}))
@@ -90,8 +90,8 @@ def test_config_and_cli_flags(tmp_path):
 def test_compare_deploy_runs_stage1_once_and_measures_both(tiny_pipeline, tmp_path, monkeypatch, tiny_jpqd_config):
     import json
 
+    from ovrecipes.core.cpu import host_cpu
     from ovrecipes.recipes.jpqd import export, recipe
-    from ovrecipes.recipes.overflow import host_cpu
     from ovrecipes.runs.common import MeasureOptions
     from ovrecipes.runs.jpqd import run_jpqd
 

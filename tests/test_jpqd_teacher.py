@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from ovrecipes.pipelines.base import EXAMPLE_INDEX
+from ovrecipes.core.cpu import CpuInfo
+from ovrecipes.pipelines.types import EXAMPLE_INDEX
 from ovrecipes.recipes.jpqd.teacher import (
     CachedTeacher,
     choose_teacher_precision,
@@ -16,7 +17,6 @@ from ovrecipes.recipes.jpqd.teacher import (
     openvino_logits,
     torch_logits,
 )
-from ovrecipes.recipes.overflow import CpuInfo
 
 AVX2 = CpuInfo("fake AVX2", frozenset({"avx2", "fma"}))
 AVX512_BF16 = CpuInfo("fake AVX-512 BF16", frozenset({"avx2", "avx512f", "avx512_vnni", "avx512_bf16"}))
@@ -63,7 +63,7 @@ def test_shuffled_batches_carry_indices_that_find_their_logits(tiny_pipeline):
 
 
 def _precisions() -> list[str]:
-    from ovrecipes.recipes.overflow import host_cpu
+    from ovrecipes.core.cpu import host_cpu
 
     return ["f32", "bf16"] if host_cpu().default_precision == "bf16" else ["f32"]
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ovrecipes.recipes.overflow import CpuInfo, choose_overflow_fix, sparse_kernel_support, target_cpu
+from ovrecipes.core.cpu import CpuInfo, sparse_kernel_support, target_cpu
+from ovrecipes.recipes.overflow import choose_overflow_fix
 
 AVX2 = CpuInfo("fake AVX2", frozenset({"avx2", "fma"}))
 AVX_VNNI = CpuInfo("fake Alder Lake", frozenset({"avx2", "avx_vnni"}))

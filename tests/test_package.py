@@ -49,7 +49,9 @@ def import_graph(modules: dict[str, Path]) -> dict[str, set[str]]:
                 base = node.module or ""
                 if node.level:
                     base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
-                targets = [f"{base}.{a.name}" for a in node.names] + [base]
+                targets = [f"{base}.{a.name}" for a in node.names]
+                if any(t not in modules for t in targets):  # a name from the package's own __init__
+                    targets.append(base)
             for target in targets:
                 while target and target not in modules:  # 'pkg.module.symbol' -> 'pkg.module'
                     target = target.rpartition(".")[0]
@@ -95,17 +97,64 @@ def test_no_import_cycle_among_the_project_modules():
     assert find_cycle({**graph, "ovrecipes.pipelines.base": graph["ovrecipes.pipelines.base"] | {"ovrecipes.cli.main"}})
 
 
-def test_layers_recipes_never_name_a_family_and_families_never_import_a_recipe():
-    graph = import_graph(project_modules())
-    shared = {"ovrecipes.pipelines.base", "ovrecipes.pipelines.runtime", "ovrecipes.pipelines.staging",
-              "ovrecipes.pipelines.cache"}  # the shared infrastructure every layer may use
-    for module, edges in graph.items():
-        if module.startswith("ovrecipes.recipes"):
-            families = {e for e in edges if e.startswith("ovrecipes.pipelines.") and e not in shared}
-            assert not families, f"{module} imports a family module: {families}"
-        if module.startswith("ovrecipes.pipelines"):
-            upward = {e for e in edges if e.startswith(("ovrecipes.recipes", "ovrecipes.runs", "ovrecipes.measure"))}
-            assert not upward, f"{module} imports {upward}"
+#: The layer table, lowest first (docs/architecture.md shows it): every module of the package belongs to exactly
+#: one layer and imports only from its own layer or lower ones.
+LAYERS = [
+    ("core", ("ovrecipes.core",)),  # CPU facts, IR in/out, staging, cache, hub, paths, figures, memory
+    ("families", ("ovrecipes.pipelines",)),  # data, model, metric of each family; the contract
+    ("recipes", ("ovrecipes.recipes",)),  # techniques, generic over families
+    ("report", ("ovrecipes.report",)),  # the typed report the measuring fills, its writer and plots
+    ("measure", ("ovrecipes.measure",)),  # the benchmark engine, variants, serving, sweeps, recommendation
+    ("runs", ("ovrecipes.runs",)),  # one recipe on one family into a staged output directory
+    ("api", ("ovrecipes.api", "ovrecipes")),  # the public Python API, exported from the package
+    ("cli", ("ovrecipes.cli",)),  # argparse, progress and tables; calls the API
+]
+#: the only families-layer modules a recipe may import: the contract, never a family
+CONTRACT = {"ovrecipes.pipelines.base", "ovrecipes.pipelines.types", "ovrecipes.pipelines.model_dirs",
+            "ovrecipes.pipelines.sources"}
+
+
+def layer_of(module: str) -> int:
+    """The index in LAYERS of the most specific prefix that holds ``module``; ValueError for none."""
+    best, found = -1, None
+    for index, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best:
+                best, found = len(prefix), index
+    if found is None:
+        raise ValueError(f"{module} belongs to no layer")
+    return found
+
+
+def layer_violations(graph: dict[str, set[str]]) -> list[str]:
+    """Every import that goes up the layer table, and every recipe import of a family module."""
+    found = []
+    for module, edges in sorted(graph.items()):
+        for edge in sorted(edges):
+            if layer_of(edge) > layer_of(module):
+                found.append(f"{module} ({LAYERS[layer_of(module)][0]}) imports {edge} ({LAYERS[layer_of(edge)][0]})")
+            elif LAYERS[layer_of(module)][0] == "recipes" and edge.startswith("ovrecipes.pipelines") and \
+                    edge not in CONTRACT:
+                found.append(f"{module} (recipes) imports a family module, {edge}")
+    return found
+
+
+def test_every_module_is_in_one_layer_and_imports_only_go_down():
+    modules = project_modules()
+    assert len(modules) > 80 and {"ovrecipes.core.cpu", "ovrecipes.measure.engine", "ovrecipes.cli.main"} <= set(modules)
+    layers = {m: LAYERS[layer_of(m)][0] for m in modules}  # raises for a module in no layer
+    assert layers["ovrecipes"] == "api" and layers["ovrecipes.core.cpu"] == "core"
+    graph = import_graph(modules)
+    assert layer_violations(graph) == []
+    # the check can fail: a planted upward import, and a recipe importing a family, are both reported
+    planted = {**graph, "ovrecipes.pipelines.bert": graph["ovrecipes.pipelines.bert"] | {"ovrecipes.cli.argtypes"},
+               "ovrecipes.recipes.ptq": graph["ovrecipes.recipes.ptq"] | {"ovrecipes.pipelines.bert"}}
+    assert layer_violations(planted) == [
+        "ovrecipes.pipelines.bert (families) imports ovrecipes.cli.argtypes (cli)",
+        "ovrecipes.recipes.ptq (recipes) imports a family module, ovrecipes.pipelines.bert"]
+
+
+def test_recipes_never_name_a_family_in_code():
     named = [p.relative_to(REPO) for p in (REPO / "recipes").rglob("*.py") if not _only_in_comments(p)]
     assert not named, f"recipes name a model family in code: {named}"
 
@@ -221,8 +270,8 @@ def test_readme_recipe_commands_pass_their_flag_checks_on_each_cpu_class(cpu, mo
     from ovrecipes.cli import family, jpqd
     from ovrecipes.cli.main import build_parser
     from ovrecipes.cli.options import measure_options
+    from ovrecipes.core.cpu import CpuInfo
     from ovrecipes.recipes.jpqd import recipe
-    from ovrecipes.recipes.overflow import CpuInfo
 
     flags = {"avx2": {"avx2", "fma"}, "vnni": {"avx2", "avx512f", "avx512_vnni"}}[cpu]
     fake = CpuInfo(f"fake {cpu}", frozenset(flags))

@@ -9,8 +9,8 @@ import numpy as np
 import openvino as ov
 import pytest
 
+from ovrecipes.core.cpu import CpuInfo
 from ovrecipes.recipes import ir, ptq
-from ovrecipes.recipes.overflow import CpuInfo
 
 NO_VNNI = CpuInfo("fake AVX2", frozenset({"avx2"}))
 WITH_VNNI = CpuInfo("fake VNNI", frozenset({"avx2", "avx512f", "avx512_vnni"}))
@@ -141,7 +141,7 @@ def test_overflow_auto_follows_cpu_flags_and_reaches_nncf(tiny_pipeline, tiny_fp
 def test_smooth_quant_auto_search_keeps_the_best_alpha(tiny_pipeline, tiny_fp32_ir, tmp_path, monkeypatch, scores,
                                                        best):
     """The search scores each alpha with the family's metric (scripted here) and keeps the best one."""
-    from ovrecipes.pipelines.base import Metric
+    from ovrecipes.pipelines.types import Metric
 
     tried = []
     real_nncf_kwargs = ptq._nncf_kwargs

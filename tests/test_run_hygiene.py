@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from ovrecipes.cli.main import main, one_line
-from ovrecipes.pipelines.staging import staged_directory, sweep_stale
+from ovrecipes.core.staging import staged_directory, sweep_stale
 
 
 def _cli(*args: str, env: dict | None = None, **kwargs) -> subprocess.Popen:
@@ -114,7 +114,7 @@ def test_cached_hub_model_runs_from_its_snapshot_when_the_hub_is_out_of_reach(mo
                                                                             tiny_csv, capsys):
     from huggingface_hub import constants
 
-    from ovrecipes.pipelines.hub import require_hub_model
+    from ovrecipes.core.hub import require_hub_model
 
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     snapshot = _cache_hub_model(tmp_path / "hub", "org/tiny", tiny_bert_dir)
@@ -217,7 +217,7 @@ def test_missing_weights_file_is_named(tmp_path, capsys):
 def test_a_linked_xml_reads_the_weights_beside_its_target(tmp_path):
     import openvino as ov
 
-    from ovrecipes.pipelines.runtime import read_model
+    from ovrecipes.core.openvino import read_model
 
     (tmp_path / "ir").mkdir()
     ov.save_model(_matmul_ir(), tmp_path / "ir" / "m.xml")
@@ -310,7 +310,7 @@ def test_overwrite_replaces_only_an_earlier_runs_output_and_never_an_input(tmp_p
 
 
 def test_an_output_that_cannot_be_written_fails_before_the_work(tmp_path):
-    from ovrecipes.pipelines.staging import check_output_file
+    from ovrecipes.core.staging import check_output_file
     from ovrecipes.runs.outdir import check_output
 
     (tmp_path / "afile").write_text("")
@@ -331,10 +331,10 @@ def test_an_output_that_cannot_be_written_fails_before_the_work(tmp_path):
 def test_a_json_path_that_is_a_directory_is_refused_before_the_measurement(argv, tmp_path, capsys, monkeypatch):
     import openvino as ov
 
-    from ovrecipes.pipelines import runtime
+    from ovrecipes.measure import engine
 
     ov.save_model(_matmul_ir(), tmp_path / "m.xml")
-    monkeypatch.setattr(runtime, "benchmark_openvino", lambda *a, **k: pytest.fail("measured before the check"))
+    monkeypatch.setattr(engine, "benchmark_openvino", lambda *a, **k: pytest.fail("measured before the check"))
     args = [a.format(ir=tmp_path / "m.xml", dir=tmp_path) for a in argv]
     assert main(args) == 2
     assert capsys.readouterr().err.strip() == f"ovrecipes: error: --json {tmp_path} is a directory; give a file path"
@@ -344,11 +344,11 @@ def test_a_json_path_that_is_a_directory_is_refused_before_the_measurement(argv,
 def test_a_json_file_is_replaced_only_with_overwrite_and_never_an_input(command, tmp_path, capsys, monkeypatch):
     import openvino as ov
 
-    from ovrecipes.pipelines import runtime
+    from ovrecipes.measure import engine
 
     ir = tmp_path / "m.xml"
     ov.save_model(_matmul_ir(), ir)
-    monkeypatch.setattr(runtime, "benchmark_openvino", lambda *a, **k: pytest.fail("measured before the check"))
+    monkeypatch.setattr(engine, "benchmark_openvino", lambda *a, **k: pytest.fail("measured before the check"))
     argv = [a.format(ir=ir) for a in command]
     earlier = tmp_path / "earlier.json"
     earlier.write_text("kept")
@@ -366,7 +366,7 @@ def test_a_json_file_is_replaced_only_with_overwrite_and_never_an_input(command,
 
 
 def test_a_json_file_inside_an_input_directory_is_never_replaced(tmp_path):
-    from ovrecipes.pipelines.staging import check_output_file
+    from ovrecipes.core.staging import check_output_file
 
     run = tmp_path / "run"
     run.mkdir()

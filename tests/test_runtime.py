@@ -1,4 +1,4 @@
-"""Tests for ovrecipes.pipelines.runtime and scripts/benchmark.py, on tiny models built in the test."""
+"""Tests for the core IR helpers (ovrecipes.core.openvino), the benchmark engine (ovrecipes.measure.engine) and scripts/benchmark.py, on tiny models built in the test."""
 
 from __future__ import annotations
 
@@ -13,11 +13,7 @@ import openvino as ov
 import openvino.opset13 as ops
 import pytest
 
-from ovrecipes.pipelines.runtime import (
-    BenchResult,
-    bench_pytorch,
-    benchmark_callable,
-    benchmark_openvino,
+from ovrecipes.core.openvino import (
     compile_config,
     load_config_file,
     parse_shape,
@@ -25,6 +21,8 @@ from ovrecipes.pipelines.runtime import (
     resolve_hint,
     resolve_model_xml,
 )
+from ovrecipes.measure.engine import BenchResult, benchmark_callable, benchmark_openvino, session_for
+from ovrecipes.pipelines import torch_runner
 
 REPO = Path(__file__).resolve().parents[1]
 T = 0.3  # seconds per measurement: enough for hundreds of inferences of these models
@@ -269,7 +267,7 @@ def test_bench_pytorch():
             return self.fc(x)
 
     net = Net().train()
-    r = bench_pytorch(net, {"x": np.zeros((2, 16), np.float32)}, time_s=0.05)
+    r = session_for(torch_runner.bench_target(net, {"x": np.zeros((2, 16), np.float32)})).run(0.05)
     assert not net.training
     assert r.count > 0 and r.batch == 2 and r.shapes == {"x": [2, 16]} and r.engine == "pytorch"
 

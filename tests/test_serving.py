@@ -24,8 +24,8 @@ from ovrecipes.measure.workload import (
     parse_policy,
     percentiles,
 )
-from ovrecipes.pipelines import onnx_runtime
-from ovrecipes.pipelines.base import ItemRunner, Metric, Workload
+from ovrecipes.pipelines import onnx_runtime, torch_runner
+from ovrecipes.pipelines.types import ItemRunner, Metric, Workload
 from ovrecipes.report.model import VariantResult, WorkloadRound, WorkloadRun
 
 
@@ -209,7 +209,7 @@ def test_peer_rows_with_a_tiny_model(tiny_pipeline, tmp_path):
     assert onnx_runtime.weights_of(peers[0].path) == "fp32" and onnx_runtime.weights_of(peers[1].path) == "int8"
     # the ONNX export answers like the PyTorch model at any length (dynamic axes), and the INT8 one holds int8 ops
     module, _ = tiny_pipeline.torch_model()
-    serve, _ = __import__("ovrecipes.pipelines.runtime", fromlist=["pytorch_serve"]).pytorch_serve(module)
+    serve, _ = torch_runner.serve(module)
     session = onnx_runtime.Session(peers[0].path, threads=1)
     for item in tiny_pipeline.workload("test", 3).items:
         np.testing.assert_allclose(session.run(item)[0], serve(item).logits.numpy(), atol=1e-4)

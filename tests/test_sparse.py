@@ -16,9 +16,9 @@ import openvino.opset13 as ops
 import pytest
 
 from ovrecipes.cli.main import main
+from ovrecipes.core.cpu import CpuInfo, host_cpu, sparse_kernel_support
 from ovrecipes.measure.sweep import grid_points
 from ovrecipes.recipes import sparse
-from ovrecipes.recipes.overflow import CpuInfo, host_cpu, sparse_kernel_support
 
 NO_AMX = CpuInfo("fake AVX2", frozenset({"avx2"}))
 AMX = CpuInfo("fake SPR", frozenset({"avx2", "avx512f", "avx512_vnni", "amx_tile", "amx_int8", "amx_bf16"}))
@@ -226,7 +226,7 @@ def test_property_name_matches_openvino():
 
 
 def test_config_is_accepted_by_benchmark_app_bench_and_compile_model(planted_ir, tmp_path, capsys):
-    from ovrecipes.pipelines.runtime import load_config_file
+    from ovrecipes.core.openvino import load_config_file
 
     out = tmp_path / "cfg"
     assert main(["sparse", "config", str(planted_ir), "--streams", "1", "--threads", "1", "--out", str(out)]) == 0
@@ -473,7 +473,7 @@ def test_existing_output_needs_overwrite(planted_ir, tmp_path, capsys):
 @pytest.mark.parametrize("name", ["avx2", "vnni-bf16", "amx"])
 def test_no_op_note_follows_each_faked_cpu_class(planted_ir, name):
     """The 'no-op' verdict names the missing AMX only where AMX is missing, on every CPU class."""
-    from ovrecipes.recipes.overflow import target_cpu
+    from ovrecipes.core.cpu import target_cpu
 
     cpu = target_cpu(name)
     layers = sparse.weight_stats(ov.Core().read_model(planted_ir / XML))

@@ -15,6 +15,7 @@ import openvino as ov
 import pytest
 
 from ovrecipes.cli.main import main
+from ovrecipes.measure.engine import session_for
 from ovrecipes.pipelines.speech_data import SpeechDataSpec, load_audio, load_speech_splits, read_manifest
 from ovrecipes.pipelines.whisper import WhisperPipeline
 from ovrecipes.pipelines.whisper_calibration import recording_inputs
@@ -357,7 +358,7 @@ def test_faster_whisper_peer_scores_the_same_clips_with_the_same_fields(tiny_ct2
         assert metric.samples == ours.samples and metric.extra["audio_s"] == ours.extra["audio_s"]
         assert {"WER", "transcribe_s", "RTF"} <= set(metric.extra)
         assert metric.info["engine"] == "faster-whisper" and metric.info["inference_precision"] == ran
-        session = tiny_pipeline.bench_session(peer.path, precision=peer.precision, runner=peer.runner)
+        session = session_for(tiny_pipeline.bench_target(peer.path, precision=peer.precision, runner=peer.runner))
         assert session.run(0.1).count > 0 and session.precision["inference_precision"] == ran
     with pytest.raises(ValueError, match="compute type must be one of int8, float32: got 'int4'"):
         tiny_pipeline.evaluate(ct2_dir, precision="int4", runner="faster-whisper")
@@ -517,10 +518,10 @@ def test_word_error_rate_on_hand_counted_strings():
 
 
 @pytest.mark.parametrize("precision", ["f32", None])
-def test_bench_session_runs_generate_and_reports_the_precision(tiny_pipeline, tiny_fp32, precision):
-    from ovrecipes.recipes.overflow import host_cpu
+def test_bench_target_runs_generate_and_reports_the_precision(tiny_pipeline, tiny_fp32, precision):
+    from ovrecipes.core.cpu import host_cpu
 
-    session = tiny_pipeline.bench_session(tiny_fp32, precision=precision)
+    session = session_for(tiny_pipeline.bench_target(tiny_fp32, precision=precision))
     assert session.precision["inference_precision"] == (precision or host_cpu().default_precision)
     first, second = session.run(0.2), session.run(0.2)  # one session, several rounds
     assert first.count > 0 and second.count > 0 and first.inference_precision == session.precision["inference_precision"]

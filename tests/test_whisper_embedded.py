@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ovrecipes.cli.main import main
-from ovrecipes.recipes.overflow import host_cpu
+from ovrecipes.core.cpu import host_cpu
 
 
 @pytest.mark.slow

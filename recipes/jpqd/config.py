@@ -11,8 +11,9 @@ from typing import Annotated, Literal, Optional, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from ovrecipes.core.cpu import TARGET_CPUS
 from ovrecipes.recipes.jpqd.deploy import DEPLOYS
-from ovrecipes.recipes.overflow import OVERFLOW_FIX_CHOICES, TARGET_CPUS
+from ovrecipes.recipes.overflow import OVERFLOW_FIX_CHOICES
 
 Scopes = list[str]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ovrecipes.recipes.overflow import CpuDecision, CpuInfo, host_cpu
+from ovrecipes.core.cpu import CpuDecision, CpuInfo, host_cpu
 
 DEPLOYS = ("int8", "fp32")
 

@@ -19,7 +19,7 @@ import torch
 from openvino._offline_transformations import compress_quantize_weights_transformation
 from torch import nn
 
-from ovrecipes.pipelines.base import copy_model_dir
+from ovrecipes.pipelines.model_dirs import copy_model_dir
 
 OV_FILENAME = "openvino_model.xml"
 

@@ -23,8 +23,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ovrecipes.pipelines.base import EXAMPLE_INDEX, FamilyPipeline, TrainerData
-from ovrecipes.pipelines.cache import cache_path
+from ovrecipes.core.cache import cache_path
+from ovrecipes.core.cpu import target_cpu
+from ovrecipes.pipelines.base import FamilyPipeline
+from ovrecipes.pipelines.types import EXAMPLE_INDEX, TrainerData
 from ovrecipes.recipes.jpqd import export
 from ovrecipes.recipes.jpqd.config import JPQDConfig
 from ovrecipes.recipes.jpqd.deploy import DeployDecision, choose_deploy
@@ -32,7 +34,7 @@ from ovrecipes.recipes.jpqd.movement import MovementController, apply_movement, 
 from ovrecipes.recipes.jpqd.structure import BlockKeep, apply_structured_masks, ffn_sizes, prune_blocks, resolve_keep
 from ovrecipes.recipes.jpqd.teacher import LiveTeacher, cached_teacher, choose_teacher_precision
 from ovrecipes.recipes.jpqd.trainer import JPQDTrainer, MaskKeeper, MovementCallback
-from ovrecipes.recipes.overflow import choose_overflow_fix, target_cpu
+from ovrecipes.recipes.overflow import choose_overflow_fix
 
 log = logging.getLogger(__name__)
 

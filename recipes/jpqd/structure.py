@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ovrecipes.pipelines.base import Block
+from ovrecipes.pipelines.types import Block
 from ovrecipes.recipes.jpqd.movement import MovementController
 
 

@@ -25,10 +25,10 @@ import openvino as ov
 import torch
 from torch import nn
 
-from ovrecipes.pipelines.base import TeacherInputs
-from ovrecipes.pipelines.runtime import precision_config
+from ovrecipes.core.cpu import CpuInfo, host_cpu
+from ovrecipes.core.openvino import precision_config
+from ovrecipes.pipelines.types import TeacherInputs
 from ovrecipes.recipes.jpqd import export
-from ovrecipes.recipes.overflow import CpuInfo, host_cpu
 
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 CACHE_BATCH = 64

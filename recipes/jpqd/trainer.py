@@ -12,7 +12,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from ovrecipes.pipelines.base import EXAMPLE_INDEX
+from ovrecipes.pipelines.types import EXAMPLE_INDEX
 from ovrecipes.recipes.jpqd.config import DistillationConfig
 from ovrecipes.recipes.jpqd.distill import mixed_loss
 from ovrecipes.recipes.jpqd.movement import MovementController

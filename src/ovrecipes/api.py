@@ -14,19 +14,22 @@ Nothing here prints; progress goes to the ``ovrecipes`` loggers (``logging.getLo
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+from ovrecipes.core import openvino as ov_io
+from ovrecipes.core.cpu import sparse_kernel_support, target_cpu
+from ovrecipes.measure import engine
 from ovrecipes.measure.serving import WorkloadOptions
 from ovrecipes.measure.variants import Variant
-from ovrecipes.pipelines import cgd, cgd_retrieval, runtime
+from ovrecipes.pipelines import cgd, cgd_retrieval
 from ovrecipes.pipelines.base import FamilyPipeline
 from ovrecipes.pipelines.registry import FAMILIES
 from ovrecipes.pipelines.registry import family as family_spec
 from ovrecipes.recipes.jpqd.config import JPQDConfig
-from ovrecipes.recipes.overflow import choose_overflow_fix, sparse_kernel_support, target_cpu
+from ovrecipes.recipes.overflow import choose_overflow_fix
 from ovrecipes.recipes.ptq import PTQConfig
 from ovrecipes.recipes.weight_compression import WeightCompressionConfig
 from ovrecipes.report.model import Report
@@ -85,14 +88,12 @@ def family(name: str, model: str | Path = "embedded", **options: Any) -> FamilyP
         ValueError: the bert family takes dataset, dataset_config, label_column, max_length, split, text_column: got max_len
     """
     spec = family_spec(name)
-    parser = argparse.ArgumentParser(add_help=False)
-    spec.add_options(parser)
-    args = parser.parse_args([])
-    allowed = sorted(k for k in vars(args) if k != "model")
+    defaults = spec.defaults()
+    allowed = sorted(k for k in defaults if k != "model")
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise ValueError(f"the {name} family takes {', '.join(allowed)}: got {', '.join(unknown)}")
-    vars(args).update(model=str(model), **options)
+    args = SimpleNamespace(**{**defaults, **options, "model": str(model)})
     return spec.make_pipeline(args)
 
 
@@ -213,7 +214,7 @@ def compare_reports(reports: list[str | Path], out: str | Path | None = None, *,
 
 def bench(model: str | Path, *, time_s: float = 10.0, hint: str = "throughput", shape: str | None = None,
           precision: str | None = None, streams: int | None = None, threads: int | None = None,
-          config: dict | None = None) -> runtime.BenchResult:
+          config: dict | None = None) -> engine.BenchResult:
     """A benchmark_app-style run of one IR: an AsyncInferQueue (throughput) or one synchronous request
     (latency), warm-up excluded, random inputs of ``shape``.
 
@@ -224,14 +225,14 @@ def bench(model: str | Path, *, time_s: float = 10.0, hint: str = "throughput", 
         precision: INFERENCE_PRECISION_HINT ("f32", "bf16"); None leaves the plugin's default.
 
     Returns:
-        :class:`~ovrecipes.pipelines.runtime.BenchResult` (``.to_text()`` reads like benchmark_app).
+        :class:`~ovrecipes.measure.engine.BenchResult` (``.to_text()`` reads like benchmark_app).
 
     Raises:
         ValueError: an unreadable IR, a bad shape, hint or property, in one line.
         FileNotFoundError: no such model file or directory.
     """
-    parsed = runtime.parse_shape(shape) if shape else None
-    return runtime.benchmark_openvino(model, None, time_s=time_s, hint=hint, shape=parsed, precision=precision,
+    parsed = ov_io.parse_shape(shape) if shape else None
+    return engine.benchmark_openvino(model, None, time_s=time_s, hint=hint, shape=parsed, precision=precision,
                                       streams=streams, threads=threads, config=config)
 
 
@@ -293,5 +294,5 @@ def cpu_info(target: str | None = None) -> dict[str, Any]:
              "overflow_fix": decision.value, "overflow_fix_reason": decision.reason,
              "sparse_kernels": sparse_ok, "sparse_kernels_reason": sparse_reason}
     if target is None:
-        facts["plugin_default_precision"] = runtime.plugin_default_precision()
+        facts["plugin_default_precision"] = ov_io.plugin_default_precision()
     return facts

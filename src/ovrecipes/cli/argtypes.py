@@ -1,39 +1,30 @@
-"""argparse types shared by every command and by the families' own options (a leaf module)."""
+"""argparse types: the core's value parsers (:mod:`ovrecipes.core.values`) with their ValueError turned into
+argparse's own error, so a bad value reads ``argument --x: expected a positive whole number: got '0'``."""
 
 from __future__ import annotations
 
 import argparse
-import math
+import functools
+from typing import Any, Callable
+
+from ovrecipes.core import values
 
 
-def parse_bool(text: str) -> bool:
-    value = text.strip().lower()
-    if value in ("true", "1", "yes", "on"):
-        return True
-    if value in ("false", "0", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false: got {text!r}")
+def argtype(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``parse`` for argparse's ``type=``: its ValueError message becomes the flag's error line."""
 
-
-def _bounded(kind: type, name: str, *, zero_ok: bool):
-    """A parser for numbers above zero (or from zero, with ``zero_ok``) that names the bad text."""
-    noun = name.split(" ", 1)[1]  # "number", "whole number"
-    wanted = f"a {noun} of 0 or more" if zero_ok else f"a positive {noun}"
-
-    def parse(text: str):
+    @functools.wraps(parse)
+    def checked(text: str) -> Any:
         try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {name}: got {text!r}") from None
-        if not math.isfinite(value) or not (value >= 0 if zero_ok else value > 0):
-            raise argparse.ArgumentTypeError(f"expected {wanted}: got {text!r}")
-        return value
+            return parse(text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
 
-    parse.__name__ = f"{'non_negative' if zero_ok else 'positive'}_{kind.__name__}"
-    return parse
+    return checked
 
 
-positive_float = _bounded(float, "a number", zero_ok=False)
-positive_int = _bounded(int, "a whole number", zero_ok=False)
-non_negative_float = _bounded(float, "a number", zero_ok=True)
-non_negative_int = _bounded(int, "a whole number", zero_ok=True)
+parse_bool = argtype(values.parse_bool)
+positive_float = argtype(values.positive_float)
+positive_int = argtype(values.positive_int)
+non_negative_float = argtype(values.non_negative_float)
+non_negative_int = argtype(values.non_negative_int)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ovrecipes.cli.family_commands import add_family_options
 from ovrecipes.cli.options import add_measure_args, add_output_args, check_overwrite_has_out, measure_options
 from ovrecipes.measure.variants import Variant
 from ovrecipes.pipelines.registry import FAMILIES
@@ -71,5 +72,5 @@ def register(sub) -> None:
                               "dynamic INT8, optimum-intel INT8; Whisper: faster-whisper; pip install "
                               "'ovrecipes[peers]')")
         add_output_args(fam, required=False, help="write report.md/json and a plot here", inherit=True)
-        spec.add_options(fam)
+        add_family_options(fam, spec)
         add_measure_args(fam)

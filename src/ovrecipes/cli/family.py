@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ovrecipes.cli import jpqd
 from ovrecipes.cli.argtypes import parse_bool
+from ovrecipes.cli.family_commands import FAMILY_COMMANDS, add_family_options
 from ovrecipes.cli.options import (
     add_cpu_target_args,
     add_measure_args,
@@ -167,11 +168,11 @@ def register(sub) -> None:
         recipes = fam.add_subparsers(dest="recipe", required=True, metavar="RECIPE")
         p = recipes.add_parser("ptq", help="NNCF post-training quantization", epilog=PTQ_EXAMPLES,
                                formatter_class=argparse.RawDescriptionHelpFormatter)
-        spec.add_options(p)
+        add_family_options(p, spec)
         add_ptq_args(p)
         add_measure_args(p, switches=True)
         p.set_defaults(handler=cmd_ptq, spec=spec)
         if spec.supports_jpqd:
             jpqd.add_parser(recipes, spec)
-        if spec.add_commands:
-            spec.add_commands(recipes)
+        if spec.name in FAMILY_COMMANDS:
+            FAMILY_COMMANDS[spec.name](recipes)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ovrecipes.cli.argtypes import parse_bool
+from ovrecipes.cli.family_commands import add_family_options
 from ovrecipes.cli.options import (
     add_cpu_target_args,
     add_measure_args,
@@ -42,7 +43,7 @@ EPOCHS_HELP = ("epochs of both stages for every deliverable (default: the recipe
 def add_parser(recipes, spec: FamilySpec) -> None:
     p = recipes.add_parser("jpqd", help="joint movement pruning, QAT and distillation -> pruned INT8 or FP32 IR",
                            epilog=JPQD_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    spec.add_options(p)
+    add_family_options(p, spec)
     g = p.add_argument_group("JPQD recipe (override the config)")
     g.add_argument("--config", type=Path, default=None,
                    help=f"recipe YAML (default recipes/configs/{spec.name}-jpqd.yaml) or an NNCF JSON list with "

@@ -17,7 +17,7 @@ import sys
 from ovrecipes.cli import compare, demo, family, sparse, tools
 from ovrecipes.cli.logs import show_library_logs
 from ovrecipes.cli.quiet import quiet_third_party
-from ovrecipes.pipelines.runtime import openvino_reason
+from ovrecipes.core.openvino import openvino_reason
 
 EXAMPLES = """examples:
   ovrecipes demo                                   # the main job, offline, on the embedded MiniLM

@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ovrecipes.cli.argtypes import non_negative_float, positive_float, positive_int
+from ovrecipes.core.cpu import TARGET_CPUS
+from ovrecipes.core.openvino import HINTS, PRECISIONS
+from ovrecipes.core.staging import check_output_file
 from ovrecipes.measure.serving import DEFAULT_SAMPLES, WorkloadOptions
 from ovrecipes.measure.variants import DEFAULT_ROUNDS, PRECISION_CHOICES
 from ovrecipes.measure.workload import parse_policy
-from ovrecipes.pipelines.runtime import HINTS, PRECISIONS
-from ovrecipes.pipelines.staging import check_output_file
-from ovrecipes.recipes.overflow import OVERFLOW_FIX_CHOICES, TARGET_CPUS
+from ovrecipes.recipes.overflow import OVERFLOW_FIX_CHOICES
 from ovrecipes.runs.common import MeasureOptions
 
 

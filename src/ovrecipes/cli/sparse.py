@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ovrecipes.cli.argtypes import positive_float, positive_int
+from ovrecipes.cli.family_commands import add_family_options
 from ovrecipes.cli.options import (
     add_json_output_arg,
     add_output_args,
@@ -23,6 +24,9 @@ from ovrecipes.cli.options import (
     flags_by_dest,
     input_paths,
 )
+from ovrecipes.core import openvino as runtime
+from ovrecipes.core.cpu import host_cpu, sparse_kernel_support
+from ovrecipes.core.paths import require_file
 from ovrecipes.measure.sweep import (
     GRID_HEADER,
     SEQ_HEADER,
@@ -30,13 +34,10 @@ from ovrecipes.measure.sweep import (
     run_sweep,
     tables,
 )
-from ovrecipes.pipelines import runtime
-from ovrecipes.pipelines.base import copy_model_dir
-from ovrecipes.pipelines.paths import require_file
+from ovrecipes.pipelines.model_dirs import copy_model_dir
 from ovrecipes.pipelines.registry import FAMILIES
 from ovrecipes.recipes import sparse
 from ovrecipes.recipes.ir import save
-from ovrecipes.recipes.overflow import host_cpu, sparse_kernel_support
 from ovrecipes.report.machine import machine
 from ovrecipes.report.model import Figure, Report, Section, Table
 from ovrecipes.report.plots import plot_sweep, plot_zero_fractions
@@ -122,7 +123,7 @@ def register(subparsers) -> None:
     before = list(pr._actions)
     pr.add_argument("--eval-samples", type=int, default=500, help="test samples for the accuracy change (default 500)")
     for spec in FAMILIES.values():
-        spec.add_options(pr)
+        add_family_options(pr, spec)
     fam = pr.add_argument_group("family pipeline (with --family)")
     fam.add_argument("--model", default=None, help="the family's model source (tokenizer, config; default: MODEL)")
     fam.add_argument("--dataset", default="embedded", help="the family's dataset (default: its embedded data)")
@@ -134,12 +135,7 @@ def register(subparsers) -> None:
 # -- helpers ----------------------------------------------------------------------------------------
 def _family_dests() -> dict[str, set[str]]:
     """Each family's own option dests (``prune`` accepts every family's options on one parser)."""
-    dests = {}
-    for name, spec in FAMILIES.items():
-        scratch = argparse.ArgumentParser(add_help=False)
-        spec.add_options(scratch)
-        dests[name] = {a.dest for a in scratch._actions}
-    return dests
+    return {name: {o.name for o in spec.options} for name, spec in FAMILIES.items()}
 
 
 def _rate(args: argparse.Namespace) -> float | str:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ovrecipes.api import cpu_info
 from ovrecipes.cli.argtypes import positive_int
+from ovrecipes.cli.family_commands import add_family_options
 from ovrecipes.cli.options import (
     add_bench_args,
     add_json_output_arg,
@@ -15,17 +16,16 @@ from ovrecipes.cli.options import (
     bench_args,
     check_json_output,
 )
+from ovrecipes.core import openvino as ov_io
+from ovrecipes.core.cpu import TARGET_CPUS, sparse_kernel_support
+from ovrecipes.measure import engine
 from ovrecipes.measure.serving import WorkloadOptions, serve_side_by_side
 from ovrecipes.measure.variants import Variant
-from ovrecipes.pipelines import bert, cgd, runtime, whisper
+from ovrecipes.pipelines import bert, cgd, whisper
 from ovrecipes.pipelines.registry import FAMILIES
 from ovrecipes.pipelines.speech_data import embedded_speech
 from ovrecipes.pipelines.text_data import vader_archive
 from ovrecipes.recipes import sparse
-from ovrecipes.recipes.overflow import (
-    TARGET_CPUS,
-    sparse_kernel_support,
-)
 from ovrecipes.report.model import Table, VariantResult
 
 
@@ -65,15 +65,15 @@ def cmd_bench(args: argparse.Namespace) -> None:
     if args.inputs:
         bench_inputs(args)
         return
-    shape = runtime.parse_shape(args.shape) if args.shape else None
-    config = runtime.load_config_file(args.config_file) if args.config_file else {}
+    shape = ov_io.parse_shape(args.shape) if args.shape else None
+    config = ov_io.load_config_file(args.config_file) if args.config_file else {}
     if args.sparse_rate is not None:
         if not 0.0 <= args.sparse_rate <= 1.0:
             raise ValueError(f"--sparse-rate must be in [0, 1]: got {args.sparse_rate}")
         config = {**config, sparse.RATE_KEY: args.sparse_rate}
     note = sparse_rate_note(config)
-    session = {**bench_args(args), "hint": runtime.resolve_hint(args.hint, config)}
-    result = runtime.benchmark_openvino(args.model, None, shape=shape, config=config,
+    session = {**bench_args(args), "hint": ov_io.resolve_hint(args.hint, config)}
+    result = engine.benchmark_openvino(args.model, None, shape=shape, config=config,
                                         precision=args.inference_precision, **session)
     print(result.to_text())
     if note:
@@ -94,7 +94,7 @@ def bench_inputs(args: argparse.Namespace) -> None:
                              "THROUGHPUT concurrently, with the shapes of the real inputs")
     spec = FAMILIES[args.inputs]
     family_parser = argparse.ArgumentParser(prog=f"ovrecipes bench --inputs {spec.name}")
-    spec.add_options(family_parser)
+    add_family_options(family_parser, spec)
     family_args = ["--model", str(args.model)] + (["--dataset", args.dataset] if args.dataset else [])
     family_args += ["--max-length", str(args.max_length)] if args.max_length else []
     pipeline = spec.make_pipeline(family_parser.parse_args(family_args)).resolve()

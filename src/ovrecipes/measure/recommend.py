@@ -12,8 +12,8 @@ from __future__ import annotations
 import statistics
 from typing import Any, Callable
 
+from ovrecipes.core.cpu import CpuInfo
 from ovrecipes.measure.variants import reference
-from ovrecipes.recipes.overflow import CpuInfo
 from ovrecipes.report.model import NOISY_SPREAD, Recommendation, VariantResult
 
 DEFAULT_ACCURACY_BUDGET = 1.0  # metric points a faster variant may lose and still be recommended

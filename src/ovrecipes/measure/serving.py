@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ovrecipes.core.cpu import CpuInfo
 from ovrecipes.measure.recommend import recommend
 from ovrecipes.measure.variants import Variant, reference
 from ovrecipes.measure.workload import (
@@ -28,8 +29,8 @@ from ovrecipes.measure.workload import (
     percentiles,
     policies_to_compare,
 )
-from ovrecipes.pipelines.base import FamilyPipeline, Workload
-from ovrecipes.recipes.overflow import CpuInfo
+from ovrecipes.pipelines.base import FamilyPipeline
+from ovrecipes.pipelines.types import Workload
 from ovrecipes.report.model import Recommendation, VariantResult, WorkloadRound, WorkloadRun, WorkloadSummary
 
 log = logging.getLogger(__name__)

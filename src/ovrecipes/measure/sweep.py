@@ -2,7 +2,7 @@
 
 Each point measures the dense and the sparse config back to back in the same process (alternating
 which goes first), so the ratio between them is meaningful even on a noisy shared machine; the
-absolute numbers are not. Every measurement goes through :func:`ovrecipes.pipelines.runtime.benchmark_openvino`
+absolute numbers are not. Every measurement goes through :func:`ovrecipes.measure.engine.benchmark_openvino`
 and records the precision the compiled model ran.
 """
 
@@ -14,8 +14,8 @@ from typing import Any
 
 import openvino as ov
 
-from ovrecipes.pipelines.runtime import benchmark_openvino
-from ovrecipes.recipes.overflow import sparse_kernel_support
+from ovrecipes.core.cpu import sparse_kernel_support
+from ovrecipes.measure.engine import benchmark_openvino
 
 log = logging.getLogger(__name__)
 

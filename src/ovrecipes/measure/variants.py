@@ -19,11 +19,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ovrecipes.core.cpu import CpuInfo, host_cpu
+from ovrecipes.core.openvino import read_model
+from ovrecipes.measure.engine import BenchResult, session_for
 from ovrecipes.pipelines import onnx_runtime
-from ovrecipes.pipelines.base import FamilyPipeline, engine_of_dir, is_onnx_dir, is_openvino_dir, openvino_files
-from ovrecipes.pipelines.runtime import BenchResult, read_model
+from ovrecipes.pipelines.base import FamilyPipeline
+from ovrecipes.pipelines.model_dirs import engine_of_dir, is_onnx_dir, is_openvino_dir, openvino_files
 from ovrecipes.recipes.ir import count_ops
-from ovrecipes.recipes.overflow import CpuInfo, host_cpu
 from ovrecipes.report.model import Round, Throughput, VariantResult
 
 log = logging.getLogger(__name__)
@@ -48,7 +50,7 @@ class Variant:
         return engine_of_dir(self.path)
 
     def call_options(self) -> dict[str, str]:
-        """Keyword arguments for the family's evaluate() and bench_session()."""
+        """Keyword arguments for the family's evaluate() and bench_target()."""
         return {"precision": self.precision, **({"runner": self.runner} if self.runner else {})}
 
 
@@ -158,7 +160,8 @@ def measure(
         sessions = []
         for v, r in zip(variants, results):
             started = time.perf_counter()
-            session = pipeline.bench_session(v.path, **v.call_options(), **args)
+            target = pipeline.bench_target(v.path, **v.call_options(), threads=args.get("threads"))
+            session = session_for(target, precision=v.precision, **args)
             sessions.append(session)
             r.inference_precision = session.precision.get("inference_precision")
             r.execution_mode = session.precision.get("execution_mode")

@@ -30,8 +30,7 @@ import numpy as np
 import openvino as ov
 import openvino.properties as props
 
-from ovrecipes.pipelines.base import ItemRunner, Workload
-from ovrecipes.pipelines.runtime import (
+from ovrecipes.core.openvino import (
     compile_config,
     compile_model,
     compiled_precision,
@@ -39,6 +38,7 @@ from ovrecipes.pipelines.runtime import (
     read_model,
     reshape,
 )
+from ovrecipes.pipelines.types import ItemRunner, Workload
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import os
 import platform
 from importlib import metadata
 
-from ovrecipes.recipes.overflow import CpuInfo, host_cpu, sparse_kernel_support
+from ovrecipes.core.cpu import CpuInfo, host_cpu, sparse_kernel_support
 from ovrecipes.report.model import Machine
 
 LIBRARIES = ("ovrecipes", "openvino", "openvino-genai", "nncf", "optimum-intel", "optimum", "transformers", "torch",

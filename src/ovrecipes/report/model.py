@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ovrecipes.pipelines.base import Metric
+from ovrecipes.pipelines.types import Metric
 
 SCHEMA_VERSION = 3
 #: versions read_report accepts: 2 has no real-workload fields, which read as absent

@@ -1,4 +1,4 @@
-"""The figures reports carry, drawn with :func:`ovrecipes.figures.saved_figure`."""
+"""The figures reports carry, drawn with :func:`ovrecipes.core.figures.saved_figure`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ovrecipes.figures import saved_figure
+from ovrecipes.core.figures import saved_figure
 from ovrecipes.report.model import VariantResult
 
 

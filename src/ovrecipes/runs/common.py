@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from ovrecipes.core.cpu import host_cpu
+from ovrecipes.core.memory import peak_rss_mb
 from ovrecipes.measure.recommend import DEFAULT_ACCURACY_BUDGET, recommend, run_warnings
 from ovrecipes.measure.serving import WorkloadOptions, serve_side_by_side
 from ovrecipes.measure.variants import (
@@ -19,9 +21,8 @@ from ovrecipes.measure.variants import (
     with_precisions,
 )
 from ovrecipes.measure.workload import write_deployment
-from ovrecipes.pipelines.base import FamilyPipeline, is_openvino_dir
-from ovrecipes.pipelines.runtime import peak_rss_mb
-from ovrecipes.recipes.overflow import host_cpu
+from ovrecipes.pipelines.base import FamilyPipeline
+from ovrecipes.pipelines.model_dirs import is_openvino_dir
 from ovrecipes.report.machine import machine
 from ovrecipes.report.model import Report, Section, Table, VariantResult
 from ovrecipes.report.writer import (

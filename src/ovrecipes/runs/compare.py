@@ -8,11 +8,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from ovrecipes.core.cpu import CpuInfo
+from ovrecipes.core.memory import peak_rss_mb
 from ovrecipes.measure.recommend import DEFAULT_ACCURACY_BUDGET, recommend, run_warnings
 from ovrecipes.measure.variants import Variant, reference, set_ratios
-from ovrecipes.pipelines.base import FamilyPipeline, check_model_type, is_openvino_dir
-from ovrecipes.pipelines.runtime import peak_rss_mb
-from ovrecipes.recipes.overflow import CpuInfo
+from ovrecipes.pipelines.base import FamilyPipeline
+from ovrecipes.pipelines.model_dirs import is_openvino_dir
+from ovrecipes.pipelines.sources import check_model_type
 from ovrecipes.report.machine import machine
 from ovrecipes.report.model import Report, Section
 from ovrecipes.report.writer import (

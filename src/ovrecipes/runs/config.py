@@ -9,7 +9,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from ovrecipes import recipes
-from ovrecipes.pipelines.paths import require_file
+from ovrecipes.core.paths import require_file
 
 CONFIG_DIR = Path(recipes.__file__).parent / "configs"
 M = TypeVar("M", bound=BaseModel)

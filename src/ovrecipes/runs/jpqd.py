@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ovrecipes.measure.variants import Variant, model_size_mb
-from ovrecipes.pipelines.base import FamilyPipeline, is_openvino_dir
+from ovrecipes.pipelines.base import FamilyPipeline
+from ovrecipes.pipelines.model_dirs import is_openvino_dir
 from ovrecipes.recipes.jpqd import recipe as jpqd
 from ovrecipes.recipes.jpqd.config import JPQDConfig
 from ovrecipes.recipes.jpqd.legacy import read_legacy

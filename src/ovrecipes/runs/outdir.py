@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from ovrecipes.pipelines.staging import OutputExistsError, check_target, staged_directory
+from ovrecipes.core.staging import OutputExistsError, check_target, staged_directory
 
 __all__ = ["OutputExistsError", "check_output", "staged_output"]
 

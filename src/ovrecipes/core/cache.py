@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ovrecipes.pipelines.staging import staged_directory
+from ovrecipes.core.staging import staged_directory
 
 
 def cache_root() -> Path:
@@ -27,5 +27,5 @@ def cache_path(*parts: str) -> Path:
 
 def building(target: Path):
     """Build a cache entry in a staging sibling; it appears at ``target`` only when complete, so an
-    interrupted build never leaves a half-written entry (see :mod:`ovrecipes.pipelines.staging`)."""
+    interrupted build never leaves a half-written entry (see :mod:`ovrecipes.core.staging`)."""
     return staged_directory(target)
