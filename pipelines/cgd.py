@@ -35,7 +35,7 @@ from ovrecipes.pipelines.image_data import (
 )
 from ovrecipes.pipelines.model_dirs import copy_model_dir, is_openvino_dir
 from ovrecipes.pipelines.sources import take_split
-from ovrecipes.pipelines.types import Metric, Peer, Submodel, Workload
+from ovrecipes.pipelines.types import Metric, ModelNotPrepared, Peer, Submodel, Workload
 
 log = logging.getLogger(__name__)
 
@@ -110,10 +110,12 @@ class CGDPipeline(FamilyPipeline):
     @property
     def model_path(self) -> Path:
         if self._model_path is None:
-            if self.source == EMBEDDED:
-                self._model_path = embedded_model_dir(self.progress)
-            elif self.source == NEW:
-                self._model_path = self._new_model_dir()
+            if self.source in (EMBEDDED, NEW):
+                built = self._built_model_dir()
+                if not (built / CONFIG_NAME).exists():
+                    what = "the embedded CGD default" if self.source == EMBEDDED else "the --model new CGD model"
+                    raise ModelNotPrepared(what, "trains a CGD model for a few minutes")
+                self._model_path = built
             elif Path(self.source).is_dir():
                 CGDConfig.load(Path(self.source))  # a clear error when it is not a CGD directory
                 self._model_path = Path(self.source)
@@ -121,14 +123,28 @@ class CGDPipeline(FamilyPipeline):
                 raise ValueError(f"CGD model must be 'embedded', 'new' or a CGD directory: {self.source!r} is none")
         return self._model_path
 
-    def _new_model_dir(self) -> Path:
+    def prepare(self) -> "CGDPipeline":
+        """Train the embedded default or a ``--model new`` model on first use (cached after)."""
+        if self._model_path is None and self.source == EMBEDDED:
+            self._model_path = embedded_model_dir(self.progress)
+        elif self._model_path is None and self.source == NEW:
+            target = self._built_model_dir()
+            if not (target / CONFIG_NAME).exists():
+                log.info(f"Building the new CGD model ({self.new_config.backbone}, {self.training.epochs} epochs) "
+                         f"into {target}")
+                with building(target) as tmp:
+                    build_model_dir(self.new_config, self.data, self.training, tmp, self.backbone_weights,
+                                    self.progress)
+            self._model_path = target
+        return self
+
+    def _built_model_dir(self) -> Path:
+        """Where the embedded default or this new model's configuration is cached once built."""
+        if self.source == EMBEDDED:
+            return cache_path("models", EMBEDDED_NAME)
         key = json.dumps([self.new_config.__dict__, self.training.to_dict(), self.data.__dict__,
                           str(self.backbone_weights)], sort_keys=True, default=str)
-        target = cache_path("models", "cgd-new-" + hashlib.sha1(key.encode()).hexdigest()[:12])
-        if not (target / CONFIG_NAME).exists():
-            with building(target) as tmp:
-                build_model_dir(self.new_config, self.data, self.training, tmp, self.backbone_weights, self.progress)
-        return target
+        return cache_path("models", "cgd-new-" + hashlib.sha1(key.encode()).hexdigest()[:12])
 
     @property
     def config(self) -> CGDConfig:

@@ -201,3 +201,11 @@ class ValidationSet:
     items: list[Any]
     transform: Callable[[Any], Any]  # item -> model inputs (for calibration from the same items)
     metric: Callable[[Any, Iterable[Any]], float]  # (compiled model, items) -> metric value
+
+
+class ModelNotPrepared(ValueError):
+    """A model source that must be built (trained) first was read before :meth:`FamilyPipeline.prepare`."""
+
+    def __init__(self, what: str, cost: str) -> None:
+        super().__init__(f"{what} is not built yet: call prepare() on the pipeline first (it {cost}, once; "
+                         "then cached), or run any ovrecipes command, which prepares it")

@@ -87,7 +87,7 @@ def tiny_bert_dir(tmp_path_factory) -> Path:
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
-    from ovrecipes.pipelines.bert import embedded_base_dir
+    from ovrecipes.pipelines.bert_embedded import embedded_base_dir
 
     torch.manual_seed(0)
     out = tmp_path_factory.mktemp("tiny-bert")

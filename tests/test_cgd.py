@@ -16,6 +16,7 @@ from ovrecipes.pipelines.cgd import HEAD_PATTERN, NORM_GEM_TYPES, CGDPipeline, E
 from ovrecipes.pipelines.cgd_model import CGDConfig
 from ovrecipes.pipelines.cgd_train import TrainConfig
 from ovrecipes.pipelines.image_data import ImageDataSpec, split_items
+from ovrecipes.pipelines.types import ModelNotPrepared
 from ovrecipes.recipes import ir, ptq, scope_search
 
 DATA = ImageDataSpec(source="digits", validation_size=60, calibration_size=16)
@@ -338,11 +339,24 @@ def test_cgd_ptq_cli_reports_every_scope_mode(tiny_cgd, tmp_path):
     assert "## Ignored scopes" in md and "`preset:published`" in md and "`none`: 0 ops" in md
 
 
-def test_new_model_is_built_once_into_the_cache(tmp_path, monkeypatch):
+def test_new_model_is_built_once_into_the_cache_by_the_explicit_prepare_step(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("OVRECIPES_CACHE", str(tmp_path / "cache"))
     config = CGDConfig(backbone="tiny", descriptors="G", embedding_dim=16, image_size=32)
     first = CGDPipeline("new", DATA, new_config=config, training=TrainConfig(epochs=0), progress=False)
+    # reading the model never trains: it says to prepare, and nothing is built
+    with pytest.raises(ModelNotPrepared, match=r"^the --model new CGD model is not built yet: call prepare\(\)"):
+        _ = first.model_path
+    with pytest.raises(ModelNotPrepared):
+        first.export(tmp_path / "fp32")
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("config.json"))
+    with caplog.at_level("INFO", logger="ovrecipes"):
+        assert first.prepare() is first
+    assert "Building the new CGD model (tiny, 0 epochs)" in caplog.text
     again = CGDPipeline("new", DATA, new_config=config, training=TrainConfig(epochs=0), progress=False)
+    caplog.clear()
+    with caplog.at_level("INFO", logger="ovrecipes"):
+        again.resolve()  # resolve() prepares: the cached model, with no second build
+    assert "Building" not in caplog.text
     assert first.model_path == again.model_path and first.model_path.parent.parent == tmp_path / "cache"
     assert CGDConfig.load(first.model_path).descriptors == "G"
 

@@ -360,3 +360,26 @@ def test_bench_says_when_a_sparse_rate_cannot_act_on_this_cpu(ptq_run, tmp_path,
     notes = json.loads(out_json.read_text()).get("notes", [])
     assert ("fake CPU has no AMX" in text) == noted and ("This throughput is a dense figure." in text) == noted
     assert len(notes) == int(noted)
+
+
+def test_quiet_keeps_the_results_and_drops_the_progress_lines(ptq_run, tiny_bert_dir, tiny_csv, tmp_path, capsys):
+    import logging
+
+    from ovrecipes.cli.logs import LOGGER
+
+    args = ["compare", "bert", str(ptq_run), "--model", str(tiny_bert_dir), "--dataset", str(tiny_csv),
+            "--max-length", "16", "--eval-samples", "8", "--time", "0.2", "--rounds", "2", "--no-workload"]
+    try:
+        assert main([*args, "--out", str(tmp_path / "loud")]) == 0
+        loud = capsys.readouterr().out.splitlines()
+        assert main(["-q", *args, "--out", str(tmp_path / "quiet")]) == 0
+        quiet = capsys.readouterr().out.splitlines()
+    finally:
+        logging.getLogger(LOGGER).setLevel(logging.INFO)
+    results = [line for line in loud if line.startswith(("variant ", "Recommended:"))]
+    heads = [line.split("(")[0] for line in quiet]
+    assert len(results) == 2 and all(line.split("(")[0] in heads for line in results)  # the results stay (new figures)
+    progress = [line for line in loud if "round 1/2" in line]
+    assert progress and not [line for line in quiet if "round 1/2" in line]  # progress lines go
+    with pytest.raises(SystemExit):  # one or the other
+        main(["-q", "-v", "cpu"])

@@ -21,6 +21,7 @@ from ovrecipes.pipelines.base import FamilyOption, FamilyPipeline, FamilySpec
 from ovrecipes.pipelines.model_dirs import is_openvino_dir
 from ovrecipes.pipelines.types import Metric, Submodel, ValidationSet
 from ovrecipes.recipes import ir, ptq
+from ovrecipes.recipes.ptq_config import AccuracyControlConfig
 from ovrecipes.runs.common import MeasureOptions
 from ovrecipes.runs.compare import run_compare
 
@@ -152,7 +153,7 @@ def test_ptq_with_ignored_scope_alpha_search_and_accuracy_control(mlp, tmp_path)
     assert all(p.samples == 50 and p.metric_name == "accuracy" for p in result.alpha_search)
 
     controlled = ptq.quantize(pipeline, fp32, tmp_path / "controlled", ptq.PTQConfig(
-        subset_size=32, accuracy_control=ptq.AccuracyControlConfig(max_drop=0.0, validation_size=32,
+        subset_size=32, accuracy_control=AccuracyControlConfig(max_drop=0.0, validation_size=32,
                                                                    max_num_iterations=1)))
     reverted = controlled.submodels["model"].reverted_by_accuracy_control
     assert reverted and {r.name for r in reverted} <= {first, second}

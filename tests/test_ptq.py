@@ -11,6 +11,7 @@ import pytest
 
 from ovrecipes.core.cpu import CpuInfo
 from ovrecipes.recipes import ir, ptq
+from ovrecipes.recipes.ptq_config import AccuracyControlConfig
 
 NO_VNNI = CpuInfo("fake AVX2", frozenset({"avx2"}))
 WITH_VNNI = CpuInfo("fake VNNI", frozenset({"avx2", "avx512f", "avx512_vnni"}))
@@ -188,7 +189,7 @@ class _FidelityPipeline:
 
 
 def test_accuracy_control_reverts_ops_and_reports_them(tiny_pipeline, tiny_fp32_ir, tmp_path):
-    config = _config(accuracy_control=ptq.AccuracyControlConfig(max_drop=0.0, validation_size=16,
+    config = _config(accuracy_control=AccuracyControlConfig(max_drop=0.0, validation_size=16,
                                                                 max_num_iterations=2))
     report = ptq.quantize(_FidelityPipeline(tiny_pipeline, tiny_fp32_ir), tiny_fp32_ir, tmp_path, config)
     reverted = report.submodels["model"].reverted_by_accuracy_control

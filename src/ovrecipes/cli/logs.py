@@ -6,7 +6,10 @@ from __future__ import annotations
 import logging
 import sys
 
+from ovrecipes.report.writer import SUMMARY_LOGGER
+
 LOGGER = "ovrecipes"
+
 
 
 class _StdoutHandler(logging.StreamHandler):
@@ -26,9 +29,11 @@ class _StdoutHandler(logging.StreamHandler):
 
 
 def show_library_logs(level: int = logging.INFO) -> None:
-    """Progress lines of the ``ovrecipes`` loggers at ``level`` and above go to standard output (once)."""
+    """Log lines of the ``ovrecipes`` loggers at ``level`` and above go to standard output (once); a run's
+    closing summary (``ovrecipes.summary``) is shown at any level up to WARNING, so ``--quiet`` keeps it."""
     logger = logging.getLogger(LOGGER)
     logger.setLevel(level)
     logger.propagate = False
+    logging.getLogger(SUMMARY_LOGGER).setLevel(min(level, logging.INFO))
     if not any(isinstance(h, _StdoutHandler) for h in logger.handlers):
         logger.addHandler(_StdoutHandler())

@@ -36,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ovrecipes", description="OpenVINO/NNCF recipes with measured accuracy and throughput.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    talk = parser.add_mutually_exclusive_group()
+    talk.add_argument("-q", "--quiet", action="store_true",
+                      help="only the results (tables, recommendation), warnings and errors; no progress lines")
+    talk.add_argument("-v", "--verbose", action="store_true", help="debug lines of ovrecipes too")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in GROUPS:
         group.register(sub)
@@ -64,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not debug:
         quiet_third_party(models=args.command not in LIGHT_COMMANDS)
-    show_library_logs(logging.DEBUG if debug else logging.INFO)
+    show_library_logs(logging.DEBUG if debug or args.verbose else logging.WARNING if args.quiet else logging.INFO)
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         args.handler(args)

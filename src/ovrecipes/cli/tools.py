@@ -21,7 +21,7 @@ from ovrecipes.core.cpu import TARGET_CPUS, sparse_kernel_support
 from ovrecipes.measure import engine
 from ovrecipes.measure.serving import WorkloadOptions, serve_side_by_side
 from ovrecipes.measure.variants import Variant
-from ovrecipes.pipelines import bert, cgd, whisper
+from ovrecipes.pipelines import bert_embedded, cgd, whisper_embedded
 from ovrecipes.pipelines.registry import FAMILIES
 from ovrecipes.pipelines.speech_data import embedded_speech
 from ovrecipes.pipelines.text_data import vader_archive
@@ -127,9 +127,9 @@ def cmd_fetch(args: argparse.Namespace) -> None:
     """Build every embedded default now (each is cached; later runs start warm)."""
 
     print(f"embedded sentiment data:  {vader_archive()}")
-    print(f"embedded BERT model:      {bert.embedded_model_dir()}")
+    print(f"embedded BERT model:      {bert_embedded.embedded_model_dir()}")
     print(f"embedded speech:          {len(embedded_speech())} synthesised clips")
-    print(f"embedded Whisper tiny.en: {whisper.embedded_whisper_dir()}")
+    print(f"embedded Whisper tiny.en: {whisper_embedded.embedded_whisper_dir()}")
     print(f"embedded CGD model:       {cgd.embedded_model_dir()}")
 
 

@@ -187,27 +187,34 @@ def read_report(path: Path) -> Report:
         raise ValueError(f"{file} is not a valid report: {where}: {first['msg']}") from None
 
 
-def print_summary(report: Report) -> None:
+#: the logger a run's closing summary goes to: shown by the command line even with --quiet
+SUMMARY_LOGGER = "ovrecipes.summary"
+
+
+def summary_text(report: Report) -> str:
+    """What a run says when it ends: the side-by-side table, serving figures, the recommendation."""
+    lines: list[str] = []
     if report.variants:
-        print()
-        print(report.side_by_side_table().format())
+        lines += ["", report.side_by_side_table().format()]
         if report.precision_note:
-            print(report.precision_note)
-        for w in report.warnings:
-            print(f"Warning: {w}")
+            lines.append(report.precision_note)
+        lines += [f"Warning: {w}" for w in report.warnings]
     serving = report.serving_table()
     if serving is not None:
-        print(f"\nServing real inputs ({report.workload.items} {report.workload.split} {report.workload.unit}):")
-        print(serving.format())
+        lines += [f"\nServing real inputs ({report.workload.items} {report.workload.split} {report.workload.unit}):",
+                  serving.format()]
         policies = report.policy_table()
         if policies is not None:
-            print(policies.format())
-        for line in serving_lines(report)[3:]:
-            print(line.replace("**", ""))
+            lines.append(policies.format())
+        lines += [line.replace("**", "") for line in serving_lines(report)[3:]]
     rec = report.recommendation
     if rec and rec.choice:
-        print(f"\nRecommended: {rec.choice} ({rec.reason})")
-        for note in rec.notes:
-            print(f"Note: {note}")
-    for line in report.highlights:
-        print(line)
+        lines.append(f"\nRecommended: {rec.choice} ({rec.reason})")
+        lines += [f"Note: {note}" for note in rec.notes]
+    lines += list(report.highlights)
+    return "\n".join(lines)
+
+
+def log_summary(report: Report) -> None:
+    """The summary as one INFO record of :data:`SUMMARY_LOGGER` (a Python caller sees it only if it shows logs)."""
+    logging.getLogger(SUMMARY_LOGGER).info(summary_text(report))

@@ -30,7 +30,7 @@ from ovrecipes.report.writer import (
     Timer,
     command_line,
     created,
-    print_summary,
+    log_summary,
     write_report,
 )
 from ovrecipes.runs.outdir import staged_output
@@ -156,7 +156,7 @@ def recipe_run(pipeline: FamilyPipeline, out: Path, *, overwrite: bool, kind: st
         record_shape_policies(report, stage)
         _relocate(report, stage, out)
         write_report(stage, report, outcome.config)
-    print_summary(report)
+    log_summary(report)
     plot = [PLOT_NAME] if (out / PLOT_NAME).exists() else []  # none with --no-eval or --no-bench
     log.info(f"\nWrote {out} ({', '.join([outcome.contents or 'models', *plot, 'report.md', 'report.json'])})")
     return report

@@ -21,7 +21,7 @@ from ovrecipes.report.writer import (
     Timer,
     command_line,
     created,
-    print_summary,
+    log_summary,
     read_report,
     report_file,
     write_report,
@@ -69,7 +69,7 @@ def run_compare(pipeline: FamilyPipeline, variants: list[Variant], out: Path | N
                               title=f"{pipeline.family} comparison", timer=timer,
                               sections=[Section(title="Peer runtimes", lines=notes)] if notes else None)
         _write(report, out, overwrite, Path(tmp) if peers else None)
-    print_summary(report)
+    log_summary(report)
     return report
 
 
@@ -114,5 +114,5 @@ def compare_reports(paths: list[Path], out: Path | None, *, overwrite: bool = Fa
                     recommendation=recommend(variants, cpu, budget), machine=machine(),
                     data={"reports": [str(p) for p in paths]}, peak_rss_mb=round(peak_rss_mb(), 1))
     _write(report, out, overwrite)
-    print_summary(report)
+    log_summary(report)
     return report
