@@ -10,9 +10,10 @@ weight bytes. It does so only if, at compile time, all of these hold (plugin sou
 * the activations entering the layer are u8/i8 (a quantized model, not weight-only int8);
 * the fraction of int8 zeros in the weights is at least the rate (compared in float32).
 
-This module measures those conditions on an IR, chooses a rate, builds the runtime config, reads
-back which kernels the plugin picked, and prunes weights by magnitude to create the zeros. It
-knows no model family.
+This module measures those conditions on an IR (eligibility, zero fractions), chooses a rate and
+builds the runtime config; :mod:`.sparse_kernels` reads back which kernels the plugin picked and
+decides per layer, and :mod:`.sparse_prune` prunes weights by magnitude to create the zeros. None of
+them knows a model family.
 """
 
 from __future__ import annotations
@@ -22,11 +23,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
 import numpy as np
-import openvino as ov
-import openvino.properties as props
-
-from ovrecipes.core.cpu import CpuInfo, sparse_kernel_support
-from ovrecipes.core.openvino import compiled_precision, random_inputs
 
 #: The property's name; equals ``openvino.properties.intel_cpu.sparse_weights_decompression_rate()``.
 RATE_KEY = "CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE"
@@ -36,7 +32,7 @@ RATE_STEP = 0.01  # auto rates are rounded down to this step
 _WALK_LIMIT = 16
 _WEIGHT_PASS = ("Convert", "Reshape", "Transpose", "Squeeze", "Unsqueeze")
 _ACTIVATION_PASS = ("Reshape", "Transpose", "Squeeze", "Unsqueeze")
-_FLOAT_TYPES = ("f32", "f16", "bf16")
+FLOAT_TYPES = ("f32", "f16", "bf16")  # weights that quantize to i8
 
 
 # -- rates ------------------------------------------------------------------------------------------
@@ -151,7 +147,7 @@ def eligibility(shape: Iterable[int], dtype: str, activations_are_int8: bool) ->
     shape = list(shape)
     reasons = []
     if dtype != "i8":
-        hint = "; quantize the model to int8 first" if dtype in _FLOAT_TYPES else ""
+        hint = "; quantize the model to int8 first" if dtype in FLOAT_TYPES else ""
         reasons.append(f"{dtype} weights, the sparse kernel takes i8{hint}")
     if len(shape) != 2:
         reasons.append(f"{len(shape)}-D weights, the sparse kernel takes 2-D")
@@ -206,7 +202,8 @@ def _count_zeros(node) -> int:
         return int(np.count_nonzero(np.asarray(node.get_data(dtype=np.float32)) == 0))
 
 
-def _weight_info(matmul, chain: WeightChain) -> WeightInfo:
+def weight_info(matmul, chain: WeightChain) -> WeightInfo:
+    """One MatMul's weights (found by :func:`weight_chain`) measured: shape, type, zeros, eligibility."""
     const = chain.constant
     shape = [int(d) for d in const.get_output_shape(0)]
     dtype = _dtype(const)
@@ -226,7 +223,7 @@ def weight_stats(model) -> list[WeightInfo]:
     layers = []
     for op in model.get_ordered_ops():
         if op.get_type_name() == "MatMul" and (chain := weight_chain(op)) is not None:
-            layers.append(_weight_info(op, chain))
+            layers.append(weight_info(op, chain))
     return layers
 
 
@@ -319,219 +316,3 @@ def runtime_config(rate: float, streams: int | None = None, threads: int | None 
                 raise ValueError(f"{key} must be a positive integer: got {value}")
             section[key] = str(int(value))
     return {device: section}
-
-
-def compile_snippet(xml_path: str, section: dict[str, str], device: str = "CPU") -> str:
-    """A Python file that compiles the model with the same properties, for applications."""
-    lines = [f'"""Compile {xml_path} with sparse int8 weight decompression (written by ovrecipes sparse config)."""',
-             "import openvino as ov", "import openvino.properties as props",
-             "import openvino.properties.intel_cpu as intel_cpu", "", "config = {"]
-    names = {RATE_KEY: "intel_cpu.sparse_weights_decompression_rate()",
-             "NUM_STREAMS": "props.num_streams()", "INFERENCE_NUM_THREADS": "props.inference_num_threads()"}
-    for key, value in section.items():
-        literal = value if key == RATE_KEY else int(value) if value.isdigit() else repr(value)
-        lines.append(f"    {names.get(key, repr(key))}: {literal},")
-    lines += ["}", "# Effective only on CPUs with AMX; elsewhere the rate is accepted and ignored.",
-              "core = ov.Core()", f"compiled = core.compile_model({xml_path!r}, {device!r}, config)",
-              f"print('{RATE_KEY} =', compiled.get_property(intel_cpu.sparse_weights_decompression_rate()))", ""]
-    return "\n".join(lines)
-
-
-# -- what the plugin did ----------------------------------------------------------------------------
-@dataclass
-class KernelObservation:
-    """One FullyConnected of the compiled graph: its kernel and the precisions it runs in."""
-
-    runtime_name: str
-    layer_type: str
-    exec_type: str
-    input_precisions: list[str]
-
-    @property
-    def sparse(self) -> bool:
-        return "sparse" in self.exec_type.lower()
-
-
-def _rt(rt_info, key: str) -> str:
-    return rt_info[key].astype(str) if key in rt_info else ""
-
-
-def observe_kernels(compiled, request=None) -> dict[str, KernelObservation]:
-    """IR MatMul name -> the compiled FullyConnected that absorbed it, with its exec type.
-
-    The runtime model names each compiled node's original layers ('originalLayersNames'); exec
-    types come from the performance counters of ``request`` when given (PERF_COUNT), else from the
-    runtime model's 'primitiveType'.
-    """
-    executed = {p.node_name: p.exec_type for p in request.profiling_info} if request is not None else {}
-    found: dict[str, KernelObservation] = {}
-    for op in compiled.get_runtime_model().get_ordered_ops():
-        rt = op.get_rt_info()
-        layer_type = _rt(rt, "layerType")
-        if "FullyConnected" not in layer_type and layer_type != "MatMul":
-            continue
-        name = op.get_friendly_name()
-        obs = KernelObservation(name, layer_type, executed.get(name) or _rt(rt, "primitiveType"),
-                                [op.input(i).get_element_type().get_type_name() for i in range(min(2, op.get_input_size()))])
-        for original in [name, *_rt(rt, "originalLayersNames").split(",")]:
-            # Low-precision transformations rename a quantized MatMul '<name>/DequantizationMultiply'.
-            for key in {original, original.split("/Dequantization")[0]}:
-                if key and (key not in found or "FullyConnected" in layer_type):
-                    found[key] = obs
-    return found
-
-
-def probe_kernels(model, config: dict, core=None, device: str = "CPU") -> tuple[dict[str, KernelObservation], dict]:
-    """Compile ``model`` (static shapes) with ``config`` and PERF_COUNT, run one inference, observe.
-
-    Also returns the inference precision and execution mode the compiled model reports back: the
-    activations of non-quantized layers run in that precision (bf16 by default on AVX512_BF16/AMX CPUs).
-    """
-
-
-    core = core or ov.Core()
-    compiled = core.compile_model(model, device, {**config, props.enable_profiling(): True})
-    request = compiled.create_infer_request()
-    request.infer(random_inputs(model))
-    return observe_kernels(compiled, request), compiled_precision(compiled)
-
-
-def decide(layers: list[WeightInfo], rate: float, cpu: CpuInfo,
-           observed: dict[str, KernelObservation] | None = None) -> dict:
-    """Per layer: would a sparse kernel run, did it, and why; plus one plain headline.
-
-    ``cpu`` is an input so the logic can be checked for AMX and non-AMX CPUs on any machine;
-    ``observed`` (from :func:`probe_kernels`) wins over the expectation where present.
-    """
-    amx, support = sparse_kernel_support(cpu)
-    observed = observed or {}
-    rows = []
-    for info in layers:
-        obs = observed.get(info.name)
-        expected = amx and info.sparse_at(rate)
-        if not info.eligible:
-            reason = "not eligible: " + "; ".join(info.reasons)
-        elif rate >= 1.0:
-            reason = "rate 1 turns sparse decompression off"
-        elif not reaches(info.zeros, info.elements, rate):
-            reason = f"zero fraction {info.zero_fraction:.3f} is below the rate {rate:g}"
-        elif not amx:
-            reason = (f"would use the sparse kernel on an AMX CPU (zero fraction {info.zero_fraction:.3f} >= "
-                      f"{rate:g}); this CPU has no AMX")
-        elif obs is not None and obs.input_precisions and obs.input_precisions[0] not in ("u8", "i8"):
-            reason = f"compiled with {obs.input_precisions[0]} activations; the sparse kernel needs u8/i8"
-        elif obs is not None and not obs.sparse:
-            reason = f"expected a sparse kernel, but the plugin ran {obs.exec_type}"
-        else:
-            reason = f"zero fraction {info.zero_fraction:.3f} >= rate {rate:g} on an AMX CPU"
-        ran = obs.sparse if obs is not None else None
-        if ran:
-            reason = f"sparse kernel ran ({obs.exec_type})"
-        rows.append({"name": info.name, "shape": info.shape, "zero_fraction": info.zero_fraction,
-                     "eligible": info.eligible, "expected": expected, "ran": ran,
-                     "exec_type": obs.exec_type if obs else None,
-                     "input_precisions": obs.input_precisions if obs else None, "reason": reason})
-    eligible = [r for r in rows if r["eligible"]]
-    reaching = [r for r, entry in zip(rows, layers) if entry.sparse_at(rate)]
-    ran = [r for r in rows if r["ran"]]
-    dense_seen = sorted({r["exec_type"] for r in reaching if r["exec_type"] and not r["ran"]})
-    if not amx:
-        headline = (f"Sparse weight decompression is a no-op on this CPU: {cpu.where} has no AMX "
-                    f"(amx_int8/amx_tile), and OpenVINO's CPU plugin packs sparse int8 weights only for its AMX "
-                    f"kernels, so {RATE_KEY}={rate:g} is accepted and ignored: expect no speedup from it here. "
-                    f"{len(reaching)} of {len(eligible)} eligible layers would use the sparse kernel on an AMX CPU "
-                    "(Xeon Sapphire Rapids or later).")
-        if dense_seen:
-            headline += f" Performance counters confirm dense kernels: {', '.join(dense_seen)}."
-    elif rate >= 1.0:
-        headline = f"{RATE_KEY}=1 turns sparse decompression off; pass a rate below 1."
-    else:
-        headline = (f"{len(ran)} of {len(reaching)} layers that reach rate {rate:g} ran a sparse kernel "
-                    f"({len(eligible)} eligible layers in all).")
-        if observed and len(ran) < len(reaching):
-            headline += f" The others ran {', '.join(dense_seen) or 'an unobserved kernel'}."
-    return {"rate": rate, "cpu": cpu.to_dict(), "amx": amx, "support": support, "headline": headline,
-            "eligible_layers": len(eligible), "layers_reaching_rate": len(reaching), "layers_sparse": len(ran),
-            "observed": bool(observed), "layers": rows}
-
-
-# -- magnitude pruning ------------------------------------------------------------------------------
-def _prunable(info: WeightInfo, chain: WeightChain) -> list[str]:
-    """Why a layer is not pruned: pruning targets weights that are (or, once quantized, will be) eligible."""
-    reasons = eligibility(info.shape, "i8", True)
-    if info.dtype not in ("i8", *_FLOAT_TYPES):
-        reasons.append(f"{info.dtype} weights are not pruned")
-    if info.dtype == "i8" and chain.zero_point is not None and np.any(chain.zero_point != 0):
-        reasons.append("asymmetric int8 weights: an int8 zero is not a zero weight")
-    if chain.fake_quantized:
-        reasons.append("weights behind a FakeQuantize are not pruned")
-    return reasons
-
-
-def _magnitude(values: np.ndarray, chain: WeightChain) -> np.ndarray:
-    """|dequantized weight|: int8 values times their per-channel scale when it broadcasts."""
-    mag = np.abs(values.astype(np.float32))
-    if chain.scale is not None:
-        try:
-            mag = mag * np.abs(np.broadcast_to(chain.scale, mag.shape)).astype(np.float32)
-        except ValueError:  # scale laid out for a reshaped tensor: int8 magnitude alone
-            pass
-    return mag
-
-
-@dataclass
-class PruneResult:
-    name: str
-    shape: list[int]
-    dtype: str
-    zeros_before: int
-    zeros_after: int
-    elements: int
-    skipped: str | None = None
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d.update(before=self.zeros_before / self.elements, after=self.zeros_after / self.elements)
-        return d
-
-
-def prune_model(model, target: float) -> list[PruneResult]:
-    """Unstructured magnitude pruning, in place: in every prunable MatMul weight, zero the smallest
-    ``ceil(target * n)`` values (by dequantized magnitude) so each reaches at least ``target``.
-
-    Per layer rather than global, so every eligible layer clears the same rate. A Constant shared by
-    several MatMuls is pruned once.
-    """
-
-    if not 0.0 < float(target) < 1.0:
-        raise ValueError(f"prune target must be a zero fraction in (0, 1): got {target}")
-    results: list[PruneResult] = []
-    done: set[str] = set()
-    for op in model.get_ordered_ops():
-        if op.get_type_name() != "MatMul" or (chain := weight_chain(op)) is None:
-            continue
-        const = chain.constant
-        key = const.get_friendly_name()
-        if key in done:
-            continue
-        done.add(key)
-        info = _weight_info(op, chain)
-        why = _prunable(info, chain)
-        if why:
-            results.append(PruneResult(info.name, info.shape, info.dtype, info.zeros, info.zeros, info.elements,
-                                       "; ".join(why)))
-            continue
-        values = np.array(const.get_data())
-        flat = values.reshape(-1)
-        k = min(flat.size, math.ceil(float(target) * flat.size))
-        order = np.argpartition(_magnitude(values, chain).reshape(-1), k - 1)[:k]
-        flat[order] = 0
-        new = ov.op.Constant(values)
-        new.set_friendly_name(key)
-        for target_input in list(const.output(0).get_target_inputs()):
-            target_input.replace_source_output(new.output(0))
-        results.append(PruneResult(info.name, info.shape, info.dtype, info.zeros,
-                                   int(np.count_nonzero(values == 0)), info.elements))
-    model.validate_nodes_and_infer_types()
-    return results
-

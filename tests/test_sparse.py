@@ -18,7 +18,7 @@ import pytest
 from ovrecipes.cli.main import main
 from ovrecipes.core.cpu import CpuInfo, host_cpu, sparse_kernel_support
 from ovrecipes.measure.sweep import grid_points
-from ovrecipes.recipes import sparse
+from ovrecipes.recipes import sparse, sparse_kernels, sparse_prune
 
 NO_AMX = CpuInfo("fake AVX2", frozenset({"avx2"}))
 AMX = CpuInfo("fake SPR", frozenset({"avx2", "avx512f", "avx512_vnni", "amx_tile", "amx_int8", "amx_bf16"}))
@@ -99,7 +99,8 @@ def tiny64(tmp_path_factory, tiny_csv):
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
-    from ovrecipes.pipelines.bert import BertPipeline, embedded_base_dir
+    from ovrecipes.pipelines.bert import BertPipeline
+    from ovrecipes.pipelines.bert_embedded import embedded_base_dir
     from ovrecipes.pipelines.text_data import TextDataSpec
 
     torch.manual_seed(0)
@@ -286,34 +287,34 @@ def test_check_finds_every_matmul_of_a_quantized_bert(tiny64_int8, tmp_path):
     assert report["layers_sparse"] == (report["layers_reaching_rate"] if host_cpu().has_amx else 0)
 
 
-def _obs(exec_type: str, precisions=("u8", "i8")) -> sparse.KernelObservation:
-    return sparse.KernelObservation("rt", "FullyConnected", exec_type, list(precisions))
+def _obs(exec_type: str, precisions=("u8", "i8")) -> sparse_kernels.KernelObservation:
+    return sparse_kernels.KernelObservation("rt", "FullyConnected", exec_type, list(precisions))
 
 
 def test_decision_logic_with_faked_amx_both_ways():
     layers = sparse.weight_stats(build_planted()[0])
     observed = {"A": _obs("brgemm_sparse_avx512_amx_I8"), "B": _obs("brgemm_avx512_amx_I8")}
 
-    amx = {r["name"]: r for r in sparse.decide(layers, 0.5, AMX, observed)["layers"]}
+    amx = {r["name"]: r for r in sparse_kernels.decide(layers, 0.5, AMX, observed)["layers"]}
     assert amx["A"]["expected"] and amx["A"]["ran"] and "sparse kernel ran" in amx["A"]["reason"]
     assert amx["B"]["expected"] and amx["B"]["ran"] is False and "but the plugin ran" in amx["B"]["reason"]
     assert not amx["C"]["expected"] and "multiples of 64" in amx["C"]["reason"]
     assert "not eligible" in amx["F"]["reason"] and "not eligible" in amx["D"]["reason"]
-    headline = sparse.decide(layers, 0.5, AMX, observed)["headline"]
+    headline = sparse_kernels.decide(layers, 0.5, AMX, observed)["headline"]
     assert headline.startswith("1 of 2 layers that reach rate 0.5 ran a sparse kernel")
 
-    no_amx = sparse.decide(layers, 0.5, NO_AMX, {"A": _obs("jit_gemm_I8"), "B": _obs("jit_gemm_I8")})
+    no_amx = sparse_kernels.decide(layers, 0.5, NO_AMX, {"A": _obs("jit_gemm_I8"), "B": _obs("jit_gemm_I8")})
     rows = {r["name"]: r for r in no_amx["layers"]}
     assert not no_amx["amx"] and not any(r["expected"] for r in rows.values())
     assert "no-op on this CPU" in no_amx["headline"] and "fake AVX2" in no_amx["headline"]
     assert "jit_gemm_I8" in no_amx["headline"] and "this CPU has no AMX" in rows["A"]["reason"]
 
-    unobserved = {r["name"]: r for r in sparse.decide(layers, 0.5, AMX)["layers"]}
+    unobserved = {r["name"]: r for r in sparse_kernels.decide(layers, 0.5, AMX)["layers"]}
     assert unobserved["A"]["expected"] and unobserved["A"]["ran"] is None
-    below = {r["name"]: r for r in sparse.decide(layers, 0.8, AMX)["layers"]}
+    below = {r["name"]: r for r in sparse_kernels.decide(layers, 0.8, AMX)["layers"]}
     assert not below["A"]["expected"] and "below the rate 0.8" in below["A"]["reason"]
-    assert "off" in sparse.decide(layers, 1.0, AMX)["headline"]
-    f32_act = {r["name"]: r for r in sparse.decide(layers, 0.5, AMX, {"A": _obs("brgemm_avx512_amx_f32", ("f32", "i8"))})["layers"]}
+    assert "off" in sparse_kernels.decide(layers, 1.0, AMX)["headline"]
+    f32_act = {r["name"]: r for r in sparse_kernels.decide(layers, 0.5, AMX, {"A": _obs("brgemm_avx512_amx_f32", ("f32", "i8"))})["layers"]}
     assert "f32 activations" in f32_act["A"]["reason"]
 
 
@@ -326,7 +327,7 @@ def test_prune_reaches_target_by_magnitude_and_runs(tmp_path):
         if op.get_type_name() == "MatMul":
             chain = sparse.weight_chain(op)
             originals[op.get_friendly_name()] = (np.array(chain.constant.get_data()), chain)
-    results = {r.name: r for r in sparse.prune_model(model, 0.8)}
+    results = {r.name: r for r in sparse_prune.prune_model(model, 0.8)}
     assert results["C"].skipped and "multiples of 64" in results["C"].skipped
     for name in ("A", "B", "F", "D"):
         assert results[name].skipped is None and results[name].zeros_after / results[name].elements >= 0.8, name
@@ -353,10 +354,10 @@ def test_prune_reaches_target_by_magnitude_and_runs(tmp_path):
 
 def test_prune_skips_asymmetric_int8_weights():
     model, _ = build_planted(zero_point_b=3)
-    results = {r.name: r for r in sparse.prune_model(model, 0.8)}
+    results = {r.name: r for r in sparse_prune.prune_model(model, 0.8)}
     assert "asymmetric" in results["B"].skipped and results["B"].zeros_after == results["B"].zeros_before
     with pytest.raises(ValueError, match="zero fraction"):
-        sparse.prune_model(model, 1.0)
+        sparse_prune.prune_model(model, 1.0)
 
 
 def test_prune_cli_with_family_reports_accuracy_and_loads_in_optimum(tiny64_ir, tiny_csv, tmp_path, capsys):
@@ -477,7 +478,7 @@ def test_no_op_note_follows_each_faked_cpu_class(planted_ir, name):
 
     cpu = target_cpu(name)
     layers = sparse.weight_stats(ov.Core().read_model(planted_ir / XML))
-    verdict = sparse.decide(layers, 0.5, cpu)
+    verdict = sparse_kernels.decide(layers, 0.5, cpu)
     supported, reason = sparse_kernel_support(cpu)
     assert supported is cpu.has_amx and verdict["amx"] is cpu.has_amx
     if cpu.has_amx:

@@ -9,6 +9,9 @@ directory beside the models. A report shows itself as tables in a notebook.
     report = ovrecipes.ptq(bert, "int8-minilm", compare_peers=True)
     report                                                # tables and recommendations in a notebook
 
+The sparse weight decompression tools (``sparse_stats``, ``sparse_config``, ``sparse_check``, ``sparse_sweep``,
+``sparse_prune``) are defined, with their examples, in :mod:`ovrecipes.api_sparse` and exported here.
+
 Nothing here prints; progress goes to the ``ovrecipes`` loggers (``logging.getLogger("ovrecipes")``).
 """
 
@@ -19,6 +22,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from ovrecipes.api_sparse import sparse_check, sparse_config, sparse_prune, sparse_stats, sparse_sweep
 from ovrecipes.core import openvino as ov_io
 from ovrecipes.core.cpu import sparse_kernel_support, target_cpu
 from ovrecipes.measure import engine
@@ -42,7 +46,8 @@ from ovrecipes.runs.ptq import run_ptq
 log = logging.getLogger(__name__)
 
 __all__ = ["family", "families", "ptq_config", "ptq", "jpqd_config", "jpqd", "compare", "compare_reports", "bench",
-           "retrieval_index", "retrieval_search", "read_report", "cpu_info", "MeasureOptions", "WorkloadOptions", "PTQConfig", "JPQDConfig",
+           "retrieval_index", "retrieval_search", "read_report", "cpu_info", "sparse_stats", "sparse_config",
+           "sparse_check", "sparse_sweep", "sparse_prune", "MeasureOptions", "WorkloadOptions", "PTQConfig", "JPQDConfig",
            "WeightCompressionConfig", "Report", "FamilyPipeline"]
 
 
