@@ -4,6 +4,8 @@ declared options (:class:`~ovrecipes.pipelines.base.FamilyOption`) turned into f
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -11,8 +13,9 @@ from ovrecipes.cli.argtypes import argtype, positive_int
 from ovrecipes.core.openvino import PRECISIONS
 from ovrecipes.core.paths import require_dir
 from ovrecipes.core.staging import check_output_file
-from ovrecipes.pipelines import cgd, cgd_retrieval, whisper_engines
+from ovrecipes.pipelines import cgd, cgd_retrieval, whisper_engines, whisper_transcribe
 from ovrecipes.pipelines.base import FamilySpec
+from ovrecipes.pipelines.subtitles import FORMATS
 
 
 def add_family_options(parser: argparse.ArgumentParser, spec: FamilySpec) -> None:
@@ -78,24 +81,55 @@ def add_cgd_commands(recipes) -> None:
 
 
 def cmd_transcribe(args: argparse.Namespace) -> None:
-    """Print the transcript of each audio file with the chosen engine, and its seconds."""
-    results = whisper_engines.transcribe(args.model_dir, args.audio, None if args.engine == "auto" else args.engine,
-                         precision=None if args.inference_precision == "default" else args.inference_precision,
-                         threads=args.threads, max_new_tokens=args.max_new_tokens, language=args.language)
-    for path, result in zip(args.audio, results):
-        print(f"{path}\t{result.seconds:.2f} s\t{result.text.strip()}")
+    """Transcripts of audio files (files, directories, patterns) as txt/json/srt/vtt, into --out or to stdout."""
+    language = whisper_transcribe.check_request(args.model_dir, args.language, args.task)
+    paths = whisper_transcribe.expand_inputs(args.audio)
+    targets = whisper_transcribe.output_paths(paths, args.out, args.format, args.overwrite)
+    options = dict(engine=None if args.engine == "auto" else args.engine,
+                   precision=None if args.inference_precision == "default" else args.inference_precision,
+                   threads=args.threads, max_new_tokens=args.max_new_tokens, language=language, task=args.task,
+                   words=args.format == "json")
+    if targets is None:  # the transcript is standard output: the library's log lines go to stderr meanwhile
+        with contextlib.redirect_stdout(sys.stderr):
+            [result] = whisper_transcribe.transcribe_files(args.model_dir, paths, **options)
+        sys.stdout.write(result.render(args.format))
+        return
+    done = []
+    results = whisper_transcribe.transcribe_files(args.model_dir, paths, progress=not getattr(args, "quiet", False),
+                                                  **options)
+    for result, target in zip(results, targets):  # the results first, so that their progress bar ends at N/N
+        whisper_transcribe.write_output(target, result.render(args.format), args.overwrite)  # each as it is done
+        done.append(result)
+    print(f"Wrote {len(done)} {args.format} file{'s' * (len(done) != 1)} into {args.out} ({done[-1].timestamps} "
+          f"timestamps, engine {done[-1].engine}; {sum(r.duration_s for r in done):.1f} s of audio transcribed in "
+          f"{sum(r.seconds for r in done):.1f} s)")
 
 
 def add_whisper_commands(recipes) -> None:
     """``whisper transcribe MODEL_DIR AUDIO...`` next to ``whisper ptq``."""
-    t = recipes.add_parser("transcribe", help="transcribe audio files with a model directory (genai by default)")
+    t = recipes.add_parser(
+        "transcribe", help="transcribe audio files of any length with timestamps: txt, json, srt or vtt",
+        description="Transcribe audio files, directories of them or glob patterns with a Whisper model directory "
+                    "(genai by default). Clips longer than 30 s are transcribed in 30 s windows; segment "
+                    "timestamps always, word timestamps in json where the engine gives them.")
     t.add_argument("model_dir", type=Path, help="OpenVINO (from 'whisper ptq') or PyTorch Whisper directory")
-    t.add_argument("audio", type=Path, nargs="+", help="audio files (any format librosa reads; resampled to 16 kHz)")
+    t.add_argument("audio", nargs="+",
+                   help="audio files (any format librosa reads; resampled to 16 kHz), directories (their audio "
+                        f"files: {', '.join(whisper_transcribe.AUDIO_SUFFIXES)}, sorted) or quoted glob patterns")
+    t.add_argument("--format", choices=FORMATS, default="txt",
+                   help="txt (the text), json (text, segments and words with times), srt or vtt subtitles "
+                        "(default txt)")
+    t.add_argument("--out", type=Path, default=None,
+                   help="directory for one <audio stem>.<format> file per input (default: standard output, "
+                        "for one input)")
+    t.add_argument("--overwrite", action="store_true", help="replace transcripts that already exist in --out")
     t.add_argument("--engine", choices=("auto", *whisper_engines.ENGINES), default="auto")
     t.add_argument("--inference-precision", choices=PRECISIONS, default="default")
     t.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: all cores)")
-    t.add_argument("--max-new-tokens", type=positive_int, default=96)
+    t.add_argument("--max-new-tokens", type=positive_int, default=96, help="tokens per 30 s window (default 96)")
     t.add_argument("--language", default="en", help="a code or a name: en, de, german ... (default en)")
+    t.add_argument("--task", choices=whisper_transcribe.TASKS, default="transcribe",
+                   help="transcribe, or translate into English (multilingual models only)")
     t.set_defaults(handler=cmd_transcribe)
 
 
