@@ -580,3 +580,19 @@ def _refusing_import(real_import, prefix: str):
         return real_import(name, *args, **kwargs)
 
     return guarded
+
+
+def test_clips_are_served_one_at_a_time_and_the_concurrent_mode_is_left_out(tiny_pipeline, tiny_fp32):
+    """Every Whisper engine serves one clip at a time (one pipeline object), so a side-by-side of Whisper
+    variants has no concurrent mode: it is left out, not an error."""
+    from ovrecipes.measure.serving import WorkloadOptions, serve_side_by_side
+    from ovrecipes.measure.variants import Variant
+    from ovrecipes.pipelines.types import Metric
+    from ovrecipes.report.model import VariantResult
+
+    variants = [Variant("OV FP32", tiny_fp32, precision="f32"), Variant("PyTorch", tiny_pipeline.model_path)]
+    results = [VariantResult(label=v.label, path=str(v.path), engine=tiny_pipeline.engine_of(v.path),
+                             weights="fp32", size_mb=1.0, metric=Metric("accuracy", 50.0, 2)) for v in variants]
+    summary = serve_side_by_side(tiny_pipeline, variants, results, WorkloadOptions(samples=2), rounds=1)
+    assert summary.unit == "clips" and summary.items == 2 and summary.modes == ["one-at-a-time"]
+    assert all([w.mode for w in r.workload] == ["one-at-a-time"] for r in results)

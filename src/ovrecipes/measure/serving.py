@@ -125,6 +125,8 @@ def serve_side_by_side(pipeline: FamilyPipeline, variants: list[Variant], result
             else:
                 continue
             owners.append(r)
+        if not servers:  # nothing serves this mode (a speech pipeline object serves one clip at a time)
+            continue
         passes = interleave(servers, rounds, SLICE, progress(f"{mode}, every variant"))
         for r, server, done in zip(owners, servers, passes):
             r.workload.append(_run(server, done))
