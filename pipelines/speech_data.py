@@ -35,7 +35,7 @@ ENGINES = ("festival", "flite")
 SPLIT_SEED = 20240601
 SPEECH_SPLITS = {"calibration": 50, "validation": 20}  # test: the rest
 ALSA_DIR = Path("/usr/share/sounds/alsa")
-DEBIAN_PACKAGES = "festival festvox-us-slt-hts flite alsa-utils"
+DEBIAN_PACKAGES = "festival festvox-us-slt-hts festvox-kdlpc16k flite alsa-utils"
 
 
 @dataclass(frozen=True)
@@ -59,8 +59,9 @@ def load_audio(path: str | Path) -> np.ndarray:
     return audio.astype(np.float32)
 
 
-def _synthesise(text: str, engine: str, out_wav: Path) -> None:
-    """Speak one sentence into a 16 kHz mono WAV with a Debian TTS engine."""
+def synthesise(text: str, engine: str, out_wav: Path, voice: str | None = None) -> None:
+    """Speak one sentence into a 16 kHz mono WAV with a Debian TTS engine and voice (festival: an installed
+    voice such as ``ked_diphone``; flite: any ``flite -lv`` voice); the engine's default voice without one."""
     import soundfile
 
     tool = "text2wave" if engine == "festival" else "flite"
@@ -72,9 +73,9 @@ def _synthesise(text: str, engine: str, out_wav: Path) -> None:
         if engine == "festival":
             src = Path(tmp) / "text.txt"
             src.write_text(text)
-            cmd = ["text2wave", "-eval", f"(voice_{FESTIVAL_VOICE})", str(src), "-o", str(raw)]
+            cmd = ["text2wave", "-eval", f"(voice_{voice or FESTIVAL_VOICE})", str(src), "-o", str(raw)]
         else:
-            cmd = ["flite", "-t", text, "-o", str(raw)]
+            cmd = ["flite", *(["-voice", voice] if voice else []), "-t", text, "-o", str(raw)]
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0 or not raw.exists():
             raise RuntimeError(f"{tool} failed on {text!r}: {result.stderr.strip()[:200]}")
@@ -93,7 +94,7 @@ def embedded_speech(progress: bool = True) -> list[SpeechExample]:
             for i, sentence in enumerate(tqdm(sentences, desc="synthesising speech", disable=not progress)):
                 engine = ENGINES[i % len(ENGINES)]
                 name = f"{i:03d}-{engine}.wav"
-                _synthesise(sentence, engine, tmp / name)
+                synthesise(sentence, engine, tmp / name)
                 rows.append({"audio": name, "text": sentence, "source": engine})
             (tmp / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return read_manifest(manifest)

@@ -31,13 +31,29 @@ class Metric:
     unit: str = "%"
     extra: dict[str, float] | None = None  # related numbers for the report, e.g. recall@2/4/8
     info: dict[str, str] | None = None  # facts of the run that are not numbers, e.g. engine, inference precision
+    #: the same metric on named conditions beside the split (e.g. held-out voices, noise at 10 dB): a drop
+    #: that hides in the split's average shows here, and the recommendation holds every condition to its budget
+    conditions: dict[str, float] | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def drop_from(self, reference: "Metric") -> float:
         """Points lost against a reference (positive = worse), whatever the metric's direction."""
-        diff = reference.value - self.value
+        return self.drop_of(reference.value, self.value)
+
+    def worst_drop_from(self, reference: "Metric") -> tuple[float, str | None]:
+        """The largest drop over the split and every condition both metrics carry, with that condition's
+        name (None when the split itself is the worst)."""
+        drops = [(self.drop_from(reference), None)]
+        theirs = reference.conditions or {}
+        drops += [(self.drop_of(theirs[name], value), name)
+                  for name, value in (self.conditions or {}).items() if name in theirs]
+        return max(drops, key=lambda d: d[0])
+
+    def drop_of(self, reference_value: float, value: float) -> float:
+        """Points ``value`` is worse than ``reference_value`` in this metric's direction."""
+        diff = reference_value - value
         return diff if self.higher_is_better else -diff
 
 

@@ -23,6 +23,7 @@ from ovrecipes.pipelines import whisper_peers
 from ovrecipes.pipelines.base import FamilyOption, FamilyPipeline, FamilySpec
 from ovrecipes.pipelines.model_dirs import copy_model_dir, display_name, is_openvino_dir
 from ovrecipes.pipelines.sources import local_or_hub, take_split
+from ovrecipes.pipelines.speech_conditions import CONDITIONS, heldout_splits, validation_split, varied
 from ovrecipes.pipelines.speech_data import SpeechDataSpec, SpeechExample, load_audio, load_speech_splits
 from ovrecipes.pipelines.speech_metrics import english_normaliser, word_error_rate
 from ovrecipes.pipelines.types import BenchTarget, ItemRunner, Metric, Peer, Submodel, Workload
@@ -61,7 +62,8 @@ class WhisperPipeline(FamilyPipeline):
 
     def __init__(self, model: str | Path = EMBEDDED, data: SpeechDataSpec | None = None, *, stateful: bool = True,
                  quantize_decoder: bool = False, max_new_tokens: int = 96, language: str = "en",
-                 engine: str | None = None, threads: int | None = None, progress: bool = True) -> None:
+                 engine: str | None = None, threads: int | None = None, clean_calibration: bool = False,
+                 progress: bool = True) -> None:
         if max_new_tokens <= 0:
             raise ValueError(f"max_new_tokens must be positive: got {max_new_tokens}")
         if engine not in (None, "auto", *ENGINES):
@@ -74,6 +76,7 @@ class WhisperPipeline(FamilyPipeline):
         self.language = language_code(language)  # English-only checkpoints take only en (see check_language)
         self.engine = engine
         self.threads = threads
+        self.clean_calibration = clean_calibration
         self.progress = progress
         self.calibration_stats: dict[str, dict[str, float]] = {}
         self._model_path: str | Path | None = None
@@ -107,8 +110,15 @@ class WhisperPipeline(FamilyPipeline):
 
     @property
     def splits(self) -> dict[str, list[SpeechExample]]:
+        """calibration/validation/test (+ ``real``, and the held-out ``voices`` and ``noise`` conditions
+        for the embedded data, whose validation is spoken by another voice; see speech_conditions)."""
         if self._splits is None:
-            self._splits = load_speech_splits(self.data, self.progress)
+            splits = load_speech_splits(self.data, self.progress)
+            if self.data.kind() == "embedded":
+                texts = [e.text for e in splits["validation"] + splits["calibration"]]
+                splits["validation"] = validation_split(texts, self.progress)
+                splits.update(heldout_splits(splits["test"], self.progress))
+            self._splits = splits
         return self._splits
 
     def examples(self, split: str, limit: int | None = None) -> list[SpeechExample]:
@@ -118,7 +128,9 @@ class WhisperPipeline(FamilyPipeline):
         info = {"family": self.family, "model": self.source, "model_path": str(self.model_path),
                 "data": self.data.describe(), "splits": {k: len(v) for k, v in self.splits.items()},
                 "stateful": self.stateful, "max_new_tokens": self.max_new_tokens,
-                "engine": self.engine or "auto", "threads": self.threads}
+                "engine": self.engine or "auto", "threads": self.threads,
+                "calibration_audio": "as recorded" if self.clean_calibration else
+                "varied: seeded gain -12..+3 dB, white noise at 15-30 dB SNR on every other clip"}
         if self.calibration_stats:
             info["calibration"] = self.calibration_stats
         return info
@@ -237,20 +249,46 @@ class WhisperPipeline(FamilyPipeline):
         return self.score(self.transcriber(model_dir, runner, precision), split, limit, name=display_name(model_dir))
 
     def score(self, transcriber: Transcriber, split: str = "test", limit: int | None = None, *, name: str = "",
-              info: dict[str, str] | None = None) -> Metric:
-        """The metric of any loaded engine (OpenVINO, PyTorch or a peer) on a split, timed the same way."""
+              info: dict[str, str] | None = None, conditions: bool = True) -> Metric:
+        """The metric of any loaded engine (OpenVINO, PyTorch or a peer) on a split, timed the same way.
+
+        On the test split the real clips and the held-out conditions are scored too (``conditions=False``
+        skips them, e.g. in a timing round after the first: decoding is deterministic)."""
         examples = self.examples(split, limit)
         transcriber.transcribe(load_audio(examples[0].audio))  # warm-up, not timed
         results = self.transcribe_examples(transcriber, examples, desc=f"WER {name or transcriber.engine} [{split}]")
-        extra = summarise(self.wer(examples, [r.text for r in results]), results, audio_seconds(examples))
-        if split == "test" and self.splits.get("real"):  # the small real-speech check rides along
-            real = self.splits["real"]
-            extra["real_WER"] = self.wer(real, [r.text for r in self.transcribe_examples(transcriber, real, "real speech")])
+        texts = [r.text for r in results]
+        extra = summarise(self.wer(examples, texts), results, audio_seconds(examples))
+        extra.update(self.wer_by_source(examples, texts))
+        held_out = {}
+        if split == "test" and conditions:  # the real-speech check and the held-out conditions ride along
+            if self.splits.get("real"):
+                real = self.splits["real"]
+                extra["real_WER"] = self.wer(real, [r.text for r in self.transcribe_examples(transcriber, real, "real speech")])
+            for condition, name in CONDITIONS.items():
+                if self.splits.get(name):
+                    held = self.examples(name, limit)
+                    wer = self.wer(held, [r.text for r in self.transcribe_examples(transcriber, held, condition)])
+                    extra[f"WER {condition}"] = wer
+                    held_out[condition] = 100.0 - wer
         found = {"engine": transcriber.engine, **{k: v for k, v in transcriber.precision().items() if v}, **(info or {})}
-        return Metric(self.metric_name, 100.0 - extra["WER"], len(examples), extra=extra, info=found)
+        return Metric(self.metric_name, 100.0 - extra["WER"], len(examples), extra=extra, info=found,
+                      conditions=held_out or None)
+
+    def wer_by_source(self, examples: list[SpeechExample], texts: list[str]) -> dict[str, float]:
+        """WER per voice (example source) of a split that mixes several, so a drop on one voice shows."""
+        sources = sorted({e.source for e in examples})
+        if len(sources) < 2:
+            return {}
+        return {f"WER {source}": self.wer([e for e in examples if e.source == source],
+                                          [t for e, t in zip(examples, texts) if e.source == source])
+                for source in sources}
 
     def calibration_data(self, model_dir: Path, n: int) -> dict[str, Any]:
         """Run generate() (FP32 pinned to f32) over calibration audio and keep what each part received.
+
+        The audio gets seeded level and noise variety (speech_conditions.varied) unless
+        ``clean_calibration``, so the ranges cover quiet, loud and noisy audio, not only two clean voices.
 
         The stateful decoder's steps keep their order with a state-reset flag at each utterance's
         first step (see whisper_calibration); repeated tensors are stored once.
@@ -261,9 +299,11 @@ class WhisperPipeline(FamilyPipeline):
         transcriber = OptimumTranscriber(model_dir, precision="f32", threads=self.threads,
                                          max_new_tokens=self.max_new_tokens, language=self.language)
         parts = ["encoder", "decoder"] + (["decoder_with_past"] if (model_dir / DECODER_WITH_PAST.filename).exists() else [])
-        examples = self.examples("calibration", n)
+        audios = [load_audio(e.audio) for e in self.examples("calibration", n)]
+        audios = audios if self.clean_calibration else varied(audios)
         with recording_inputs(transcriber.model, parts) as stores:
-            self.transcribe_examples(transcriber, examples, desc="collecting calibration inputs")
+            for audio in tqdm(audios, desc="collecting calibration inputs", disable=not self.progress, leave=False):
+                transcriber.transcribe(audio)
         if "decoder_with_past" in parts and not stores["decoder_with_past"].items:
             raise ValueError("generate() never reached decoder_with_past; raise max_new_tokens or use longer audio")
         self.calibration_stats = {name: {"items": len(store.items), "stored_MB": round(store.unique_bytes / 2**20, 1)}
@@ -334,6 +374,8 @@ OPTIONS = (
     FamilyOption("engine", "how models are run for the metric and the timing: genai (openvino-genai "
                  "WhisperPipeline), optimum (optimum-intel generate()), pytorch; auto = genai where the directory "
                  "allows it", default="auto", choices=("auto", *ENGINES)),
+    FamilyOption("clean_calibration", "calibrate on the clips as they are, without the seeded gain and noise "
+                 "variety added by default", switch=True),
     FamilyOption("max_new_tokens", "decoding limit per utterance (default 96)", default=96, parse=positive_int),
     FamilyOption("language", "spoken language for multilingual checkpoints, a code or a name: en, de, german ... "
                  "(default en; English-only checkpoints such as tiny.en refuse any other)", default="en"),
@@ -350,7 +392,7 @@ def from_options(args) -> WhisperPipeline:
     return WhisperPipeline(args.model, data, stateful=not args.stateless, quantize_decoder=args.quantize_decoder,
                            max_new_tokens=args.max_new_tokens, language=args.language,
                            engine=None if args.engine == "auto" else args.engine,
-                           threads=getattr(args, "threads", None))
+                           clean_calibration=args.clean_calibration, threads=getattr(args, "threads", None))
 
 
 SPEC = FamilySpec(name="whisper", help="speech recognition (Whisper: stateful for openvino-genai, or stateless)",

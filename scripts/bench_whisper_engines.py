@@ -46,7 +46,7 @@ def interleaved(pipeline: Any, loaders: dict[str, Callable[[], Any]], rounds: in
     for number in range(1, rounds + 1):
         for label, transcriber in loaded.items():
             load = os.getloadavg()[0]
-            metric = pipeline.score(transcriber, split, limit, name=label)
+            metric = pipeline.score(transcriber, split, limit, name=label, conditions=number == 1)
             rows[label]["rounds"].append({"extra": metric.extra, "load1": load})
             rows[label]["info"] = metric.info
             log(f"round {number} {label}: WER {metric.extra['WER']:.2f}  {metric.extra['transcribe_s']:.2f} s  "
@@ -60,6 +60,8 @@ def _summary(row: dict[str, Any]) -> dict[str, Any]:
     def median(key: str) -> float:
         return statistics.median(r["extra"][key] for r in row["rounds"])
 
+    # per-voice and held-out condition WERs come with the first round only (conditions=number == 1)
+    row.update(subsets={k[4:]: v for k, v in first.items() if k.startswith("WER ")})
     row.update(WER=first["WER"], real_WER=first.get("real_WER"), audio_s=first["audio_s"],
                WER_same_every_round=all(r["extra"]["WER"] == first["WER"] for r in row["rounds"]),
                transcribe_s_median=median("transcribe_s"), RTF_median=median("RTF"),
@@ -151,6 +153,14 @@ def markdown(rows: list[dict], meta: dict[str, Any]) -> str:
                      f"{r['WER'] - ref['WER']:+.2f} | {r['real_WER']:.2f} | {r['transcribe_s_median']:.2f} | "
                      f"{r['transcribe_s_min']:.2f}-{r['transcribe_s_max']:.2f} | {r['RTF_median']:.3f} | "
                      f"{stage('encoder_s_median')} | {stage('decoder_s_median')} |")
+    subsets = list(dict.fromkeys(k for r in rows for k in r.get("subsets", {})))
+    if subsets:  # WER per voice of the test split and per held-out condition, change from FP32 f32 in brackets
+        lines += ["", "| variant | " + " | ".join(f"WER {k}" for k in subsets) + " |",
+                  "|---|" + "---|" * len(subsets)]
+        for r in rows:
+            cells = [f"{r['subsets'][k]:.2f} ({r['subsets'][k] - ref['subsets'][k]:+.2f})"
+                     if k in r["subsets"] and k in ref["subsets"] else "-" for k in subsets]
+            lines.append(f"| {r['label']} | " + " | ".join(cells) + " |")
     by_label = {r["label"]: r for r in rows}
     ratios = [(a, b) for a, b in (("OV INT8 (genai)", "faster-whisper int8"), ("OV INT8 (genai)", "OV INT8 (optimum generate)"),
                                   ("OV INT8 (genai)", "OV FP32, f32 pinned (genai)")) if a in by_label and b in by_label]

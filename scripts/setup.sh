@@ -6,9 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
-# Debian packages: festival + the SLT HTS voice and flite speak the embedded Whisper test sentences;
+# Debian packages: festival + the SLT HTS voice and flite speak the embedded Whisper test sentences,
+# festival's KED diphone voice (festvox-kdlpc16k) the validation set recipe choices are scored on;
 # alsa-utils ships 8 real human clips. Installed only when missing.
-DEB_PACKAGES="festival festvox-us-slt-hts flite alsa-utils"
+DEB_PACKAGES="festival festvox-us-slt-hts festvox-kdlpc16k flite alsa-utils"
 if command -v apt-get >/dev/null 2>&1 && ! dpkg -s $DEB_PACKAGES >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import random
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 POSITIVE = ["wonderful", "moving", "brilliant", "funny", "gorgeous", "smart", "tender", "gripping"]
 NEGATIVE = ["dull", "tedious", "clumsy", "boring", "shallow", "messy", "lifeless", "predictable"]
 NOUNS = ["film", "story", "cast", "script", "movie", "performance", "direction", "ending"]
+
+
+def load_script(name: str) -> ModuleType:
+    """A file of scripts/ imported as a module (scripts are not a package), for testing its functions."""
+    path = Path(__file__).resolve().parent.parent / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def write_sentiment_csv(path: Path, rows: int = 400, seed: int = 0) -> Path:

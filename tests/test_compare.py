@@ -14,7 +14,7 @@ from ovrecipes.measure.variants import Variant, set_ratios, with_precisions
 from ovrecipes.pipelines.types import Metric
 from ovrecipes.report.machine import machine
 from ovrecipes.report.model import Report, Round, Throughput, VariantResult
-from ovrecipes.report.writer import render_markdown
+from ovrecipes.report.writer import render_markdown, summary_text
 
 AVX2 = target_cpu("avx2")
 VNNI_BF16 = target_cpu("vnni-bf16")
@@ -74,6 +74,40 @@ def test_fastest_within_budget_wins_when_ranges_do_not_overlap():
     lossy = _result("OV INT4", 80.0, [390.0, 400.0, 410.0], weights="int8", precision=None)
     rec = recommend([fp32, int8, lossy], VNNI_BF16, budget=0.5)
     assert rec.choice == "OV INT8" and rec.tie == [] and "no other range overlaps" in rec.reason
+
+
+def test_a_condition_drop_over_budget_rules_a_variant_out_and_says_why():
+    from dataclasses import replace
+
+    fp32 = _result("OV FP32", 90.0, [69.0, 70.0, 71.0])
+    int8 = _result("OV INT8", 89.8, [148.0, 150.0, 152.0], weights="int8", precision=None)
+    wo = _result("OV weight-only INT8", 89.7, [118.0, 120.0, 122.0], weights="int8", precision=None)
+    held = {"held-out voices": 97.0, "noise 10 dB": 78.0}
+    fp32.metric = replace(fp32.metric, conditions=held)
+    wo.metric = replace(wo.metric, conditions={"held-out voices": 96.5, "noise 10 dB": 78.2})
+    int8.metric = replace(int8.metric, conditions={"held-out voices": 94.4, "noise 10 dB": 77.9})
+    assert int8.metric.worst_drop_from(fp32.metric) == (pytest.approx(2.6), "held-out voices")
+    assert wo.metric.worst_drop_from(fp32.metric) == (pytest.approx(0.5), "held-out voices")
+    assert fp32.metric.worst_drop_from(fp32.metric) == (0.0, None)
+    rec = recommend([fp32, int8, wo], VNNI_BF16)
+    assert rec.choice == "OV weight-only INT8"
+    assert ("OV INT8 is not recommended: within 1 accuracy point of OV FP32 on the split, but 2.60 points below "
+            "it on held-out voices.") in rec.notes
+    report = Report(kind="compare", title="t", command="c", created="now", variants=[fp32, int8, wo],
+                    reference="OV FP32", rounds=3, recommendation=rec, machine=machine(VNNI_BF16))
+    table = report.condition_table()
+    assert table.header == ["variant", "accuracy split (drop)", "held-out voices", "noise 10 dB", "worst drop"]
+    assert table.rows[1] == ["OV INT8", "89.80 (+0.20)", "94.40 (+2.60)", "77.90 (+0.10)", "+2.60 (held-out voices)"]
+    assert table.rows[0][-1] == "+0.00 (split)"
+    assert "### Held-out conditions" in render_markdown(report, None) and "Held-out conditions" in summary_text(report)
+    report.variants = [_result("OV FP32", 90.0, [70.0])]
+    assert report.condition_table() is None and "Held-out" not in summary_text(report)
+    assert not any("--weight-only" in n for n in rec.notes)  # it was measured
+    assert any("add it with --weight-only" in n for n in recommend([fp32, int8], VNNI_BF16).notes)
+    int8.metric = replace(int8.metric, conditions={"held-out voices": 96.2, "noise 10 dB": 77.9})  # holds now
+    assert recommend([fp32, int8, wo], VNNI_BF16).choice == "OV INT8"
+    int8.metric = replace(int8.metric, conditions=None)  # no conditions measured: the split decides
+    assert recommend([fp32, int8, wo], VNNI_BF16).choice == "OV INT8"
 
 
 def test_overlapping_ranges_are_a_tie_decided_by_metric_then_size():

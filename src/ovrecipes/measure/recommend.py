@@ -1,6 +1,8 @@
 """Which variant to deploy, why, and what a reader must know to trust the numbers.
 
-The recommendation is the fastest variant within an accuracy budget of the best metric. Speed is
+The recommendation is the fastest variant within an accuracy budget of the best metric, on the split
+and on every condition the metric carries (held-out voices, noise: a note names a variant they rule
+out). Speed is
 compared by ranges, not single numbers: variants whose min-max throughput over the rounds overlap
 are a tie, decided by the higher metric and then the smaller model, and the reason says so.
 Every explanatory note is derived from the CPU facts of the run: a note never names a cause (no
@@ -48,7 +50,8 @@ def recommend(results: list[VariantResult], cpu: CpuInfo | None, budget: float =
         return Recommendation(choice=None, reason="no benchmark was run", budget_points=budget, notes=notes)
     scored = [r for r in measured if r.metric is not None]
     best = max(scored, key=_signed) if scored else None
-    eligible = [r for r in scored if r.metric.drop_from(best.metric) <= budget + 1e-9] if best else measured
+    eligible = [r for r in scored if r.metric.worst_drop_from(best.metric)[0] <= budget + 1e-9] if best else measured
+    notes = [*condition_notes(scored, best, budget), *notes] if best else notes
     fastest = max(eligible, key=lambda r: speed(r).median_fps)
     tie = [r for r in eligible if r is not fastest and indistinguishable(speed(fastest), speed(r))]
     t = speed(fastest)
@@ -71,6 +74,21 @@ def recommend(results: list[VariantResult], cpu: CpuInfo | None, budget: float =
               f"{choice.label} is chosen for {why}")
     return Recommendation(choice=choice.label, reason=reason, budget_points=budget,
                           tie=[r.label for r in others], notes=notes)
+
+
+def condition_notes(scored: list[VariantResult], best: VariantResult, budget: float) -> list[str]:
+    """One line per variant within the budget on the split that a condition (held-out voices, noise ...) rules out."""
+    notes = []
+    for r in scored:
+        drop, condition = r.metric.worst_drop_from(best.metric)
+        if condition is not None and drop > budget + 1e-9 and r.metric.drop_from(best.metric) <= budget + 1e-9:
+            points = "point" if budget == 1 else "points"
+            notes.append(f"{r.label} is not recommended: within {budget:g} {r.metric.name} {points} of {best.label} "
+                         f"on the split, but {drop:.2f} points below it on {condition}.")
+    if notes and not any("weight-only" in r.label for r in scored):
+        notes.append("No weight-only INT8 variant was measured: its floating-point activations can hold where static "
+                     "INT8 does not (add it with --weight-only).")
+    return notes
 
 
 def cpu_notes(results: list[VariantResult], cpu: CpuInfo) -> list[str]:

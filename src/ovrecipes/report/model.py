@@ -272,6 +272,36 @@ class Report(_Model):
             ])
         return Table(header=header, rows=rows)
 
+    def condition_table(self) -> Table | None:
+        """The metric on each held-out condition (voices, noise ...) beside the split, with the drop from the
+        reference in brackets and each variant's worst drop: a loss that hides in the split's average shows."""
+        names = list(dict.fromkeys(c for v in self.variants if v.metric and v.metric.conditions
+                                   for c in v.metric.conditions))
+        if not names:
+            return None
+        ref = next((v for v in self.variants if v.label == self.reference and v.metric), None)
+
+        def cell(value: float | None, reference: float | None, metric) -> str:
+            if value is None:
+                return "-"
+            if reference is None:
+                return f"{value:.2f}"
+            return f"{value:.2f} ({metric.drop_of(reference, value):+.2f})"
+
+        metric_name = next(v.metric.name for v in self.variants if v.metric)
+        rows = []
+        for v in self.variants:
+            if not v.metric:
+                continue
+            mine, theirs = v.metric.conditions or {}, (ref.metric.conditions or {}) if ref else {}
+            worst = "-"
+            if ref:
+                drop, where = v.metric.worst_drop_from(ref.metric)
+                worst = f"{drop:+.2f} ({where or 'split'})"
+            rows.append([v.label, cell(v.metric.value, ref.metric.value if ref else None, v.metric),
+                         *(cell(mine.get(n), theirs.get(n), v.metric) for n in names), worst])
+        return Table(header=["variant", f"{metric_name} split (drop)", *names, "worst drop"], rows=rows)
+
     def serving_table(self) -> Table | None:
         """Per variant: metric, the padded benchmark figure, and the real inputs served one at a time (items/s,
         p50/p99) and concurrently, each under the variant's chosen shape policy."""

@@ -109,6 +109,11 @@ def render_markdown(report: Report, plot_name: str | None) -> str:
         if report.precision_note:
             lines += [report.precision_note, ""]
         lines += [f"**Warning:** {w}" for w in report.warnings] + ([""] if report.warnings else [])
+        conditions = report.condition_table()
+        if conditions is not None:
+            lines += ["### Held-out conditions", "", f"The metric on each condition, drop from {report.reference} in "
+                      "brackets; the recommendation holds every condition to the accuracy budget.", "",
+                      conditions.format(markdown=True), ""]
     serving = report.serving_table()
     if serving is not None:
         lines += ["## Serving real inputs", "", serving.format(markdown=True), ""]
@@ -199,6 +204,9 @@ def summary_text(report: Report) -> str:
         if report.precision_note:
             lines.append(report.precision_note)
         lines += [f"Warning: {w}" for w in report.warnings]
+        conditions = report.condition_table()
+        if conditions is not None:
+            lines += [f"\nHeld-out conditions (drop from {report.reference} in brackets):", conditions.format()]
     serving = report.serving_table()
     if serving is not None:
         lines += [f"\nServing real inputs ({report.workload.items} {report.workload.split} {report.workload.unit}):",
