@@ -50,8 +50,12 @@ def recommend(results: list[VariantResult], cpu: CpuInfo | None, budget: float =
         return Recommendation(choice=None, reason="no benchmark was run", budget_points=budget, notes=notes)
     scored = [r for r in measured if r.metric is not None]
     best = max(scored, key=_signed) if scored else None
-    eligible = [r for r in scored if r.metric.worst_drop_from(best.metric)[0] <= budget + 1e-9] if best else measured
-    notes = [*condition_notes(scored, best, budget), *notes] if best else notes
+    if best:
+        worst = {r.label: r.metric.worst_drop_from(best.metric) for r in scored}
+        eligible = [r for r in scored if worst[r.label][0] <= budget + 1e-9]
+        notes = [*condition_notes(scored, best, worst, budget), *notes]
+    else:
+        eligible = measured
     fastest = max(eligible, key=lambda r: speed(r).median_fps)
     tie = [r for r in eligible if r is not fastest and indistinguishable(speed(fastest), speed(r))]
     t = speed(fastest)
@@ -76,11 +80,13 @@ def recommend(results: list[VariantResult], cpu: CpuInfo | None, budget: float =
                           tie=[r.label for r in others], notes=notes)
 
 
-def condition_notes(scored: list[VariantResult], best: VariantResult, budget: float) -> list[str]:
-    """One line per variant within the budget on the split that a condition (held-out voices, noise ...) rules out."""
+def condition_notes(scored: list[VariantResult], best: VariantResult, worst: dict[str, tuple[float, str | None]],
+                    budget: float) -> list[str]:
+    """One line per variant within the budget on the split that a condition (held-out voices, noise ...) rules
+    out; ``worst`` maps each label to its worst drop from ``best`` and where it happens."""
     notes = []
     for r in scored:
-        drop, condition = r.metric.worst_drop_from(best.metric)
+        drop, condition = worst[r.label]
         if condition is not None and drop > budget + 1e-9 and r.metric.drop_from(best.metric) <= budget + 1e-9:
             points = "point" if budget == 1 else "points"
             notes.append(f"{r.label} is not recommended: within {budget:g} {r.metric.name} {points} of {best.label} "
