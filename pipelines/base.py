@@ -119,6 +119,11 @@ class FamilyPipeline(ABC):
         _ = self.model_path
         return self
 
+    def settings_key(self) -> str | None:
+        """This model's key in a recipe file's ``per_model`` table, for settings chosen per model size
+        (None: the family's defaults apply). Call after :meth:`resolve`."""
+        return None
+
     @abstractmethod
     def describe(self) -> dict:
         """Model source, data source and split sizes, for reports."""

@@ -11,6 +11,7 @@ runs over audio, then restored (``whisper_calibration``).
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from ovrecipes.core.hub import config_file
 from ovrecipes.core.values import positive_int
 from ovrecipes.pipelines import whisper_peers
 from ovrecipes.pipelines.base import FamilyOption, FamilyPipeline, FamilySpec
@@ -94,6 +96,9 @@ class WhisperPipeline(FamilyPipeline):
                 self._model_path = local_or_hub(self.source, accepts=self.model_type_problem)
             check_language(self._model_path, self.language)
         return self._model_path
+
+    def settings_key(self) -> str | None:
+        return whisper_size(self.model_path)
 
     def model_type_problem(self, model_type: str | None) -> str | None:
         if model_type in (None, "whisper"):
@@ -336,6 +341,23 @@ class WhisperPipeline(FamilyPipeline):
         return BenchTarget(self.engine_of(model_dir), call=lambda: transcriber.transcribe(audio),
                            shapes={"audio": [int(audio.size)]}, threads=self.threads,
                            precision=transcriber.precision())
+
+
+#: (d_model, encoder layers, decoder layers) -> the name recipe files key their per-size settings by
+WHISPER_SIZES = {(384, 4, 4): "whisper-tiny", (512, 6, 6): "whisper-base", (768, 12, 12): "whisper-small",
+                 (1024, 24, 24): "whisper-medium", (1280, 32, 32): "whisper-large", (1280, 32, 2): "distil-whisper-large",
+                 (1024, 24, 2): "distil-whisper-medium", (768, 12, 2): "distil-whisper-small"}
+
+
+def whisper_size(model: str | Path) -> str | None:
+    """whisper-tiny, whisper-base, ... from a model's config.json, the same for English-only and multilingual
+    checkpoints (None: another shape, or a hub id whose config is not in the local cache)."""
+    path = config_file(model)
+    if path is None or not path.is_file():
+        return None
+    config = json.loads(path.read_text())
+    dims = (config.get("d_model"), config.get("encoder_layers"), config.get("decoder_layers"))
+    return WHISPER_SIZES.get(dims)
 
 
 def audio_seconds(examples: list[SpeechExample]) -> float:

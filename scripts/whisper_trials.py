@@ -8,8 +8,9 @@ the test split per voice, and the held-out conditions (other voices, noise at 10
         --trial 'enc08={"smooth_quant": {"encoder": {"matmul": 0.8}}}' \\
         --trial 'fc2={"ignored_scope": {"patterns": [".*fc2.*"]}}'
 
-A trial is a name and overrides of recipes/configs/whisper-ptq.yaml (``clean_calibration: true`` turns
-the calibration variety off). ``fp32-f32`` and ``fp32-default`` are the FP32 export pinned to f32 and
+A trial is a name and overrides of recipes/configs/whisper-ptq.yaml with its settings for the model's
+size (``per_model``: "int8 (recipe)" is what ``whisper ptq`` quantizes with); ``clean_calibration: true``
+turns the calibration variety off. ``fp32-f32`` and ``fp32-default`` are the FP32 export pinned to f32 and
 at the plugin's default precision. Every INT8 trial runs at the plugin's default precision, through the
 family's default engine. Writes trials.json and trials.md into --work; models are kept there.
 """
@@ -60,7 +61,8 @@ def run_trial(pipeline, fp32: Path, work: Path, name: str, overrides: dict[str, 
             shutil.rmtree(target)
         overrides = dict(overrides)
         pipeline.clean_calibration = bool(overrides.pop("clean_calibration", False))
-        ptq.quantize(pipeline, fp32, target, load_config(ptq.PTQConfig, "whisper", "ptq", None, overrides)[0])
+        ptq.quantize(pipeline, fp32, target, load_config(ptq.PTQConfig, "whisper", "ptq", None, overrides,
+                                                                  model_key=pipeline.settings_key())[0])
     test = pipeline.evaluate(target, precision=precision)
     validation = pipeline.evaluate(target, "validation", precision=precision)
     wers = {k[4:]: v for k, v in test.extra.items() if k.startswith("WER ")}

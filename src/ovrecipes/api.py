@@ -102,8 +102,11 @@ def family(name: str, model: str | Path = "embedded", **options: Any) -> FamilyP
     return spec.make_pipeline(args)
 
 
-def ptq_config(family_name: str, path: str | Path | None = None, **overrides: Any) -> PTQConfig:
+def ptq_config(family_name: str | FamilyPipeline, path: str | Path | None = None, **overrides: Any) -> PTQConfig:
     """A PTQ config: the family's packaged YAML, then the file at ``path``, then ``overrides`` (config keys).
+
+    Given a pipeline instead of a family name, each file's ``per_model`` settings for its model apply
+    too (Whisper base keeps settings of its own; see recipes/configs/whisper-ptq.yaml).
 
     Raises:
         ValueError: a key or value the config does not take, with the file it came from.
@@ -113,7 +116,11 @@ def ptq_config(family_name: str, path: str | Path | None = None, **overrides: An
         >>> config.preset, config.subset_size
         ('mixed', 100)
     """
-    config, _ = load_config(PTQConfig, family_name, "ptq", Path(path) if path else None, overrides)
+    if isinstance(family_name, FamilyPipeline):
+        name, key = family_name.family, family_name.resolve().settings_key()
+    else:
+        name, key = family_name, None
+    config, _ = load_config(PTQConfig, name, "ptq", Path(path) if path else None, overrides, model_key=key)
     return config
 
 
@@ -126,7 +133,7 @@ def ptq(pipeline: FamilyPipeline, out: str | Path, *, config: PTQConfig | None =
         pipeline: from :func:`family`.
         out: the output directory (INT8 model in HF layout, ``fp32/``, recipe.yaml, report.json/md). It
             must not exist unless ``overwrite``; it appears only when the whole run succeeded.
-        config: from :func:`ptq_config` (default: the family's packaged recipe).
+        config: from :func:`ptq_config` (default: the family's packaged recipe, with its settings for this model).
         weight_only: also a weight-only INT8 variant (``nncf.compress_weights``); True uses the family's
             packaged weight-compression config.
         compare_torch: also measure the PyTorch FP32 model.
@@ -144,7 +151,7 @@ def ptq(pipeline: FamilyPipeline, out: str | Path, *, config: PTQConfig | None =
     Example (needs the embedded model: minutes on first use):
         report = ptq(family("bert"), "int8", measure=MeasureOptions(workload=WorkloadOptions(samples=200)))
     """
-    config = config or ptq_config(pipeline.family)
+    config = config or ptq_config(pipeline)
     if weight_only is True:
         weight_only, _ = load_config(WeightCompressionConfig, pipeline.family, "wc", None, {})
     return run_ptq(pipeline.resolve(), config, Path(out), overwrite=overwrite, compare_torch=compare_torch,

@@ -138,16 +138,17 @@ def refuse_flags_without_effect(args: argparse.Namespace, config: PTQConfig) -> 
                              "add --ignored-scope-mode auto (or --compare-scope-modes auto)")
 
 
-def checked_ptq_config(args: argparse.Namespace) -> PTQConfig:
-    """The recipe YAML with the flags merged, after refusing a flag the run would never use."""
-    config, _ = load_config(PTQConfig, args.spec.name, "ptq", args.config, ptq_overrides(args))
+def checked_ptq_config(args: argparse.Namespace, model_key: str | None = None) -> PTQConfig:
+    """The recipe YAML (with its settings for ``model_key``) and the flags merged, after refusing a flag
+    the run would never use."""
+    config, _ = load_config(PTQConfig, args.spec.name, "ptq", args.config, ptq_overrides(args), model_key=model_key)
     refuse_flags_without_effect(args, config)
     return config
 
 
 def cmd_ptq(args: argparse.Namespace) -> None:
     spec: FamilySpec = args.spec
-    config = checked_ptq_config(args)
+    checked_ptq_config(args)  # a bad file or flag fails before the model is prepared
     options = measure_options(args)
     weight_only = None
     if args.weight_only or args.wc_mode:
@@ -155,6 +156,7 @@ def cmd_ptq(args: argparse.Namespace) -> None:
                                      {"mode": args.wc_mode} if args.wc_mode else {})
     check_output(args.out.resolve(), args.overwrite, input_paths(args))
     pipeline = spec.make_pipeline(args).resolve()
+    config = checked_ptq_config(args, pipeline.settings_key())
     run_ptq(pipeline, config, args.out, overwrite=args.overwrite, compare_torch=args.compare_torch,
             weight_only=weight_only, compare_peers=args.compare_peers,
             options=options,
