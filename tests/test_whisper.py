@@ -262,13 +262,20 @@ def test_calibration_keeps_step_order_with_state_resets_and_stores_tensors_once(
     data = tiny_pipeline.calibration_data(tiny_fp32, 2)
     steps = list(data["decoder"].get_data())
     resets = [item[NNCF_DATASET_RESET_STATE_KEY] for item in steps]
-    assert len(steps) == 2 * 4 and resets == [True, False, False, False] * 2  # 2 clips, max_new_tokens 4
-    assert [s["input_ids"].shape[1] for s in steps[:4]] == [2, 1, 1, 1]  # the prompt, then one token a step
-    # encoder_hidden_states is the same within an utterance: one stored array per clip
-    assert len({id(s["encoder_hidden_states"]) for s in steps}) == 2
-    assert tiny_pipeline.calibration_stats["decoder"]["items"] == 8
+    generation = json.loads((tiny_fp32 / "generation_config.json").read_text())
+    start, plain = generation["decoder_start_token_id"], generation["no_timestamps_token_id"]
+    # clip 1 decodes plain text: <|startoftranscript|><|notimestamps|>, then one token a step (max_new_tokens 4)
+    assert resets[:5] == [True, False, False, False, True]
+    assert [s["input_ids"].tolist() for s in steps[:1]] == [[[start, plain]]]
+    assert [s["input_ids"].shape[1] for s in steps[1:4]] == [1, 1, 1]
+    # clip 2 decodes with timestamps: no <|notimestamps|>, and the first token is a timestamp (ids past it)
+    assert steps[4]["input_ids"].tolist() == [[start]] and steps[5]["input_ids"][0, 0] > plain
+    # encoder_hidden_states is the same within a window: one stored array per decoding window
+    assert len({id(s["encoder_hidden_states"]) for s in steps}) == sum(resets)
+    assert tiny_pipeline.calibration_stats["decoder"]["items"] == len(steps)
     encoder_items = list(data["encoder"].get_data())
-    assert len(encoder_items) == 2 and encoder_items[0]["input_features"].shape == (1, 80, 3000)
+    # one encoder run per decoding window (a timestamped clip can take a second window from its last timestamp)
+    assert len(encoder_items) == sum(resets) >= 2 and encoder_items[0]["input_features"].shape == (1, 80, 3000)
 
 
 def test_stateless_calibration_stores_cross_attention_once_and_restores_requests(tiny_stateless, tiny_fp32_stateless):
@@ -276,9 +283,12 @@ def test_stateless_calibration_stores_cross_attention_once_and_restores_requests
 
     data = tiny_stateless.calibration_data(tiny_fp32_stateless, 2)
     past_items = list(data["decoder_with_past"].get_data())
-    assert len(past_items) == 2 * 3  # the first step runs the decoder, the other 3 decoder_with_past
+    windows = len(list(data["decoder"].get_data()))  # a window's first step runs the decoder
+    assert windows >= 2 and len(past_items) > windows
     cross = [k for k in past_items[0] if "encoder" in k and "past" in k]
-    assert cross and all(len({id(item[k]) for item in past_items}) == 2 for k in cross)
+    assert cross and all(2 <= len({id(item[k]) for item in past_items}) <= windows for k in cross)
+    # clip 1 decodes plain text to max_new_tokens: its 3 decoder_with_past steps share one stored array
+    assert all(len({id(item[k]) for item in past_items[:3]}) == 1 for k in cross)
     model = OVModelForSpeechSeq2Seq.from_pretrained(tiny_fp32_stateless)
     model.encoder.compile()
     original = model.encoder.request
