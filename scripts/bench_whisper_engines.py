@@ -3,16 +3,18 @@
 and faster-whisper int8/float32, on the same test clips in interleaved rounds.
 
     python scripts/bench_whisper_engines.py --work runs/whisper-engines            # embedded tiny.en
-    python scripts/bench_whisper_engines.py --work runs/base --model embedded:whisper-base --no-peers
+    python scripts/bench_whisper_engines.py --work runs/base --model embedded:whisper-base
     python scripts/bench_whisper_engines.py --work runs/whisper-engines --rounds 5 --limit 20
     /usr/bin/time -v python scripts/bench_whisper_engines.py --work runs/fresh --build-only   # PTQ peak RSS
     /usr/bin/time -v python scripts/bench_whisper_engines.py --work runs/stateless --build-only --stateless
 
-The FP32 export, the INT8 model (recipes/configs/whisper-ptq.yaml) and the weight-only model
-(whisper-wc.yaml) are built once into --work and reused. Each round runs every variant once over
+The FP32 export, the INT8 model (recipes/configs/whisper-ptq.yaml with its settings for the model's size)
+and the weight-only model (whisper-wc.yaml) are built once into --work and reused; faster-whisper runs the
+CTranslate2 files the embedded model was converted from. Each round runs every variant once over
 the same clips (A, B, C, ..., A, B, C, ...), so machine load hits all of them alike; the table gives
 the WER (identical in every round: decoding is deterministic) and the median of the rounds'
-transcription seconds. Writes engines.json and engines.md into --work.
+transcription seconds. Then each engine runs once more alone in a fresh process, for the memory it
+adds while it loads and transcribes (--no-memory skips it). Writes engines.json and engines.md into --work.
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ def _summary(row: dict[str, Any]) -> dict[str, Any]:
 
 def _variants(pipeline, work: Path, peers: bool, stateless_int8: Path | None) -> list[tuple[str, Callable[[], Any]]]:
     """(label, loader of a Transcriber) in the order every round runs them."""
-    from ovrecipes.pipelines.whisper_peers import FasterWhisperTranscriber, embedded_ct2_dir, faster_whisper_available
+    from ovrecipes.pipelines.whisper_peers import FasterWhisperTranscriber, ct2_dir_for, faster_whisper_available
 
     load = pipeline.transcriber
     found = [
@@ -95,9 +97,28 @@ def _variants(pipeline, work: Path, peers: bool, stateless_int8: Path | None) ->
         for compute_type in ("int8", "float32"):
             found.append((f"faster-whisper {compute_type}",
                           lambda c=compute_type: FasterWhisperTranscriber(
-                              embedded_ct2_dir(), c, threads=threads, max_new_tokens=pipeline.max_new_tokens,
+                              ct2_dir_for(pipeline.source), c, threads=threads, max_new_tokens=pipeline.max_new_tokens,
                               language=pipeline.language)))
     return found
+
+
+def engine_memory(model: str, work: str, label: str, threads: int, limit: int | None,
+                  stateless_int8: str | None) -> dict[str, float]:
+    """Run in a fresh process (``in_fresh_process``): the clips are decoded first, then one engine is loaded
+    and transcribes every clip once; what that adds to the process at its peak is the engine's memory."""
+    from ovrecipes.core.memory import rss_growth
+    from ovrecipes.pipelines.speech_data import load_audio
+    from ovrecipes.pipelines.whisper import WhisperPipeline
+
+    pipeline = WhisperPipeline(model, threads=threads, progress=False)
+    audio = [load_audio(e.audio) for e in pipeline.examples("test", limit)]
+    loaders = dict(_variants(pipeline, Path(work), True, Path(stateless_int8) if stateless_int8 else None))
+    with rss_growth() as growth:
+        transcriber = loaders[label]()
+        for clip in audio:
+            transcriber.transcribe(clip)
+    return {"engine_MB": round(growth.grown_mb, 1), "process_peak_MB": round(growth.peak_mb, 1),
+            "peak_exact": growth.exact}
 
 
 def build(pipeline, work: Path) -> dict[str, Any]:
@@ -111,7 +132,8 @@ def build(pipeline, work: Path) -> dict[str, Any]:
     if not (work / "int8" / "openvino_encoder_model.xml").exists():
         started = time.perf_counter()
         built["ptq"] = ptq.quantize(pipeline, work / "fp32", work / "int8",
-                                    load_config(ptq.PTQConfig, "whisper", "ptq", None, {})[0]).model_dump(mode="json")
+                                    load_config(ptq.PTQConfig, "whisper", "ptq", None, {},
+                                                model_key=pipeline.settings_key())[0]).model_dump(mode="json")
         built["ptq_seconds"] = round(time.perf_counter() - started, 1)
     if not (work / "wc" / "openvino_encoder_model.xml").exists():
         built["wc"] = weight_compression.compress(
@@ -145,14 +167,19 @@ def markdown(rows: list[dict], meta: dict[str, Any]) -> str:
              f"({meta['machine']['cores']} cores), load average {meta['load_before'][0]:.2f} before, "
              f"{meta['load_after'][0]:.2f} after.", "",
              "| variant | precision | WER | vs FP32 f32 | real_WER | transcription s | min-max s | RTF | encoder s "
-             "| decoder s |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| decoder s | engine MB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         stage = lambda k: f"{r[k]:.2f}" if k in r else "-"  # noqa: E731
+        memory = f"{r['memory']['engine_MB']:.0f}" if r.get("memory") else "-"
         lines.append(f"| {r['label']} | {r['info'].get('inference_precision', '?')} | {r['WER']:.2f} | "
                      f"{r['WER'] - ref['WER']:+.2f} | {r['real_WER']:.2f} | {r['transcribe_s_median']:.2f} | "
                      f"{r['transcribe_s_min']:.2f}-{r['transcribe_s_max']:.2f} | {r['RTF_median']:.3f} | "
-                     f"{stage('encoder_s_median')} | {stage('decoder_s_median')} |")
+                     f"{stage('encoder_s_median')} | {stage('decoder_s_median')} | "
+                     f"{memory} |")
+    if any(r.get("memory") for r in rows):
+        lines += ["", "engine MB: what loading the engine and transcribing every clip once adds to a fresh process's "
+                  "peak resident memory (the clips decoded before it starts; one process per engine)."]
     subsets = list(dict.fromkeys(k for r in rows for k in r.get("subsets", {})))
     if subsets:  # WER per voice of the test split and per held-out condition, change from FP32 f32 in brackets
         lines += ["", "| variant | " + " | ".join(f"WER {k}" for k in subsets) + " |",
@@ -186,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--limit", type=int, default=None, help="test clips (default: all)")
     parser.add_argument("--no-peers", action="store_true", help="skip faster-whisper")
+    parser.add_argument("--no-memory", action="store_true",
+                        help="skip the memory pass (each engine once more, alone in a fresh process)")
     parser.add_argument("--build-only", action="store_true",
                         help="export, quantize and compress, then stop (run it under /usr/bin/time -v for the PTQ peak RSS)")
     parser.add_argument("--stateless", action="store_true",
@@ -197,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--rounds must be at least 1: got {args.rounds}")
 
     from ovrecipes.cli.quiet import quiet_third_party
-    from ovrecipes.core.memory import peak_rss_mb
+    from ovrecipes.core.memory import in_fresh_process, peak_rss_mb
     from ovrecipes.pipelines.whisper import WhisperPipeline
 
     if not os.environ.get("OVRECIPES_DEBUG"):  # the same known-harmless warnings the CLI hides
@@ -216,6 +245,11 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     rows = interleaved(pipeline, dict(_variants(pipeline, args.work, not args.no_peers, args.stateless_int8)),
                        args.rounds, limit=args.limit, log=lambda line: print(line, flush=True))
+    if not args.no_memory:  # after the timed rounds, so the children do not share the CPU with them
+        for row in rows:
+            row["memory"] = in_fresh_process(engine_memory, args.model, str(args.work), row["label"], args.threads,
+                                             args.limit, str(args.stateless_int8) if args.stateless_int8 else None)
+            print(f"memory {row['label']}: {row['memory']['engine_MB']:.0f} MB", flush=True)
     meta = {"model": args.model, "rounds": args.rounds, "threads": args.threads, "clips": len(pipeline.examples("test", args.limit)),
             "load_before": load_before, "load_after": os.getloadavg(), "machine": machine(), "built": built}
     (args.work / "engines.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2, default=str))

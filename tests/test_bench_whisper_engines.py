@@ -46,9 +46,13 @@ def test_rounds_interleave_and_ratios_are_medians_of_per_round_ratios(bench):
     fp32 = rows[0]
     # per-round ratios 0.4, 0.5, 1.36 -> 0.5; the ratio of the medians would be 8/20 = 0.4
     assert bench.round_ratio(int8, fp32) == pytest.approx(0.5)
-    md = bench.markdown(rows, {"clips": 3, "rounds": 3, "machine": {"cpu": "Fake CPU", "cores": 2},
-                               "load_before": [1.0], "load_after": [1.2]})
-    assert "| OV INT8 (genai) | bf16 | 10.00 | +0.50 | 12.50 | 8.00 | 5.00-30.00 |" in md
+    meta = {"clips": 3, "rounds": 3, "machine": {"cpu": "Fake CPU", "cores": 2}, "load_before": [1.0], "load_after": [1.2]}
+    assert "engine MB:" not in bench.markdown(rows, meta)  # no memory pass, no note
+    int8["memory"] = {"engine_MB": 412.4, "process_peak_MB": 900.0, "peak_exact": True}
+    md = bench.markdown(rows, meta)
+    assert "| OV INT8 (genai) | bf16 | 10.00 | +0.50 | 12.50 | 8.00 | 5.00-30.00 | 0.080 | 4.00 | - | 412 |" in md
+    assert "| OV FP32, f32 pinned (genai) | bf16 | 9.50 | +0.00 | 12.50 | 20.00 | 10.00-22.00 | 0.200 | 10.00 | - | - |" in md
+    assert "engine MB: what loading the engine" in md
     assert "OV INT8 (genai) / faster-whisper int8 transcription time: 0.40x" in md
     assert "| variant | WER held-out voices |" in md and "| OV INT8 (genai) | 6.00 (+1.50) |" in md
 
