@@ -42,6 +42,7 @@ from ovrecipes.pipelines.whisper_engines import (
 )
 from ovrecipes.pipelines.whisper_genai import TOKENIZER_IR, write_tokenizer_irs
 from ovrecipes.pipelines.whisper_peers import FasterWhisperTranscriber
+from ovrecipes.pipelines.whisper_transcribe import TransformersTimed
 
 ENCODER = Submodel("encoder", "openvino_encoder_model.xml", "transformer")
 DECODER = "openvino_decoder_model.xml"
@@ -304,8 +305,6 @@ class WhisperPipeline(FamilyPipeline):
         first step (see whisper_calibration); repeated tensors are stored once.
         """
         import nncf
-
-        from ovrecipes.pipelines.whisper_transcribe import TransformersTimed
 
         model_dir = Path(model_dir)
         transcriber = OptimumTranscriber(model_dir, precision="f32", threads=self.threads,
