@@ -102,8 +102,9 @@ def family(name: str, model: str | Path = "embedded", **options: Any) -> FamilyP
     return spec.make_pipeline(args)
 
 
-def ptq_config(family_name: str | FamilyPipeline, path: str | Path | None = None, **overrides: Any) -> PTQConfig:
-    """A PTQ config: the family's packaged YAML, then the file at ``path``, then ``overrides`` (config keys).
+def ptq_config(family: str | FamilyPipeline, path: str | Path | None = None, **overrides: Any) -> PTQConfig:
+    """A PTQ config for ``family`` (a name or a pipeline): the family's packaged YAML, then the file at
+    ``path``, then ``overrides`` (config keys).
 
     Given a pipeline instead of a family name, each file's ``per_model`` settings for its model apply
     too (Whisper base keeps settings of its own; see recipes/configs/whisper-ptq.yaml).
@@ -116,10 +117,10 @@ def ptq_config(family_name: str | FamilyPipeline, path: str | Path | None = None
         >>> config.preset, config.subset_size
         ('mixed', 100)
     """
-    if isinstance(family_name, FamilyPipeline):
-        name, key = family_name.family, family_name.resolve().settings_key()
+    if isinstance(family, FamilyPipeline):
+        name, key = family.family, family.resolve().settings_key()
     else:
-        name, key = family_name, None
+        name, key = family, None
     config, _ = load_config(PTQConfig, name, "ptq", Path(path) if path else None, overrides, model_key=key)
     return config
 
@@ -159,7 +160,7 @@ def ptq(pipeline: FamilyPipeline, out: str | Path, *, config: PTQConfig | None =
                    title=title or f"{pipeline.family} ptq")
 
 
-def jpqd_config(family_name: str, path: str | Path | None = None, **overrides: Any) -> JPQDConfig:
+def jpqd_config(family: str, path: str | Path | None = None, **overrides: Any) -> JPQDConfig:
     """A JPQD config: the family's packaged YAML, then ``path`` (YAML, or a legacy NNCF/optimum-intel JSON),
     then ``overrides``; stages checked. What a legacy JSON holds that the recipe does not map is logged as warnings.
 
@@ -170,7 +171,7 @@ def jpqd_config(family_name: str, path: str | Path | None = None, **overrides: A
     """
     from ovrecipes.runs.jpqd import load_jpqd_config  # imports torch
 
-    config, notes = load_jpqd_config(family_name, Path(path) if path else None, overrides)
+    config, notes = load_jpqd_config(family, Path(path) if path else None, overrides)
     for note in notes:  # what a legacy JSON held that this recipe does not map (shown as warnings)
         log.warning("%s: %s", path, note)
     return config
