@@ -23,6 +23,7 @@ from ovrecipes.measure.workload import (
     pad_item,
     parse_policy,
     percentiles,
+    policies_to_compare,
 )
 from ovrecipes.pipelines import onnx_runtime, torch_runner
 from ovrecipes.pipelines.types import ItemRunner, Metric, Workload
@@ -163,6 +164,23 @@ def test_policy_choice_on_faked_timings():
     assert chosen.policy == "dynamic" and "tie" in reason and "simplest" in reason
     chosen, reason = serving.choose_policy([_run("dynamic", [100])])
     assert chosen.policy == "dynamic" and "only policy" in reason
+    # two bucket sets that the rounds cannot tell apart: the one with fewer compiled models is deployed
+    runs = [_run("buckets:8,16,24,32,40,48,56,64", [410, 398, 402]), _run("buckets:16,32,48,64", [400, 405, 399])]
+    chosen, reason = serving.choose_policy(runs, "sentences")
+    assert chosen.policy == "buckets:16,32,48,64" and "tie" in reason
+
+
+def test_policies_joined_by_plus_are_measured_against_each_other(capsys):
+    workload = _workload([5, 9, 14, 3])
+    assert [str(p) for p in policies_to_compare("buckets+buckets:8+dynamic", workload)] == [
+        "buckets:2,4,6,8,10,12,14,16", "buckets:8,16", "dynamic"]
+    assert [str(p) for p in policies_to_compare("auto", workload)] == ["dynamic", "static:16", "buckets:2,4,6,8,10,12,14,16"]
+    assert [str(p) for p in policies_to_compare("static", workload)] == ["static:16"]
+    with pytest.raises(ValueError, match="names the same policy twice"):
+        policies_to_compare("buckets:8,16+buckets:8", workload)
+    with pytest.raises(SystemExit):
+        main(["compare", "bert", "x", "--shape-policy", "buckets:16+fixed"])
+    assert "must be one of dynamic, static, buckets" in capsys.readouterr().err
 
 
 def _variant(label: str, accuracy: float, runs: list[WorkloadRun], engine: str = "openvino",

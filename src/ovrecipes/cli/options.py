@@ -110,7 +110,8 @@ def add_workload_args(parser, *, switch: bool = True) -> None:
     g.add_argument("--shape-policy", default="auto", type=shape_policy_arg, metavar="POLICY",
                    help="how inputs of varying length meet the IR: dynamic (own shape), static (padded to "
                         "--max-length), buckets or buckets:16,32,48,64 (padded to the next bucket, one static IR "
-                        "each); auto measures all three and recommends one (default auto)")
+                        "each); auto measures all three and recommends one; several joined by + are measured against "
+                        "each other, e.g. buckets+buckets:16,32,48,64 (default auto)")
     g.add_argument("--clients", type=positive_int, default=None, metavar="N",
                    help="concurrent clients (default: the plugin's optimal number of requests)")
 
@@ -157,7 +158,8 @@ def shape_policy_arg(text: str) -> str:
     """A --shape-policy value checked for its form now (lengths are checked against --max-length later)."""
     if text != "auto":
         try:
-            parse_policy(text, None if ":" in text or text == "dynamic" else 1)
+            for part in text.split("+"):
+                parse_policy(part, None if ":" in part or part == "dynamic" else 1)
         except ValueError as err:
             raise argparse.ArgumentTypeError(str(err)) from None
     return text

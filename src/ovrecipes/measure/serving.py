@@ -152,10 +152,16 @@ def prepare_summary(workload: Workload) -> dict[str, float]:
     return {"mean": float(ms.mean()), "p50": float(np.median(ms)), "p99": float(np.percentile(ms, 99))}
 
 
+def _simplicity(run: WorkloadRun) -> tuple[int, int]:
+    """Order of preference in a tie: the kind of policy, then fewer compiled models (less memory)."""
+    name, _, lengths = run.policy.partition(":")
+    return SIMPLICITY.index(name), len(lengths.split(",")) if lengths else 0
+
+
 def choose_policy(runs: list[WorkloadRun], unit: str = "items") -> tuple[WorkloadRun, str]:
     """The shape policy a variant deploys with in one mode: the one with the highest median that was faster than
     each other policy in every round. A policy that beat it in some round ties with it (the rounds cannot
-    tell them apart), and the simplest of a tie wins (dynamic, then static, then buckets)."""
+    tell them apart), and the simplest of a tie wins (dynamic, then static, then buckets, fewer buckets first)."""
     if len(runs) == 1:
         return runs[0], f"{runs[0].policy} is the only policy measured"
     fastest = max(runs, key=lambda w: w.median_fps)
@@ -166,7 +172,7 @@ def choose_policy(runs: list[WorkloadRun], unit: str = "items") -> tuple[Workloa
         return fastest, (f"{fastest.policy} was fastest in each of {rounds} rounds: median {fastest.median_fps:.1f} "
                          f"{unit}/s (range {fastest.min_fps:.1f}-{fastest.max_fps:.1f}) against {others}")
     group = [fastest, *tie]
-    choice = min(group, key=lambda w: SIMPLICITY.index(w.policy.split(":")[0]))
+    choice = min(group, key=_simplicity)
     names = ", ".join(w.policy for w in group)
     return choice, (f"{names} tie (each was faster in some of the {rounds} rounds; highest median {fastest.policy} "
                     f"{fastest.median_fps:.1f} {unit}/s against {others}); {choice.policy} is the simplest of them")

@@ -119,12 +119,16 @@ def parse_policy(text: str, max_size: int | None) -> ShapePolicy:
 
 def policies_to_compare(text: str, workload: Workload) -> list[ShapePolicy]:
     """``auto``: every policy (dynamic, static, buckets) where inputs vary in length, else the IR as it is;
-    anything else: that one policy."""
+    policies joined by ``+`` (``buckets+buckets:16,32,48,64``): those, measured against each other in the
+    same rounds; anything else: that one policy."""
     if not workload.variable:
         return [DYNAMIC]
     if text == "auto":
         return [DYNAMIC, parse_policy("static", workload.max_size), parse_policy("buckets", workload.max_size)]
-    return [parse_policy(text, workload.max_size)]
+    policies = [parse_policy(part, workload.max_size) for part in text.split("+")]
+    if len({str(p) for p in policies}) < len(policies):
+        raise ValueError(f"shape policy {text!r} names the same policy twice")
+    return policies
 
 
 DEPLOYMENT_FILE = "deployment.json"
