@@ -146,7 +146,7 @@ def length_study(chosen, pipeline: BertPipeline, lengths: list[int], samples: in
     return data
 
 
-def switching_study(chosen, pipeline: BertPipeline, samples: int, rounds: int) -> dict:
+def switching_study(chosen, pipeline: BertPipeline, samples: int, rounds: int, threads: int | None = None) -> dict:
     """Each OpenVINO model on the real sentences under the default buckets, in input order and grouped by
     bucket; every server serves its whole pass per turn, so grouped stays grouped."""
     workload = pipeline.workload("test", samples)
@@ -156,8 +156,9 @@ def switching_study(chosen, pipeline: BertPipeline, samples: int, rounds: int) -
         if is_onnx_dir(path):
             continue
         xml = path / "openvino_model.xml"
-        servers += [OpenVINOServer(xml, workload, policy, "one-at-a-time", precision=precision),
-                    grouped_by_bucket(OpenVINOServer(xml, workload, policy, "one-at-a-time", precision=precision))]
+        servers += [OpenVINOServer(xml, workload, policy, "one-at-a-time", precision=precision, threads=threads),
+                    grouped_by_bucket(OpenVINOServer(xml, workload, policy, "one-at-a-time", precision=precision,
+                                                     threads=threads))]
         labels.append(label)
     passes = interleave(servers, rounds, samples)
     rows, data = [], {}
@@ -169,7 +170,8 @@ def switching_study(chosen, pipeline: BertPipeline, samples: int, rounds: int) -
         data[label] = {"in_order": a, "grouped": b, "grouped_over_in_order": ratio,
                        "switching_ms": switching_cost_ms(a, b)}
         rows.append([label, f"{a:.1f}", f"{b:.1f}", f"{ratio:.2f}x", f"{switching_cost_ms(a, b):.2f}"])
-    print(f"\n{samples} test sentences on {policy}, one at a time, median of {rounds} interleaved rounds")
+    print(f"\n{samples} test sentences on {policy}, one at a time, {servers[0].threads} threads, median of {rounds} "
+          "interleaved rounds")
     print(Table(header=["model", "in order sent/s", "grouped by bucket sent/s", "grouped / in order",
                         "switching ms per request"], rows=rows).format())
     return data
@@ -200,6 +202,8 @@ def main() -> None:
     parser.add_argument("--node-length", type=int, default=8, help="input length of the nodes study (default 8)")
     parser.add_argument("--samples", type=int, default=200, help="inputs per length (default 200)")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="INFERENCE_NUM_THREADS of the switching study (default: the plugin's)")
     parser.add_argument("--only", default=None, help="profile only models whose label matches this regular "
                         "expression (labels are printed first; e.g. 'INT8|ort')")
     parser.add_argument("--json", type=Path, default=None)
@@ -217,7 +221,7 @@ def main() -> None:
     if "lengths" in args.study:
         data["ms"] = length_study(chosen, pipeline, lengths, args.samples, args.rounds)
     if "switching" in args.study:
-        data["switching"] = switching_study(chosen, pipeline, args.samples, args.rounds)
+        data["switching"] = switching_study(chosen, pipeline, args.samples, args.rounds, args.threads)
     if "nodes" in args.study:
         data["nodes"] = node_study(chosen, args.node_length)
     if args.json:
