@@ -45,8 +45,8 @@ SIMPLICITY = ("dynamic", "static", "buckets")
 @dataclass
 class WorkloadOptions:
     """What the real-workload replay serves: the first ``samples`` items of ``split``, under ``policy``
-    (``auto``: every shape policy, compared), with ``clients`` concurrent clients (None: the plugin's
-    optimal number of requests)."""
+    (``auto``: every shape policy, compared; policies joined by ``+``: those, compared), with ``clients``
+    concurrent clients (None: the plugin's optimal number of requests)."""
 
     samples: int = DEFAULT_SAMPLES
     policy: str = "auto"
