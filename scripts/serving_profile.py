@@ -11,7 +11,8 @@ input order and grouped by bucket (the same inputs and padding; the model change
 bucket does). The difference per request is what changing between the bucket models costs.
 
 ``nodes``: time per node type (the plugin's performance counters) at [1, L] for ``--node-length``,
-so the fixed part can be named: e.g. fully connected layers that stream their weights from memory.
+so the part of a request's time that does not depend on its length can be placed (e.g. in the fully
+connected layers).
 
     python scripts/serving_profile.py RUN_DIR [RUN_DIR/peers/ort-int8 ...] --lengths 8,16,32,64
     python scripts/serving_profile.py RUN_DIR OTHER_RUN --study switching nodes --node-length 8
@@ -160,6 +161,8 @@ def switching_study(chosen, pipeline: BertPipeline, samples: int, rounds: int, t
                     grouped_by_bucket(OpenVINOServer(xml, workload, policy, "one-at-a-time", precision=precision,
                                                      threads=threads))]
         labels.append(label)
+    if not servers:
+        raise SystemExit("the switching study needs an OpenVINO model: none of the chosen models is one")
     passes = interleave(servers, rounds, samples)
     rows, data = [], {}
     for i, label in enumerate(labels):
@@ -167,9 +170,9 @@ def switching_study(chosen, pipeline: BertPipeline, samples: int, rounds: int, t
         a = statistics.median(p.items_per_s for p in in_order)
         b = statistics.median(p.items_per_s for p in grouped)
         ratio = statistics.median(g.items_per_s / o.items_per_s for o, g in zip(in_order, grouped))
-        data[label] = {"in_order": a, "grouped": b, "grouped_over_in_order": ratio,
-                       "switching_ms": switching_cost_ms(a, b)}
-        rows.append([label, f"{a:.1f}", f"{b:.1f}", f"{ratio:.2f}x", f"{switching_cost_ms(a, b):.2f}"])
+        cost = switching_cost_ms(a, b)
+        data[label] = {"in_order": a, "grouped": b, "grouped_over_in_order": ratio, "switching_ms": cost}
+        rows.append([label, f"{a:.1f}", f"{b:.1f}", f"{ratio:.2f}x", f"{cost:.2f}"])
     print(f"\n{samples} test sentences on {policy}, one at a time, {servers[0].threads} threads, median of {rounds} "
           "interleaved rounds")
     print(Table(header=["model", "in order sent/s", "grouped by bucket sent/s", "grouped / in order",
