@@ -1,4 +1,4 @@
-"""Where serving time goes, one request at a time, for each model of a run. Three studies:
+"""Where serving time goes, one request at a time, for each model of a run. Four studies:
 
 ``lengths`` (default): for each length L every model serves the same N inputs of exactly L tokens
 (real test sentences, truncated, or repeated to reach L), in interleaved rounds (models take turns
@@ -8,14 +8,26 @@ fixed part per request and a part per token: that decides how much a model gains
 
 ``switching``: the real test sentences under the bucket policy (one static IR per length), served in
 input order and grouped by bucket (the same inputs and padding; the model changes only when the
-bucket does). The difference per request is what changing between the bucket models costs.
+bucket does). The difference per request is what changing between the bucket models costs. A third
+column feeds the same bucket-padded inputs, in input order, to the one dynamic IR: no model to
+change, only a few shapes, so it shows what the dynamic path costs beside the switching it avoids.
 
 ``nodes``: time per node type (the plugin's performance counters) at [1, L] for ``--node-length``,
 so the part of a request's time that does not depend on its length can be placed (e.g. in the fully
 connected layers).
 
+``residency``: what a request costs when the model's memory is not warm in the CPU caches. At [1, L]
+(``--node-length``) each OpenVINO model is compiled ``--copies`` times (identical static models, as
+the bucket policy compiles one per length) and a request is timed: the same compiled model again
+(hot), the next of the identical copies in turn (alternating: nothing but the compiled model changes,
+not the shape), and after touching a buffer of each of the ``--evict-mb`` sizes (untimed; by default
+one the L2 holds, one the L3 holds, one larger than both). Alternating costing more than hot says the
+switching cost belongs to each compiled model's memory, not to the change of shape; the buffer sizes
+say which cache level that memory falls out of.
+
     python scripts/serving_profile.py RUN_DIR [RUN_DIR/peers/ort-int8 ...] --lengths 8,16,32,64
     python scripts/serving_profile.py RUN_DIR OTHER_RUN --study switching nodes --node-length 8
+    python scripts/serving_profile.py RUN_DIR --study residency --node-length 16 --copies 8
 
 RUN_DIR is a ``bert ptq``/``jpqd``/``demo`` output: its INT8 IR, ``fp32/`` (pinned to f32 and, on
 bf16 CPUs, at the plugin default) and ``peers/`` when present are profiled; other directories are
@@ -29,6 +41,8 @@ import collections
 import json
 import re
 import statistics
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +56,7 @@ from ovrecipes.measure.workload import (
     RunnerServer,
     ShapePolicy,
     interleave,
+    pad_item,
     parse_policy,
 )
 from ovrecipes.pipelines.bert import BertPipeline
@@ -49,7 +64,7 @@ from ovrecipes.pipelines.model_dirs import is_onnx_dir, is_openvino_dir
 from ovrecipes.pipelines.types import Workload
 from ovrecipes.report.model import Table
 
-STUDIES = ("lengths", "switching", "nodes")
+STUDIES = ("lengths", "switching", "nodes", "residency")
 
 
 def fixed_length_workload(pipeline: BertPipeline, length: int, count: int) -> Workload:
@@ -87,6 +102,16 @@ def grouped_by_bucket(server: OpenVINOServer) -> OpenVINOServer:
     """The server's items reordered so that items of one bucket follow each other (stable within a
     bucket): the same inputs and padding, and the compiled model changes only when the bucket does."""
     server.items = sorted(server.items, key=lambda entry: entry[0])
+    return server
+
+
+def bucket_padded(server: OpenVINOServer, policy: ShapePolicy, workload: Workload) -> OpenVINOServer:
+    """A server of the dynamic IR whose items are padded to ``policy``'s bucket lengths (in input order),
+    warmed up once per bucket length."""
+    names = set(server.items[0][1])
+    server.items = [(None, {k: v for k, v in pad_item(item, policy.length_for(size), workload.pad_values).items()
+                            if k in names}) for item, size in zip(workload.items, workload.sizes)]
+    server.warm_up(every_shape=True)
     return server
 
 
@@ -149,7 +174,8 @@ def length_study(chosen, pipeline: BertPipeline, lengths: list[int], samples: in
 
 def switching_study(chosen, pipeline: BertPipeline, samples: int, rounds: int, threads: int | None = None) -> dict:
     """Each OpenVINO model on the real sentences under the default buckets, in input order and grouped by
-    bucket; every server serves its whole pass per turn, so grouped stays grouped."""
+    bucket, and the one dynamic IR fed the same bucket-padded inputs; every server serves its whole pass
+    per turn, so grouped stays grouped."""
     workload = pipeline.workload("test", samples)
     policy = parse_policy("buckets", workload.max_size)
     servers, labels = [], []
@@ -159,24 +185,28 @@ def switching_study(chosen, pipeline: BertPipeline, samples: int, rounds: int, t
         xml = path / "openvino_model.xml"
         servers += [OpenVINOServer(xml, workload, policy, "one-at-a-time", precision=precision, threads=threads),
                     grouped_by_bucket(OpenVINOServer(xml, workload, policy, "one-at-a-time", precision=precision,
-                                                     threads=threads))]
+                                                     threads=threads)),
+                    bucket_padded(OpenVINOServer(xml, workload, DYNAMIC, "one-at-a-time", precision=precision,
+                                                 threads=threads), policy, workload)]
         labels.append(label)
     if not servers:
         raise SystemExit("the switching study needs an OpenVINO model: none of the chosen models is one")
     passes = interleave(servers, rounds, samples)
     rows, data = [], {}
     for i, label in enumerate(labels):
-        in_order, grouped = passes[2 * i], passes[2 * i + 1]
+        in_order, grouped, dynamic = passes[3 * i], passes[3 * i + 1], passes[3 * i + 2]
         a = statistics.median(p.items_per_s for p in in_order)
         b = statistics.median(p.items_per_s for p in grouped)
+        c = statistics.median(p.items_per_s for p in dynamic)
         ratio = statistics.median(g.items_per_s / o.items_per_s for o, g in zip(in_order, grouped))
         cost = switching_cost_ms(a, b)
-        data[label] = {"in_order": a, "grouped": b, "grouped_over_in_order": ratio, "switching_ms": cost}
-        rows.append([label, f"{a:.1f}", f"{b:.1f}", f"{ratio:.2f}x", f"{cost:.2f}"])
+        data[label] = {"in_order": a, "grouped": b, "grouped_over_in_order": ratio, "switching_ms": cost,
+                       "dynamic_bucket_padded": c}
+        rows.append([label, f"{a:.1f}", f"{b:.1f}", f"{ratio:.2f}x", f"{cost:.2f}", f"{c:.1f}"])
     print(f"\n{samples} test sentences on {policy}, one at a time, {servers[0].threads} threads, median of {rounds} "
           "interleaved rounds")
     print(Table(header=["model", "in order sent/s", "grouped by bucket sent/s", "grouped / in order",
-                        "switching ms per request"], rows=rows).format())
+                        "switching ms per request", "dynamic IR, bucket-padded sent/s"], rows=rows).format())
     return data
 
 
@@ -197,12 +227,85 @@ def node_study(chosen, length: int, top: int = 6) -> dict:
     return data
 
 
+EVICTION_MB = (2, 16, 128)  # the L2 of one core, half the 32 MB L3 seen on these VMs, four times that L3
+
+
+def request_ms(requests: Sequence, feed: dict, count: int, before: Callable[[], object] | None = None) -> float:
+    """Median milliseconds of ``count`` requests sent to ``requests`` in turn (one request object: the
+    same compiled model every time); ``before`` runs ahead of each request, outside the timing."""
+    times = []
+    for i in range(count):
+        if before is not None:
+            before()
+        request = requests[i % len(requests)]
+        started = time.perf_counter()
+        request.infer(feed, share_inputs=True, share_outputs=True)
+        times.append(time.perf_counter() - started)
+    return 1e3 * statistics.median(times)
+
+
+def evictor(size_bytes: int) -> Callable[[], None]:
+    """A callable that writes one value per 64-byte line of a buffer of ``size_bytes``, pushing as much of
+    what the caches held out to the next level or to memory."""
+    buffer = np.zeros(size_bytes // 8)
+
+    def evict() -> None:
+        buffer[::8] += 1.0
+
+    return evict
+
+
+def residency_study(chosen, pipeline: BertPipeline, length: int, rounds: int, copies: int = 4,
+                    evict_mb: Sequence[int] = EVICTION_MB, count: int = 25) -> dict:
+    """Per OpenVINO model at [1, length]: ms per request hot, alternating over ``copies`` identical
+    compiled models, and after touching a buffer of each of ``evict_mb`` megabytes before every request.
+    Each round runs every way for ``count`` requests in turn, so a burst of load from elsewhere hits the
+    ways alike; the figure is the median over rounds of each block's median."""
+    workload = fixed_length_workload(pipeline, length, 1)
+    policy = ShapePolicy("static", (length,))
+    requests, feeds = {}, {}
+    for label, path, precision in chosen:
+        if is_onnx_dir(path):
+            continue
+        servers = [OpenVINOServer(path / "openvino_model.xml", workload, policy, "one-at-a-time",
+                                  precision=precision) for _ in range(copies)]
+        requests[label] = [server.requests[length] for server in servers]
+        feeds[label] = servers[0].items[0][1]  # the inputs this IR takes
+    if not requests:
+        raise SystemExit("the residency study needs an OpenVINO model: none of the chosen models is one")
+    ways: dict[str, Callable] = {"hot": lambda rs, feed: request_ms(rs[:1], feed, count),
+                                 "alternating": lambda rs, feed: request_ms(rs, feed, count)}
+    for mb in evict_mb:
+        evict = evictor(mb * 2**20)
+        ways[f"touched {mb} MB"] = lambda rs, feed, evict=evict: request_ms(rs[:1], feed, count, before=evict)
+    runs: dict[str, dict[str, list[float]]] = {label: {way: [] for way in ways} for label in requests}
+    for _ in range(rounds):
+        for label, rs in requests.items():
+            for way, measure in ways.items():
+                runs[label][way].append(measure(rs, feeds[label]))
+    rows, data = [], {}
+    for label, per_way in runs.items():
+        ms = {way: statistics.median(values) for way, values in per_way.items()}
+        data[label] = {**ms, "rounds": per_way}
+        rows.append([label, f"{ms['hot']:.3f}", *(f"{ms[way] - ms['hot']:+.3f}" for way in list(ways)[1:])])
+    print(f"\nms per request at [1, {length}], one at a time, median of {count} requests, median of {rounds} "
+          f"rounds taking turns: hot, and what each other way adds (alternating over {copies} identical compiled "
+          "models; a buffer touched before each request, untimed)")
+    print(Table(header=["model", "hot", *(f"+ {way}" for way in list(ways)[1:])], rows=rows).format())
+    return data
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dirs", nargs="+", type=Path)
     parser.add_argument("--study", nargs="+", choices=STUDIES, default=["lengths"])
     parser.add_argument("--lengths", default="8,16,24,32,48,64")
-    parser.add_argument("--node-length", type=int, default=8, help="input length of the nodes study (default 8)")
+    parser.add_argument("--node-length", type=int, default=8,
+                        help="input length of the nodes and residency studies (default 8)")
+    parser.add_argument("--copies", type=int, default=4,
+                        help="identical compiled models the residency study alternates over (default 4)")
+    parser.add_argument("--evict-mb", default=",".join(map(str, EVICTION_MB)),
+                        help="buffer sizes in MB the residency study touches before a request (default %(default)s)")
     parser.add_argument("--samples", type=int, default=200, help="inputs per length (default 200)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None,
@@ -212,6 +315,14 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     lengths = [int(x) for x in args.lengths.split(",")]
+    if args.copies < 2:
+        parser.error(f"--copies must be at least 2 (identical models to alternate over): got {args.copies}")
+    try:
+        evict_mb = [int(x) for x in args.evict_mb.split(",")]
+    except ValueError:
+        parser.error(f"--evict-mb takes sizes in MB joined by commas (e.g. 2,16,128): got {args.evict_mb!r}")
+    if any(mb <= 0 for mb in evict_mb):
+        parser.error(f"--evict-mb sizes must be positive: got {args.evict_mb!r}")
     pipeline = BertPipeline(progress=False)
     cpu = host_cpu()
     chosen = models(args.dirs, cpu.default_precision == "bf16")
@@ -227,6 +338,9 @@ def main() -> None:
         data["switching"] = switching_study(chosen, pipeline, args.samples, args.rounds, args.threads)
     if "nodes" in args.study:
         data["nodes"] = node_study(chosen, args.node_length)
+    if "residency" in args.study:
+        data["residency"] = residency_study(chosen, pipeline, args.node_length, 5 * args.rounds, args.copies,
+                                            evict_mb)
     if args.json:
         args.json.write_text(json.dumps(data, indent=2))
 

@@ -3,6 +3,8 @@ per-node times of a tiny IR (the fully connected layers are found and timed)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from conftest import load_script
 
@@ -40,3 +42,48 @@ def test_node_times_name_the_fully_connected_layers(profile, tiny_fp32_ir):
     # 2 layers x (Q, K, V, attention output, FFN in, FFN out) + pooler + classifier, by kernel
     assert sum(n for _, n in fully_connected) == 2 * 6 + 2
     assert all(us > 0 for _, _, us in rows)
+
+
+class _FakeRequest:
+    def __init__(self, seconds: float, log: list) -> None:
+        self.seconds, self.log = seconds, log
+
+    def infer(self, feed, share_inputs=False, share_outputs=False):
+        self.log.append(self)
+        time.sleep(self.seconds)
+
+
+def test_request_timing_takes_the_copies_in_turn_and_leaves_the_eviction_out(profile):
+    log: list = []
+    copies = [_FakeRequest(0.002, log) for _ in range(3)]
+    evictions = []
+    ms = profile.request_ms(copies, {}, 7, before=lambda: (evictions.append(len(log)), time.sleep(0.03)))
+    assert log == [copies[i % 3] for i in range(7)]
+    assert evictions == list(range(7))  # one eviction ahead of every request
+    assert 2.0 <= ms < 25.0  # the request's own 2 ms, not the 30 ms eviction before it
+
+
+def test_residency_study_times_each_model_every_way(profile, tiny_pipeline, tiny_fp32_ir):
+    chosen = [("tiny", tiny_fp32_ir, "f32")]
+    data = profile.residency_study(chosen, tiny_pipeline, 8, rounds=2, copies=2, evict_mb=(1, 2), count=3)
+    ways = ("hot", "alternating", "touched 1 MB", "touched 2 MB")
+    assert set(data) == {"tiny"} and set(data["tiny"]["rounds"]) == set(ways)
+    assert all(len(data["tiny"]["rounds"][way]) == 2 and data["tiny"][way] > 0 for way in ways)
+
+
+def test_bucket_padded_feeds_the_dynamic_ir_the_bucket_lengths_in_input_order(profile, tiny_pipeline, tiny_fp32_ir):
+    from ovrecipes.measure.workload import DYNAMIC
+
+    workload = tiny_pipeline.workload("test", 24)
+    policy = parse_policy("buckets:4,8,12,16", 16)
+    server = OpenVINOServer(tiny_fp32_ir / "openvino_model.xml", workload, DYNAMIC, "one-at-a-time", precision="f32")
+    padded = profile.bucket_padded(server, policy, workload)
+    assert list(padded.compiled) == [None]  # one dynamic model, no bucket models
+    lengths = [item["input_ids"].shape[1] for _, item in padded.items]
+    assert lengths == [policy.length_for(size) for size in workload.sizes]
+    assert len(set(lengths)) > 1
+    for (_, item), original in zip(padded.items, workload.items):  # the sentence first, then padding
+        n = original["input_ids"].shape[1]
+        assert (item["input_ids"][:, :n] == original["input_ids"]).all()
+        assert (item["attention_mask"][:, n:] == 0).all()
+    assert padded.replay().items == 24

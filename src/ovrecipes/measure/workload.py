@@ -293,9 +293,9 @@ class OpenVINOServer(_Server):
             self.clients = int(clients or first.get_property(props.optimal_number_of_infer_requests()))
             self.queues = {k: ov.AsyncInferQueue(c, self.clients) for k, c in self.compiled.items()}
         self.hint = hint
-        self._warm_up(every_shape=policy.name == "dynamic")
+        self.warm_up(every_shape=policy.name == "dynamic")
 
-    def _warm_up(self, every_shape: bool) -> None:
+    def warm_up(self, every_shape: bool) -> None:
         """Untimed: each compiled model once; on a dynamic IR once per distinct input shape, since the plugin
         prepares kernels per new shape and a service that runs for hours has seen its shapes before."""
         firsts: dict = {}
