@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from ovrecipes.cli.main import main
+from ovrecipes.core.cpu import host_cpu
 from ovrecipes.measure import serving
 from ovrecipes.measure.workload import (
     DYNAMIC,
@@ -27,7 +28,8 @@ from ovrecipes.measure.workload import (
 )
 from ovrecipes.pipelines import onnx_runtime, torch_runner
 from ovrecipes.pipelines.types import ItemRunner, Metric, Workload
-from ovrecipes.report.model import VariantResult, WorkloadRound, WorkloadRun
+from ovrecipes.report.machine import machine
+from ovrecipes.report.model import Report, VariantResult, WorkloadRound, WorkloadRun, WorkloadSummary
 
 
 @pytest.fixture(scope="module")
@@ -217,6 +219,33 @@ def test_recommendation_per_mode_can_differ_and_peers_are_compared():
     first = "one-at-a-time: OV INT8 (buckets:8,64) serves 1.56x"
     assert any(n.startswith(first) and "ORT INT8" in n for n in notes), notes
     assert not any("OV FP32" in n.split("of ", 1)[1] for n in notes)  # only other runtimes' rows
+
+
+def _study(policy: str, fps: list[float]) -> WorkloadRun:
+    run = _run(policy, fps)
+    run.study = True
+    return run
+
+
+def test_policy_table_shows_what_the_chosen_policy_gains_over_padding():
+    fp32 = _variant("OV FP32", 85.0, [_study("dynamic", [150, 160, 140]), _study("static:64", [100, 100, 60]),
+                                      _study("buckets:8,64", [190, 210, 150])], weights="fp32")
+    int8 = _variant("OV INT8", 84.5, [_study("dynamic", [300, 290, 310]), _study("static:64", [300, 250, 280]),
+                                      _study("buckets:8,64", [450, 400, 420])])
+    summary = WorkloadSummary(unit="sentences", split="test", items=100, sizes={}, prepare_ms={},
+                              policies=["dynamic", "static:64", "buckets:8,64"], modes=["one-at-a-time"])
+    report = Report(kind="compare", title="t", command="c", created="now", variants=[fp32, int8],
+                    machine=machine(host_cpu()), workload=summary)
+    table = report.policy_table()
+    assert table.header[-2:] == ["chosen", "chosen / static:64"]
+    rows = {row[0]: row for row in table.rows}
+    # the median of per-round ratios (FP32: 1.90, 2.10, 2.50), not the ratio of the medians (190 / 100 = 1.90)
+    assert rows["OV FP32"][-2:] == ["buckets:8,64", "2.10x"]
+    assert rows["OV INT8"][-2:] == ["buckets:8,64", "1.50x"]
+    summary.policies = ["dynamic", "buckets:8,64"]  # no static policy measured: no column
+    for v in (fp32, int8):
+        v.workload = [r for r in v.workload if r.policy != "static:64"]
+    assert report.policy_table().header[-1] == "chosen"
 
 
 def test_peer_rows_with_a_tiny_model(tiny_pipeline, tmp_path):

@@ -11,7 +11,6 @@ VNNI, no AMX) that the CPU does not have.
 
 from __future__ import annotations
 
-import statistics
 from typing import Any, Callable
 
 from ovrecipes.core.cpu import CpuInfo
@@ -29,11 +28,7 @@ TIE_MARGIN = 0.05
 def indistinguishable(fast: Any, other: Any) -> bool:
     """Whether the rounds cannot tell two speeds apart: their ranges overlap, or the faster is less than
     ``TIE_MARGIN`` ahead by the median of per-round ratios (when both have the same rounds)."""
-    if fast.overlaps(other):
-        return True
-    if len(fast.fps) == len(other.fps):
-        return statistics.median(a / b for a, b in zip(fast.fps, other.fps)) < 1 + TIE_MARGIN
-    return fast.median_fps / other.median_fps < 1 + TIE_MARGIN
+    return fast.overlaps(other) or fast.ratio_to(other) < 1 + TIE_MARGIN
 
 
 def _signed(r: VariantResult) -> float:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -187,7 +186,7 @@ def set_serving_ratios(results: list[VariantResult]) -> None:
             run = r.served(mode)
             if run is None or base is None or len(run.rounds) != len(base.rounds):
                 continue
-            run.ratio = float(statistics.median(a / b for a, b in zip(run.fps, base.fps)))
+            run.ratio = run.ratio_to(base)
 
 
 def recommend_serving(results: list[VariantResult], mode: str, cpu: CpuInfo | None, budget: float,
@@ -213,7 +212,7 @@ def peer_notes(results: list[VariantResult], recommendations: dict[str, Recommen
             other = r.served(mode)
             if r.engine in ("openvino", "pytorch") or other is None or len(other.rounds) != len(run.rounds):
                 continue
-            ratio = statistics.median(a / b for a, b in zip(run.fps, other.fps))
+            ratio = run.ratio_to(other)
             notes.append(f"{mode}: {chosen.label} ({run.policy}) serves {ratio:.2f}x the {unit}/s of {r.label} "
                          f"({run.median_fps:.1f} vs {other.median_fps:.1f}; p99 {run.latency('p99'):.2f} vs "
                          f"{other.latency('p99'):.2f} ms)")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,8 +194,4 @@ def set_ratios(results: list[VariantResult]) -> None:
     for r in results:
         if r.throughput is None:
             continue
-        if len(r.throughput.rounds) == len(ref.throughput.rounds):
-            per_round = [a / b for a, b in zip(r.throughput.fps, ref.throughput.fps)]
-            r.ratio = float(statistics.median(per_round))
-        else:  # from another run (compare --from-reports): medians are all there is
-            r.ratio = r.throughput.median_fps / ref.throughput.median_fps
+        r.ratio = r.throughput.ratio_to(ref.throughput)  # another run's (compare --from-reports): medians

@@ -60,6 +60,13 @@ class _RoundSpeed(_Model):
         """(max - min) / median over the rounds: 0 for one round."""
         return (self.max_fps - self.min_fps) / self.median_fps if self.median_fps else 0.0
 
+    def ratio_to(self, other: "_RoundSpeed") -> float:
+        """This speed over ``other``'s: the median of per-round ratios when both ran in the same interleaved
+        rounds (a burst of load hits both alike), else the ratio of the medians."""
+        if len(self.fps) == len(other.fps):
+            return float(statistics.median(a / b for a, b in zip(self.fps, other.fps)))
+        return self.median_fps / other.median_fps
+
     def overlaps(self, other: "_RoundSpeed") -> bool:
         """Whether the two min-max ranges overlap: the rounds cannot tell the variants apart."""
         return self.min_fps <= other.max_fps and other.min_fps <= self.max_fps
@@ -331,22 +338,30 @@ class Report(_Model):
         return Table(header=header, rows=rows)
 
     def policy_table(self) -> Table | None:
-        """Every shape policy measured, per variant and mode: items/s median (range) and the chosen one."""
+        """Every shape policy measured, per variant and mode: items/s median (range), the chosen one, and, when
+        a static policy was measured, what the chosen policy gains over padding every input to it."""
         w = self.workload
         if w is None or len(w.policies) < 2:
             return None
+        static = next((p for p in w.policies if p.startswith("static")), None)
         rows = []
         for v in self.variants:
             for mode in w.modes:
                 runs = {r.policy: r for r in v.workload if r.mode == mode and r.study}
                 if len(runs) < 2:
                     continue
-                rows.append([v.label, MODE_TITLES.get(mode, mode),
-                             *(f"{runs[p].median_fps:.1f} ({runs[p].min_fps:.0f}-{runs[p].max_fps:.0f})" if p in runs
-                               else "-" for p in w.policies), v.chosen_policy.get(mode, "-")])
+                chosen = v.chosen_policy.get(mode, "-")
+                row = [v.label, MODE_TITLES.get(mode, mode),
+                       *(f"{runs[p].median_fps:.1f} ({runs[p].min_fps:.0f}-{runs[p].max_fps:.0f})" if p in runs
+                         else "-" for p in w.policies), chosen]
+                if static:
+                    gain = runs[chosen].ratio_to(runs[static]) if chosen in runs and static in runs else None
+                    row.append(f"{gain:.2f}x" if gain is not None else "-")
+                rows.append(row)
         if not rows:
             return None
-        return Table(header=["variant", "mode", *(f"{p} {w.unit}/s" for p in w.policies), "chosen"], rows=rows)
+        return Table(header=["variant", "mode", *(f"{p} {w.unit}/s" for p in w.policies), "chosen",
+                             *([f"chosen / {static}"] if static else [])], rows=rows)
 
     def _repr_markdown_(self) -> str:
         """How a notebook shows a report: its tables and recommendations (report.md has everything)."""
