@@ -194,4 +194,4 @@ def set_ratios(results: list[VariantResult]) -> None:
     for r in results:
         if r.throughput is None:
             continue
-        r.ratio = r.throughput.ratio_to(ref.throughput)  # another run's (compare --from-reports): medians
+        r.ratio = r.throughput.ratio_to(ref.throughput)  # rounds from other runs (--from-reports): medians
