@@ -25,7 +25,13 @@ one the L2 holds, one the L3 holds, one larger than both). Alternating costing m
 switching cost belongs to each compiled model's memory, not to the change of shape; the buffer sizes
 say which cache level that memory falls out of.
 
+``config``: the real test sentences, one at a time, on the bucket policy and padded to the longest
+length (static), each model compiled with the plugin's defaults and with the ``--config`` properties,
+all in the same interleaved rounds: what a plugin property is worth, and whether it changes what
+natural lengths gain over padding.
+
     python scripts/serving_profile.py RUN_DIR [RUN_DIR/peers/ort-int8 ...] --lengths 8,16,32,64
+    python scripts/serving_profile.py RUN_DIR --study config --config TBB_PARTITIONER=STATIC --samples 500
     python scripts/serving_profile.py RUN_DIR OTHER_RUN --study switching nodes --node-length 8
     python scripts/serving_profile.py RUN_DIR --study residency --node-length 16 --copies 8
 
@@ -64,7 +70,7 @@ from ovrecipes.pipelines.model_dirs import is_onnx_dir, is_openvino_dir
 from ovrecipes.pipelines.types import Workload
 from ovrecipes.report.model import Table
 
-STUDIES = ("lengths", "switching", "nodes", "residency")
+STUDIES = ("lengths", "switching", "nodes", "residency", "config")
 
 
 def fixed_length_workload(pipeline: BertPipeline, length: int, count: int) -> Workload:
@@ -295,6 +301,61 @@ def residency_study(chosen, pipeline: BertPipeline, length: int, rounds: int, co
     return data
 
 
+def parse_properties(items: Sequence[str]) -> dict[str, str]:
+    """``KEY=VALUE`` strings as OpenVINO compile properties."""
+    properties = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ValueError(f"a property is KEY=VALUE (e.g. TBB_PARTITIONER=STATIC): got {item!r}")
+        properties[key.strip()] = value.strip()
+    return properties
+
+
+def config_study(chosen, pipeline: BertPipeline, samples: int, rounds: int, properties: dict[str, str]) -> dict:
+    """Each OpenVINO model on the real sentences, one at a time, on buckets and on static padding, compiled
+    with the plugin defaults and with ``properties``; ratios are medians of per-round ratios."""
+    workload = pipeline.workload("test", samples)
+    policies = [parse_policy("buckets", workload.max_size), parse_policy("static", workload.max_size)]
+    settings = {"default": {}, "with": properties}
+    servers, keys = [], []
+    for label, path, precision in chosen:
+        if is_onnx_dir(path):
+            continue
+        for name, config in settings.items():
+            for policy in policies:
+                servers.append(OpenVINOServer(path / "openvino_model.xml", workload, policy, "one-at-a-time",
+                                              precision=precision, config=config))
+                keys.append((label, name, str(policy)))
+    if not servers:
+        raise SystemExit("the config study needs an OpenVINO model: none of the chosen models is one")
+    fps = {key: [p.items_per_s for p in passes] for key, passes in zip(keys, interleave(servers, rounds, 50))}
+
+    def ratio(a: list[float], b: list[float]) -> float:
+        return statistics.median(x / y for x, y in zip(a, b))
+
+    rows, data = [], {}
+    bucket, static = (str(p) for p in policies)
+    for label in dict.fromkeys(label for label, _, _ in keys):
+        entry = {name: {policy: statistics.median(fps[(label, name, policy)]) for policy in (bucket, static)}
+                 for name in settings}
+        entry["with_over_default"] = {policy: ratio(fps[(label, "with", policy)], fps[(label, "default", policy)])
+                                      for policy in (bucket, static)}
+        entry["buckets_over_static"] = {name: ratio(fps[(label, name, bucket)], fps[(label, name, static)])
+                                        for name in settings}
+        data[label] = entry
+        rows.append([label, *(f"{entry[name][policy]:.1f}" for name in settings for policy in (bucket, static)),
+                     *(f"{entry['with_over_default'][policy]:.2f}x" for policy in (bucket, static)),
+                     *(f"{entry['buckets_over_static'][name]:.2f}x" for name in settings)])
+    shown = " ".join(f"{k}={v}" for k, v in properties.items())
+    print(f"\n{samples} test sentences, one at a time, sentences/s, median of {rounds} interleaved rounds; "
+          f"'with': {shown}")
+    print(Table(header=["model", "default buckets", "default static", "with buckets", "with static",
+                        "with / default buckets", "with / default static", "buckets / static default",
+                        "buckets / static with"], rows=rows).format())
+    return data
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dirs", nargs="+", type=Path)
@@ -310,6 +371,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None,
                         help="INFERENCE_NUM_THREADS of the switching study (default: the plugin's)")
+    parser.add_argument("--config", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="OpenVINO properties the config study compares with the plugin defaults")
     parser.add_argument("--only", default=None, help="profile only models whose label matches this regular "
                         "expression (labels are printed first; e.g. 'INT8|ort')")
     parser.add_argument("--json", type=Path, default=None)
@@ -323,6 +386,12 @@ def main() -> None:
         parser.error(f"--evict-mb takes sizes in MB joined by commas (e.g. 2,16,128): got {args.evict_mb!r}")
     if any(mb <= 0 for mb in evict_mb):
         parser.error(f"--evict-mb sizes must be positive: got {args.evict_mb!r}")
+    try:
+        properties = parse_properties(args.config)
+    except ValueError as error:
+        parser.error(f"--config: {error}")
+    if "config" in args.study and not properties:
+        parser.error("the config study needs --config KEY=VALUE (e.g. --config TBB_PARTITIONER=STATIC)")
     pipeline = BertPipeline(progress=False)
     cpu = host_cpu()
     chosen = models(args.dirs, cpu.default_precision == "bf16")
@@ -341,6 +410,8 @@ def main() -> None:
     if "residency" in args.study:
         data["residency"] = residency_study(chosen, pipeline, args.node_length, 5 * args.rounds, args.copies,
                                             evict_mb)
+    if "config" in args.study:
+        data["config"] = config_study(chosen, pipeline, args.samples, args.rounds, properties)
     if args.json:
         args.json.write_text(json.dumps(data, indent=2))
 

@@ -87,3 +87,22 @@ def test_bucket_padded_feeds_the_dynamic_ir_the_bucket_lengths_in_input_order(pr
         assert (item["input_ids"][:, :n] == original["input_ids"]).all()
         assert (item["attention_mask"][:, n:] == 0).all()
     assert padded.replay().items == 24
+
+
+def test_properties_are_key_value_pairs(profile):
+    assert profile.parse_properties(["TBB_PARTITIONER=STATIC", " PERF_COUNT = YES"]) == {
+        "TBB_PARTITIONER": "STATIC", "PERF_COUNT": "YES"}
+    for bad in ("TBB_PARTITIONER", "=STATIC", "TBB_PARTITIONER="):
+        with pytest.raises(ValueError, match="KEY=VALUE"):
+            profile.parse_properties([bad])
+
+
+def test_config_study_compares_defaults_with_the_properties_on_both_policies(profile, tiny_pipeline, tiny_fp32_ir):
+    chosen = [("tiny", tiny_fp32_ir, "f32")]
+    data = profile.config_study(chosen, tiny_pipeline, 12, 1, {"PERF_COUNT": "YES"})
+    entry = data["tiny"]
+    policies = set(entry["default"])
+    assert len(policies) == 2 and policies == set(entry["with"]) == set(entry["with_over_default"])
+    assert any(p.startswith("buckets") for p in policies) and any(p.startswith("static") for p in policies)
+    assert all(v > 0 for name in ("default", "with") for v in entry[name].values())
+    assert set(entry["buckets_over_static"]) == {"default", "with"}
