@@ -121,6 +121,19 @@ def bucket_padded(server: OpenVINOServer, policy: ShapePolicy, workload: Workloa
     return server
 
 
+def openvino_models(chosen, study: str) -> list[tuple[str, Path, str | None]]:
+    """The chosen models a study can compile (not the ONNX Runtime directories); none is a one-line exit."""
+    found = [entry for entry in chosen if not is_onnx_dir(entry[1])]
+    if not found:
+        raise SystemExit(f"the {study} study needs an OpenVINO model: none of the chosen models is one")
+    return found
+
+
+def per_round_ratio(a: Sequence[float], b: Sequence[float]) -> float:
+    """The median of the per-round ratios of two speeds measured in the same interleaved rounds."""
+    return statistics.median(x / y for x, y in zip(a, b))
+
+
 def switching_cost_ms(in_order_per_s: float, grouped_per_s: float) -> float:
     """Milliseconds per request that serving in input order costs over the same items grouped by bucket."""
     return 1e3 / in_order_per_s - 1e3 / grouped_per_s
@@ -185,9 +198,7 @@ def switching_study(chosen, pipeline: BertPipeline, samples: int, rounds: int, t
     workload = pipeline.workload("test", samples)
     policy = parse_policy("buckets", workload.max_size)
     servers, labels = [], []
-    for label, path, precision in chosen:
-        if is_onnx_dir(path):
-            continue
+    for label, path, precision in openvino_models(chosen, "switching"):
         xml = path / "openvino_model.xml"
         servers += [OpenVINOServer(xml, workload, policy, "one-at-a-time", precision=precision, threads=threads),
                     grouped_by_bucket(OpenVINOServer(xml, workload, policy, "one-at-a-time", precision=precision,
@@ -195,8 +206,6 @@ def switching_study(chosen, pipeline: BertPipeline, samples: int, rounds: int, t
                     bucket_padded(OpenVINOServer(xml, workload, DYNAMIC, "one-at-a-time", precision=precision,
                                                  threads=threads), policy, workload)]
         labels.append(label)
-    if not servers:
-        raise SystemExit("the switching study needs an OpenVINO model: none of the chosen models is one")
     passes = interleave(servers, rounds, samples)
     rows, data = [], {}
     for i, label in enumerate(labels):
@@ -204,7 +213,7 @@ def switching_study(chosen, pipeline: BertPipeline, samples: int, rounds: int, t
         a = statistics.median(p.items_per_s for p in in_order)
         b = statistics.median(p.items_per_s for p in grouped)
         c = statistics.median(p.items_per_s for p in dynamic)
-        ratio = statistics.median(g.items_per_s / o.items_per_s for o, g in zip(in_order, grouped))
+        ratio = per_round_ratio([g.items_per_s for g in grouped], [o.items_per_s for o in in_order])
         cost = switching_cost_ms(a, b)
         data[label] = {"in_order": a, "grouped": b, "grouped_over_in_order": ratio, "switching_ms": cost,
                        "dynamic_bucket_padded": c}
@@ -270,15 +279,11 @@ def residency_study(chosen, pipeline: BertPipeline, length: int, rounds: int, co
     workload = fixed_length_workload(pipeline, length, 1)
     policy = ShapePolicy("static", (length,))
     requests, feeds = {}, {}
-    for label, path, precision in chosen:
-        if is_onnx_dir(path):
-            continue
+    for label, path, precision in openvino_models(chosen, "residency"):
         servers = [OpenVINOServer(path / "openvino_model.xml", workload, policy, "one-at-a-time",
                                   precision=precision) for _ in range(copies)]
         requests[label] = [server.requests[length] for server in servers]
         feeds[label] = servers[0].items[0][1]  # the inputs this IR takes
-    if not requests:
-        raise SystemExit("the residency study needs an OpenVINO model: none of the chosen models is one")
     ways: dict[str, Callable] = {"hot": lambda rs, feed: request_ms(rs[:1], feed, count),
                                  "alternating": lambda rs, feed: request_ms(rs, feed, count)}
     for mb in evict_mb:
@@ -319,29 +324,22 @@ def config_study(chosen, pipeline: BertPipeline, samples: int, rounds: int, prop
     policies = [parse_policy("buckets", workload.max_size), parse_policy("static", workload.max_size)]
     settings = {"default": {}, "with": properties}
     servers, keys = [], []
-    for label, path, precision in chosen:
-        if is_onnx_dir(path):
-            continue
+    for label, path, precision in openvino_models(chosen, "config"):
         for name, config in settings.items():
             for policy in policies:
                 servers.append(OpenVINOServer(path / "openvino_model.xml", workload, policy, "one-at-a-time",
                                               precision=precision, config=config))
                 keys.append((label, name, str(policy)))
-    if not servers:
-        raise SystemExit("the config study needs an OpenVINO model: none of the chosen models is one")
     fps = {key: [p.items_per_s for p in passes] for key, passes in zip(keys, interleave(servers, rounds, 50))}
-
-    def ratio(a: list[float], b: list[float]) -> float:
-        return statistics.median(x / y for x, y in zip(a, b))
-
     rows, data = [], {}
     bucket, static = (str(p) for p in policies)
     for label in dict.fromkeys(label for label, _, _ in keys):
         entry = {name: {policy: statistics.median(fps[(label, name, policy)]) for policy in (bucket, static)}
                  for name in settings}
-        entry["with_over_default"] = {policy: ratio(fps[(label, "with", policy)], fps[(label, "default", policy)])
-                                      for policy in (bucket, static)}
-        entry["buckets_over_static"] = {name: ratio(fps[(label, name, bucket)], fps[(label, name, static)])
+        entry["with_over_default"] = {
+            policy: per_round_ratio(fps[(label, "with", policy)], fps[(label, "default", policy)])
+            for policy in (bucket, static)}
+        entry["buckets_over_static"] = {name: per_round_ratio(fps[(label, name, bucket)], fps[(label, name, static)])
                                         for name in settings}
         data[label] = entry
         rows.append([label, *(f"{entry[name][policy]:.1f}" for name in settings for policy in (bucket, static)),
