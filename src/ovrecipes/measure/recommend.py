@@ -3,8 +3,9 @@
 The recommendation is the fastest variant within an accuracy budget of the best metric, on the split
 and on every condition the metric carries (held-out voices, noise: a note names a variant they rule
 out). Speed is
-compared by ranges, not single numbers: variants whose min-max throughput over the rounds overlap
-are a tie, decided by the higher metric and then the smaller model, and the reason says so.
+compared round by round, not by single numbers: a variant beats another only when it was faster in each
+of their shared interleaved rounds and at least ``TIE_MARGIN`` ahead; otherwise they tie, decided by the
+higher metric and then the smaller model, and the reason says so.
 Every explanatory note is derived from the CPU facts of the run: a note never names a cause (no
 VNNI, no AMX) that the CPU does not have.
 """
@@ -26,9 +27,10 @@ TIE_MARGIN = 0.05
 
 
 def indistinguishable(fast: Any, other: Any) -> bool:
-    """Whether the rounds cannot tell two speeds apart: their ranges overlap, or the faster is less than
-    ``TIE_MARGIN`` ahead by the median of per-round ratios (when both have the same rounds)."""
-    return fast.overlaps(other) or fast.ratio_to(other) < 1 + TIE_MARGIN
+    """Whether the rounds cannot tell two speeds apart: the faster was not ahead in each shared round
+    (rounds not shared: the ranges overlap), or it is less than ``TIE_MARGIN`` ahead by the median of
+    per-round ratios."""
+    return not fast.tells_apart(other) or fast.ratio_to(other) < 1 + TIE_MARGIN
 
 
 def _signed(r: VariantResult) -> float:
@@ -58,7 +60,8 @@ def recommend(results: list[VariantResult], cpu: CpuInfo | None, budget: float =
     within = f" within {budget:g} {best.metric.name} {points} of the best ({best.label})" if best else ""
     if not tie:
         reason = (f"fastest variant{within}: median {t.median_fps:.1f} {unit} over {len(t.rounds)} rounds "
-                  f"(range {t.min_fps:.1f}-{t.max_fps:.1f}), no other range overlaps it")
+                  f"(range {t.min_fps:.1f}-{t.max_fps:.1f}), ahead of each other one in every round by "
+                  f"{TIE_MARGIN:.0%} or more")
         return Recommendation(choice=fastest.label, reason=reason, budget_points=budget, notes=notes)
     group = [fastest, *tie]
     choice = min(group, key=lambda r: ((-_signed(r)) if r.metric else 0.0, r.size_mb))
@@ -68,8 +71,8 @@ def recommend(results: list[VariantResult], cpu: CpuInfo | None, budget: float =
     else:
         why = f"the smaller model ({choice.size_mb:.1f} MB)"
     names = ", ".join(r.label for r in group)
-    reason = (f"{names} tie on throughput{within} (their min-max ranges over {len(t.rounds)} rounds overlap, or "
-              f"the faster is less than {TIE_MARGIN:.0%} ahead); "
+    reason = (f"{names} tie on throughput{within} (over {len(t.rounds)} interleaved rounds the faster was not "
+              f"ahead in every round, or was less than {TIE_MARGIN:.0%} ahead); "
               f"{choice.label} is chosen for {why}")
     return Recommendation(choice=choice.label, reason=reason, budget_points=budget,
                           tie=[r.label for r in others], notes=notes)
@@ -105,9 +108,9 @@ def cpu_notes(results: list[VariantResult], cpu: CpuInfo) -> list[str]:
         a, b = r.throughput, ref.throughput
         if a.median_fps >= b.median_fps:
             continue
-        if a.overlaps(b):
-            notes.append(f"{r.label} is not measurably faster than {ref.label} here: their throughput ranges "
-                         f"overlap ({a.min_fps:.1f}-{a.max_fps:.1f} vs {b.min_fps:.1f}-{b.max_fps:.1f} FPS).")
+        if not b.tells_apart(a):
+            notes.append(f"{r.label} is not measurably faster than {ref.label} here: the rounds cannot tell them "
+                         f"apart ({a.min_fps:.1f}-{a.max_fps:.1f} vs {b.min_fps:.1f}-{b.max_fps:.1f} FPS).")
         elif not cpu.has_vnni:
             notes.append(
                 f"{r.label} is SLOWER than {ref.label} on this CPU ({a.median_fps:.1f} vs {b.median_fps:.1f} FPS, "

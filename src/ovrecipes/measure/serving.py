@@ -164,7 +164,7 @@ def choose_policy(runs: list[WorkloadRun], unit: str = "items") -> tuple[Workloa
     if len(runs) == 1:
         return runs[0], f"{runs[0].policy} is the only policy measured"
     fastest = max(runs, key=lambda w: w.median_fps)
-    tie = [w for w in runs if w is not fastest and any(a <= b for a, b in zip(fastest.fps, w.fps))]
+    tie = [w for w in runs if w is not fastest and not fastest.faster_each_round(w)]
     others = "; ".join(f"{w.policy} {w.median_fps:.1f}" for w in runs if w is not fastest)
     rounds = len(fastest.rounds)
     if not tie:

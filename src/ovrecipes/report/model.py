@@ -11,7 +11,7 @@ from __future__ import annotations
 import statistics
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from ovrecipes.pipelines.types import Metric
 
@@ -42,6 +42,17 @@ class _RoundSpeed(_Model):
     or inferences per second of each round."""
 
     fps: ClassVar[property]
+    #: the run whose interleaved rounds these are (None: the run being reported); ``compare --from-reports``
+    #: marks rows from earlier runs, whose round i did not run beside another report's round i
+    _run: str | None = PrivateAttr(default=None)
+
+    def from_run(self, run: str) -> None:
+        """Mark these rounds as another run's, so no ratio or comparison pairs them with this run's rounds."""
+        self._run = run
+
+    def shares_rounds(self, other: "_RoundSpeed") -> bool:
+        """Whether round i of both ran within the same seconds (the same interleaved run, as many rounds)."""
+        return self._run == other._run and len(self.fps) == len(other.fps)
 
     @property
     def median_fps(self) -> float:
@@ -63,13 +74,27 @@ class _RoundSpeed(_Model):
     def ratio_to(self, other: "_RoundSpeed") -> float:
         """This speed over ``other``'s: the median of per-round ratios when both ran in the same interleaved
         rounds (a burst of load hits both alike), else the ratio of the medians."""
-        if len(self.fps) == len(other.fps):
+        if self.shares_rounds(other):
             return float(statistics.median(a / b for a, b in zip(self.fps, other.fps)))
         return self.median_fps / other.median_fps
 
     def overlaps(self, other: "_RoundSpeed") -> bool:
-        """Whether the two min-max ranges overlap: the rounds cannot tell the variants apart."""
+        """Whether the two min-max ranges overlap (what is left to compare when the rounds were not shared)."""
         return self.min_fps <= other.max_fps and other.min_fps <= self.max_fps
+
+    def faster_each_round(self, other: "_RoundSpeed") -> bool | None:
+        """Whether this speed beat ``other`` in every one of their shared interleaved rounds (round i of both
+        ran within the same seconds, so a burst of load hit both); None when they did not share rounds."""
+        if not self.shares_rounds(other):
+            return None
+        return all(a > b for a, b in zip(self.fps, other.fps))
+
+    def tells_apart(self, other: "_RoundSpeed") -> bool:
+        """Whether the rounds show this speed above ``other``'s: faster in each shared round (rounds not
+        shared: min-max ranges apart). Ranges of a shared-round run overlap whenever the machine's load
+        moved between rounds, however clearly one variant led in every round."""
+        each = self.faster_each_round(other)
+        return not self.overlaps(other) if each is None else each
 
 
 class Throughput(_RoundSpeed):
@@ -168,7 +193,7 @@ class Recommendation(_Model):
     choice: str | None
     reason: str
     budget_points: float | None = None
-    tie: list[str] = Field(default_factory=list)  # variants whose throughput ranges overlap the choice's
+    tie: list[str] = Field(default_factory=list)  # variants the rounds could not tell apart from the choice
     notes: list[str] = Field(default_factory=list)  # explanations derived from this run's CPU facts
 
 

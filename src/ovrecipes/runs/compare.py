@@ -97,6 +97,9 @@ def compare_reports(paths: list[Path], out: Path | None, *, overwrite: bool = Fa
             labels = {x.label for x in variants}
             label = v.label if v.label not in labels else f"{v.label} ({Path(path).name})"
             variants.append(v.model_copy(update={"label": label, "source": str(path)}))
+            for speed in (v.throughput, *v.workload):
+                if speed is not None:
+                    speed.from_run(str(path))
     set_ratios(variants)
     cpus = sorted({r.machine.cpu["brand"] + f" ({r.machine.cpu_class})" for r in reports})
     measured_on = reports[0].machine.cpu if len(cpus) == 1 else None  # notes only when one CPU measured them all
