@@ -248,6 +248,23 @@ def test_policy_table_shows_what_the_chosen_policy_gains_over_padding():
     assert report.policy_table().header[-1] == "chosen"
 
 
+def test_served_line_says_when_every_item_has_one_size():
+    from ovrecipes.report.writer import serving_lines
+
+    summary = WorkloadSummary(unit="images", split="test", items=500, prepare_ms={"mean": 0.2, "p99": 0.3},
+                              sizes={"mean": 64.0, "median": 64.0, "p90": 64.0, "max": 64.0}, policies=["dynamic"],
+                              modes=["one-at-a-time"])
+    report = Report(kind="compare", title="t", command="c", created="now", variants=[], reference="OV FP32",
+                    rounds=3, machine=machine(host_cpu()), workload=summary)
+    first = serving_lines(report)[0]
+    assert "all of one size (64), so each IR runs as exported" in first and "natural sizes" not in first
+    assert "shape policies are first compared" not in first and ". The models take turns every 50 images" in first
+    summary.sizes = {"mean": 26.4, "median": 26.0, "p90": 41.0, "max": 60.0}
+    summary.policies = ["dynamic", "static:60", "buckets:8,16,24,32,40,48,56,60"]
+    first = serving_lines(report)[0]
+    assert "at their natural sizes (mean 26.4, median 26, p90 41, max 60). Per mode, each OpenVINO" in first
+
+
 def test_peer_rows_with_a_tiny_model(tiny_pipeline, tmp_path):
     pytest.importorskip("onnxruntime")
     peers = tiny_pipeline.peers(tmp_path / "peers")

@@ -109,9 +109,8 @@ def bench_inputs(args: argparse.Namespace) -> None:
              f"{w.latency('p90'):.2f}", f"{w.latency('p99'):.2f}", str(w.clients), w.inference_precision or "-",
              "yes" if result.chosen_policy.get(w.mode) == w.policy else ""]
             for w in result.workload if w.study or len(summary.policies) == 1]
-    print(f"{summary.items} {summary.split} {summary.unit} of the {spec.name} family at their natural sizes (mean "
-          f"{summary.sizes['mean']:.1f}, max {summary.sizes['max']:.0f}), {args.rounds} interleaved rounds; preparing "
-          f"each took {summary.prepare_ms['mean']:.3f} ms (not included)")
+    print(f"{summary.items} {summary.split} {summary.unit} of the {spec.name} family, {summary.sizes_text()}; "
+          f"{args.rounds} interleaved rounds; preparing each took {summary.prepare_ms['mean']:.3f} ms (not included)")
     print(Table(header=["mode", "shape policy", f"{summary.unit}/s", "range", "p50 ms", "p90 ms", "p99 ms",
                         "clients", "precision", "chosen"], rows=rows).format())
     for mode, why in result.policy_reason.items():

@@ -53,13 +53,14 @@ def serving_lines(report: Report) -> list[str]:
     w = report.workload
     if w is None:
         return []
-    sizes, prep = w.sizes, w.prepare_ms
+    prep = w.prepare_ms
     clients = sorted({r.clients for v in report.variants for r in v.workload if r.mode == "concurrent"})
-    lines = [f"Served: the first {w.items} {w.split} {w.unit} in order, at their natural sizes (mean "
-             f"{sizes['mean']:.1f}, median {sizes['median']:.0f}, p90 {sizes['p90']:.0f}, max {sizes['max']:.0f}). Per "
-             "mode, each OpenVINO variant's shape policies are first compared among themselves, then every variant "
-             f"runs at its chosen policy; in both steps the models take turns every 50 {w.unit}, {report.rounds} "
-             f"rounds, medians with min-max ranges; 'vs {report.reference}' is the median of per-round ratios.",
+    turns = (f"the models take turns every 50 {w.unit}, {report.rounds} rounds, medians with min-max ranges; "
+             f"'vs {report.reference}' is the median of per-round ratios.")
+    if len(w.policies) > 1:
+        turns = ("Per mode, each OpenVINO variant's shape policies are first compared among themselves, then every "
+                 f"variant runs at its chosen policy; in both steps {turns}")
+    lines = [f"Served: the first {w.items} {w.split} {w.unit} in order, {w.sizes_text()}. {turns[0].upper()}{turns[1:]}",
              "One at a time: one client, the next request after the answer (LATENCY hint, one synchronous request). "
              f"Concurrent: {', '.join(map(str, clients)) or '-'} clients, each sending its next request after its "
              "answer (THROUGHPUT hint, AsyncInferQueue; other runtimes: client threads on one session).",
