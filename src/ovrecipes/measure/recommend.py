@@ -108,7 +108,7 @@ def cpu_notes(results: list[VariantResult], cpu: CpuInfo) -> list[str]:
         a, b = r.throughput, ref.throughput
         if a.median_fps >= b.median_fps:
             continue
-        if not b.tells_apart(a):
+        if indistinguishable(b, a):
             notes.append(f"{r.label} is not measurably faster than {ref.label} here: the rounds cannot tell them "
                          f"apart ({a.min_fps:.1f}-{a.max_fps:.1f} vs {b.min_fps:.1f}-{b.max_fps:.1f} FPS).")
         elif not cpu.has_vnni:
