@@ -210,15 +210,11 @@ class WorkloadSummary(_Model):
     recommendation: dict[str, Recommendation] = Field(default_factory=dict)  # per mode
     notes: list[str] = Field(default_factory=list)
 
-    @property
-    def one_size(self) -> bool:
-        """Every item had the same size (images resized by the family): no shape policy to choose."""
-        return self.sizes["mean"] == self.sizes["max"]
-
     def sizes_text(self) -> str:
-        """How big the served items were, as a reader should read it."""
+        """How big the served items were, as a reader should read it (images a family resizes are all of one
+        size: no shape policy to choose)."""
         s = self.sizes
-        if self.one_size:
+        if s["mean"] == s["max"]:
             return f"all of one size ({s['max']:.0f}), so each IR runs as exported (no shape policy to choose)"
         return (f"at their natural sizes (mean {s['mean']:.1f}, median {s['median']:.0f}, p90 {s['p90']:.0f}, "
                 f"max {s['max']:.0f})")

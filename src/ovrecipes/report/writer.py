@@ -55,12 +55,12 @@ def serving_lines(report: Report) -> list[str]:
         return []
     prep = w.prepare_ms
     clients = sorted({r.clients for v in report.variants for r in v.workload if r.mode == "concurrent"})
-    turns = (f"the models take turns every 50 {w.unit}, {report.rounds} rounds, medians with min-max ranges; "
+    turns = (f"take turns every 50 {w.unit}, {report.rounds} rounds, medians with min-max ranges; "
              f"'vs {report.reference}' is the median of per-round ratios.")
-    if len(w.policies) > 1:
-        turns = ("Per mode, each OpenVINO variant's shape policies are first compared among themselves, then every "
-                 f"variant runs at its chosen policy; in both steps {turns}")
-    lines = [f"Served: the first {w.items} {w.split} {w.unit} in order, {w.sizes_text()}. {turns[0].upper()}{turns[1:]}",
+    how = (f"The models {turns}" if len(w.policies) == 1 else
+           "Per mode, each OpenVINO variant's shape policies are first compared among themselves, then every "
+           f"variant runs at its chosen policy; in both steps the models {turns}")
+    lines = [f"Served: the first {w.items} {w.split} {w.unit} in order, {w.sizes_text()}. {how}",
              "One at a time: one client, the next request after the answer (LATENCY hint, one synchronous request). "
              f"Concurrent: {', '.join(map(str, clients)) or '-'} clients, each sending its next request after its "
              "answer (THROUGHPUT hint, AsyncInferQueue; other runtimes: client threads on one session).",
