@@ -61,7 +61,7 @@ def test_report_has_every_variant_measured_in_one_run(ptq_run):
 
 
 def test_ptq_serves_the_real_inputs_and_records_the_shape_policy_in_each_model(ptq_run):
-    from ovrecipes.measure.workload import deployment_policy
+    from ovrecipes.measure.deployment import deployment_policy
 
     report = json.loads((ptq_run / "report.json").read_text())
     policies = report["workload"]["policies"]
@@ -76,6 +76,9 @@ def test_ptq_serves_the_real_inputs_and_records_the_shape_policy_in_each_model(p
     assert list(int8) == ["OV INT8"] and "OV FP32" in fp32 and fp32["OV FP32"]["precision"] == "f32"
     assert int8["OV INT8"]["shape_policy"] == served["OV INT8"]
     assert str(deployment_policy(ptq_run, "concurrent")) == served["OV INT8"]["concurrent"]
+    pads = {"input_ids": 0, "attention_mask": 0, "token_type_ids": 0}  # the MiniLM tokenizer's [PAD] is 0
+    assert int8["OV INT8"]["inputs"] == {"pad_values": pads, "max_length": 16}
+    assert int8["OV INT8"]["cpu_class"] == host_cpu().cpu_class
 
 def test_ignored_pattern_from_cli_reaches_the_model(ptq_run):
     fp32 = ov.Core().read_model(ptq_run / "fp32" / "openvino_model.xml")

@@ -330,16 +330,6 @@ def test_workload_flags_are_refused_where_they_do_nothing(tiny_fp32_ir, capsys):
     assert "takes no lengths" in capsys.readouterr().err
 
 
-def test_a_recorded_shape_policy_reads_back(tmp_path):
-    from ovrecipes.measure.workload import deployment_policy, write_deployment
-
-    assert deployment_policy(tmp_path) == DYNAMIC  # nothing recorded: the IR as exported
-    write_deployment(tmp_path, {"OV INT8": {"shape_policy": {"one-at-a-time": "buckets:8,16,64",
-                                                             "concurrent": "static:64"}}})
-    assert deployment_policy(tmp_path) == ShapePolicy("buckets", (8, 16, 64))
-    assert deployment_policy(tmp_path, "concurrent", "OV INT8") == ShapePolicy("static", (64,))
-
-
 def test_bench_inputs_serves_one_directory_under_every_policy(tiny_fp32_ir, varied_csv, tmp_path, capsys):
     out = tmp_path / "serve.json"
     args = ["bench", str(tiny_fp32_ir), "--inputs", "bert", "--dataset", str(varied_csv), "--max-length", "16",

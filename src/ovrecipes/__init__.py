@@ -27,9 +27,9 @@ __version__ = "0.1.0"
 
 #: the public API: exactly these names (each documented in ovrecipes.api)
 __all__ = ["family", "families", "ptq_config", "ptq", "jpqd_config", "jpqd", "compare", "compare_reports", "bench",
-           "retrieval_index", "retrieval_search", "read_report", "cpu_info", "sparse_stats", "sparse_config",
+           "deploy", "retrieval_index", "retrieval_search", "read_report", "cpu_info", "sparse_stats", "sparse_config",
            "sparse_check", "sparse_sweep", "sparse_prune", "MeasureOptions", "WorkloadOptions", "PTQConfig", "JPQDConfig",
-           "WeightCompressionConfig", "Report", "FamilyPipeline"]
+           "WeightCompressionConfig", "Report", "FamilyPipeline", "Deployment"]
 
 
 def __getattr__(name: str) -> Any:

@@ -26,6 +26,7 @@ from ovrecipes.api_sparse import sparse_check, sparse_config, sparse_prune, spar
 from ovrecipes.core import openvino as ov_io
 from ovrecipes.core.cpu import sparse_kernel_support, target_cpu
 from ovrecipes.measure import engine
+from ovrecipes.measure.deployment import Deployment
 from ovrecipes.measure.serving import WorkloadOptions
 from ovrecipes.measure.variants import Variant
 from ovrecipes.pipelines import cgd, cgd_retrieval
@@ -46,9 +47,9 @@ from ovrecipes.runs.ptq import run_ptq
 log = logging.getLogger(__name__)
 
 __all__ = ["family", "families", "ptq_config", "ptq", "jpqd_config", "jpqd", "compare", "compare_reports", "bench",
-           "retrieval_index", "retrieval_search", "read_report", "cpu_info", "sparse_stats", "sparse_config",
+           "deploy", "retrieval_index", "retrieval_search", "read_report", "cpu_info", "sparse_stats", "sparse_config",
            "sparse_check", "sparse_sweep", "sparse_prune", "MeasureOptions", "WorkloadOptions", "PTQConfig", "JPQDConfig",
-           "WeightCompressionConfig", "Report", "FamilyPipeline"]
+           "WeightCompressionConfig", "Report", "FamilyPipeline", "Deployment"]
 
 
 def families() -> dict[str, dict[str, Any]]:
@@ -247,6 +248,53 @@ def bench(model: str | Path, *, time_s: float = 10.0, hint: str = "throughput", 
     parsed = ov_io.parse_shape(shape) if shape else None
     return engine.benchmark_openvino(model, None, time_s=time_s, hint=hint, shape=parsed, precision=precision,
                                       streams=streams, threads=threads, config=config)
+
+
+def deploy(model: str | Path, *, mode: str = "one-at-a-time", label: str | None = None, policy: str | None = None,
+           precision: str | None = None, threads: int | None = None, pad_values: dict[str, int] | None = None,
+           clients: int | None = None) -> Deployment:
+    """A model directory compiled to serve the way its run measured best on this CPU: the shape policy and
+    precision the run recorded in the directory's ``deployment.json`` for ``mode``, with its padding.
+
+    Args:
+        model: an OpenVINO model directory a run wrote (``ptq``, ``jpqd``, ``demo``: the INT8 model,
+            ``fp32/``); a directory without a record serves its IR as exported (dynamic).
+        mode: "one-at-a-time" (LATENCY hint, one request) or "concurrent" (THROUGHPUT hint, an async
+            queue per compiled model, at most ``clients`` requests in flight).
+        label: which recorded variant (``fp32/`` holds "OV FP32" and, on bf16 CPUs, "OV BF16"); default the
+            first.
+        policy: overrides the record: "dynamic", "static", "buckets" or "buckets:16,32,64".
+        precision: overrides the recorded INFERENCE_PRECISION_HINT ("f32", "bf16", "default").
+        pad_values: ``{input name: pad value}`` for records written before runs recorded them.
+
+    Returns:
+        :class:`~ovrecipes.measure.deployment.Deployment`: call it with one request's inputs (``{name:
+        array}``, batch 1 under a padded policy) for ``{output name: array}``; ``.infer_many(requests)``
+        serves several, concurrently in the concurrent mode; ``.policy``, ``.inference_precision``,
+        ``.reason``, ``.describe()`` say how it serves. Outputs that grow with the input are cut back to
+        the request's own length. A record measured on another CPU class logs a warning.
+
+    Raises:
+        ValueError: a bad mode, label, policy or precision; a padded policy without pad values; inputs
+            that are not the IR's or longer than the longest bucket; an unreadable IR or record.
+
+    Example (a one-input IR and the record a run would write: buckets of 4 and 8 tokens, ids padded with 0):
+        >>> import json, tempfile, numpy as np, openvino as ov, openvino.opset13 as ops
+        >>> ids = ops.parameter([-1, -1], ov.Type.i64, name="input_ids")
+        >>> total = ops.reduce_sum(ops.convert(ids, ov.Type.f32), [1], keep_dims=True)
+        >>> total.output(0).get_tensor().set_names({"total"})
+        >>> d = tempfile.mkdtemp(); ov.save_model(ov.Model([total], [ids]), d + "/openvino_model.xml")
+        >>> record = {"OV INT8": {"shape_policy": {"one-at-a-time": "buckets:4,8"},
+        ...                       "inputs": {"pad_values": {"input_ids": 0}, "max_length": 8}}}
+        >>> _ = open(d + "/deployment.json", "w").write(json.dumps({"variants": record}))
+        >>> model = deploy(d)
+        >>> str(model.policy), sorted(model.compiled)
+        ('buckets:4,8', [4, 8])
+        >>> model({"input_ids": np.array([[1, 2, 3]])})  # runs on the 4-token model
+        {'total': array([[6.]], dtype=float32)}
+    """
+    return Deployment(model, mode=mode, label=label, policy=policy, precision=precision, threads=threads,
+                      pad_values=pad_values, clients=clients)
 
 
 def retrieval_index(model: str | Path, images: str | Path = "embedded", out: str | Path = "db", *,

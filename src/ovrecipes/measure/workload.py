@@ -19,12 +19,12 @@ clock starts, like tokenization, whose cost the family reports per item.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import openvino as ov
@@ -62,6 +62,17 @@ class ShapePolicy:
 
     def __str__(self) -> str:
         return self.name if not self.lengths else f"{self.name}:{','.join(map(str, self.lengths))}"
+
+    @classmethod
+    def from_text(cls, text: str) -> "ShapePolicy":
+        """The policy ``str(policy)`` wrote (``dynamic``, ``static:64``, ``buckets:8,16,64``), as recorded."""
+        name, _, values = str(text).partition(":")
+        if name not in POLICY_NAMES:
+            raise ValueError(f"shape policy must be one of {', '.join(POLICY_NAMES)}: got {text!r}")
+        try:
+            return cls(name, tuple(int(v) for v in values.split(",")) if values else ())
+        except ValueError:
+            raise ValueError(f"bucket lengths must be positive integers: got {text!r}") from None
 
     def length_for(self, size: int) -> int | None:
         """The padded length an item of ``size`` runs at (None: its own, dynamic)."""
@@ -131,30 +142,6 @@ def policies_to_compare(text: str, workload: Workload) -> list[ShapePolicy]:
     return policies
 
 
-DEPLOYMENT_FILE = "deployment.json"
-
-
-def write_deployment(model_dir: Path, entries: dict[str, dict]) -> Path:
-    """``deployment.json`` in a model directory: per variant label, the precision it ran at and the shape
-    policy chosen for each serving mode (with the reason and the CPU), so a deployment can reuse them."""
-    path = Path(model_dir) / DEPLOYMENT_FILE
-    path.write_text(json.dumps({"variants": entries}, indent=2))
-    return path
-
-
-def deployment_policy(model_dir: Path, mode: str = "one-at-a-time", label: str | None = None) -> ShapePolicy:
-    """The shape policy a run recorded for a model directory and serving mode (the first variant's, or
-    ``label``'s); ``DYNAMIC`` when the directory holds no record."""
-    path = Path(model_dir) / DEPLOYMENT_FILE
-    if not path.is_file():
-        return DYNAMIC
-    variants = json.loads(path.read_text())["variants"]
-    entry = variants[label] if label else next(iter(variants.values()))
-    text = entry["shape_policy"].get(mode, "dynamic")
-    name, _, values = text.partition(":")
-    return ShapePolicy(name, tuple(int(v) for v in values.split(",")) if values else ())
-
-
 def pad_item(item: dict[str, np.ndarray], length: int, pad_values: dict[str, int]) -> dict[str, np.ndarray]:
     """The item's variable inputs padded at the end of their last axis to ``length``."""
     out = {}
@@ -217,16 +204,47 @@ def interleave(servers: list, rounds: int, chunk: int, on_round=None) -> list[li
     return results
 
 
-class _Clock:
-    """Latencies of requests that complete in callbacks: submission time in, elapsed time out."""
+def compile_lengths(model: ov.Model, lengths: Iterable[int | None], padded: Iterable[str], properties: dict,
+                    core: ov.Core) -> dict[int | None, ov.CompiledModel]:
+    """One compiled model per padded length: the ``padded`` inputs reshaped to ``[1, length]`` (a static IR
+    each), or, for ``None``, the IR as it is (dynamic)."""
+    names = {p.get_any_name() for p in model.inputs}
+    compiled: dict[int | None, ov.CompiledModel] = {}
+    for length in dict.fromkeys(lengths):
+        target = model
+        if length is not None:
+            target = model.clone()
+            reshape(target, {n: [1, length] for n in padded if n in names})
+        compiled[length] = compile_model(target, properties, core=core)
+    return compiled
 
-    def __init__(self, limit: int) -> None:
-        self.latencies: list[float] = []
-        self.free = threading.Semaphore(limit)
 
-    def done(self, _request, started: float) -> None:
-        self.latencies.append((time.perf_counter() - started) * 1e3)
-        self.free.release()
+def submit_bounded(queues: dict[Any, ov.AsyncInferQueue], entries: Iterable[tuple[Any, dict, Any]], limit: int,
+                   on_done: Callable[[ov.InferRequest, Any, float], None]) -> None:
+    """Start each ``(key, inputs, userdata)`` on ``queues[key]`` with at most ``limit`` requests in flight
+    across all queues (a bucket policy has one queue per length; its clients do not multiply with the
+    buckets), then wait for all. ``on_done(request, userdata, submitted)`` runs as each completes, with the
+    ``time.perf_counter()`` of its submission; an error it raises is raised here after the wait."""
+    free = threading.Semaphore(limit)
+    errors: list[BaseException] = []
+
+    def done(request: ov.InferRequest, userdata: tuple[Any, float]) -> None:
+        try:
+            on_done(request, *userdata)
+        except BaseException as err:  # a callback runs in the plugin's thread: carry the error to the caller
+            errors.append(err)
+        finally:
+            free.release()
+
+    for queue in queues.values():
+        queue.set_callback(done)
+    for key, inputs, userdata in entries:
+        free.acquire()
+        queues[key].start_async(inputs, (userdata, time.perf_counter()), share_inputs=True)
+    for queue in queues.values():
+        queue.wait_all()
+    if errors:
+        raise errors[0]
 
 
 class _Server:
@@ -273,13 +291,7 @@ class OpenVINOServer(_Server):
         hint = "latency" if mode == "one-at-a-time" else "throughput"
         properties = compile_config(hint, streams, threads, {**(config or {}), **precision_config(precision)})
         keys = [policy.length_for(size) for size in workload.sizes]
-        self.compiled: dict[int | None, ov.CompiledModel] = {}
-        for key in dict.fromkeys(keys):
-            target = model
-            if key is not None:
-                target = model.clone()
-                reshape(target, {n: [1, key] for n in names if n in workload.pad_values})
-            self.compiled[key] = compile_model(target, properties, core=core)
+        self.compiled = compile_lengths(model, keys, workload.pad_values, properties, core)
         self.items = [(key, {k: v for k, v in (pad_item(item, key, workload.pad_values) if key else item).items()
                              if k in names}) for key, item in zip(keys, workload.items)]
         first = next(iter(self.compiled.values()))
@@ -306,7 +318,8 @@ class OpenVINOServer(_Server):
             if self.mode == "one-at-a-time":
                 self.requests[key].infer(item, share_inputs=True, share_outputs=True)
             else:
-                self.queues[key].start_async(item, time.perf_counter(), share_inputs=True)
+                # userdata shaped as submit_bounded's, for a callback left from an earlier replay
+                self.queues[key].start_async(item, (None, time.perf_counter()), share_inputs=True)
                 self.queues[key].wait_all()
 
     def _serve(self, entry) -> None:
@@ -314,16 +327,14 @@ class OpenVINOServer(_Server):
         self.requests[key].infer(item, share_inputs=True, share_outputs=True)
 
     def _concurrent(self, items: list) -> Pass:
-        clock = _Clock(self.clients)
-        for queue in self.queues.values():
-            queue.set_callback(clock.done)
+        latencies: list[float] = []
+
+        def done(_request: ov.InferRequest, _userdata: None, submitted: float) -> None:
+            latencies.append((time.perf_counter() - submitted) * 1e3)
+
         started = time.perf_counter()
-        for key, item in items:
-            clock.free.acquire()  # at most ``clients`` requests in flight, whatever the bucket
-            self.queues[key].start_async(item, time.perf_counter(), share_inputs=True)
-        for queue in self.queues.values():
-            queue.wait_all()
-        return Pass(len(items), time.perf_counter() - started, clock.latencies)
+        submit_bounded(self.queues, ((key, item, None) for key, item in items), self.clients, done)
+        return Pass(len(items), time.perf_counter() - started, latencies)
 
 
 class RunnerServer(_Server):

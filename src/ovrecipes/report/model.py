@@ -207,6 +207,10 @@ class WorkloadSummary(_Model):
     prepare_ms: dict[str, float]  # per-item tokenization/preprocessing: mean, p50, p99 (not in the timings)
     policies: list[str]  # shape policies compared (dynamic only when inputs do not vary)
     modes: list[str]
+    #: inputs whose length varies, with the value that pads them, and the longest length allowed: what a
+    #: deployment of a padded policy needs (empty/None in reports written before they were recorded)
+    pad_values: dict[str, int] = Field(default_factory=dict)
+    max_size: int | None = None
     recommendation: dict[str, Recommendation] = Field(default_factory=dict)  # per mode
     notes: list[str] = Field(default_factory=list)
 
