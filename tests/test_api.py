@@ -41,16 +41,21 @@ def test_the_main_calls_document_parameters_returns_errors(name):
     assert "Example" in inspect.getdoc(ovrecipes.ptq) and "Example" in inspect.getdoc(ovrecipes.family)
 
 
-def test_every_docstring_example_runs():
-    """The examples need no download (the embedded model is only named, never built, in them). Progress logs
-    are held back, as for the sparse examples below."""
+def _quiet_doctest(module) -> doctest.TestResults:
+    """The module's docstring examples, with progress logs held back: once the command line ran in this
+    process, the ``ovrecipes`` loggers write to the stdout doctest compares."""
     logger = logging.getLogger("ovrecipes")
     level = logger.level
     logger.setLevel(logging.WARNING)
     try:
-        result = doctest.testmod(api, optionflags=doctest.ELLIPSIS)
+        return doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     finally:
         logger.setLevel(level)
+
+
+def test_every_docstring_example_runs():
+    """The examples need no download (the embedded model is only named, never built, in them)."""
+    result = _quiet_doctest(api)
     assert result.attempted >= 17 and result.failed == 0
 
 
@@ -145,15 +150,8 @@ def test_the_sparse_calls_are_public_and_document_parameters_returns_errors_exam
 
 
 def test_every_sparse_docstring_example_runs():
-    """Each example builds a one-layer IR. Progress logs are held back: once the command line ran in this
-    process, the ``ovrecipes`` loggers write to the stdout doctest compares."""
-    logger = logging.getLogger("ovrecipes")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        result = doctest.testmod(api_sparse, optionflags=doctest.ELLIPSIS)
-    finally:
-        logger.setLevel(level)
+    """Each example builds a one-layer IR."""
+    result = _quiet_doctest(api_sparse)
     assert result.attempted >= 30 and result.failed == 0
 
 

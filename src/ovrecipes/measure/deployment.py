@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import openvino as ov
-import openvino.properties as props
 
 from ovrecipes.core.cpu import host_cpu
 from ovrecipes.core.openvino import compile_config, compiled_precision, precision_config, read_model
@@ -27,6 +26,7 @@ from ovrecipes.measure.workload import (
     MODES,
     ShapePolicy,
     compile_lengths,
+    open_requests,
     pad_item,
     parse_policy,
     submit_bounded,
@@ -130,12 +130,9 @@ class Deployment:
         self.compiled = compile_lengths(model, self.policy.lengths or [None], self.pad_values, properties, core)
         first = next(iter(self.compiled.values()))
         self.inference_precision = compiled_precision(first)["inference_precision"]
-        if mode == "one-at-a-time":
-            self.clients = 1
-            self._requests = {k: c.create_infer_request() for k, c in self.compiled.items()}
-        else:
-            self.clients = int(clients or first.get_property(props.optimal_number_of_infer_requests()))
-            self._queues = {k: ov.AsyncInferQueue(c, self.clients) for k, c in self.compiled.items()}
+        self.clients, handles = open_requests(self.compiled, mode, clients)
+        self._requests = handles if mode == "one-at-a-time" else {}
+        self._queues = handles if mode == "concurrent" else {}
         log.info(self.describe())
 
     def _check(self, model: ov.Model, entry: dict) -> None:

@@ -219,6 +219,17 @@ def compile_lengths(model: ov.Model, lengths: Iterable[int | None], padded: Iter
     return compiled
 
 
+def open_requests(compiled: dict[Any, ov.CompiledModel], mode: str, clients: int | None = None) -> tuple[int, dict]:
+    """Per compiled model, what serves it in ``mode``, and how many clients: one infer request (one at a
+    time, 1 client), or an AsyncInferQueue of ``clients`` requests (default: the plugin's optimal number
+    of requests for the first model)."""
+    if mode == "one-at-a-time":
+        return 1, {key: c.create_infer_request() for key, c in compiled.items()}
+    first = next(iter(compiled.values()))
+    count = int(clients or first.get_property(props.optimal_number_of_infer_requests()))
+    return count, {key: ov.AsyncInferQueue(c, count) for key, c in compiled.items()}
+
+
 def submit_bounded(queues: dict[Any, ov.AsyncInferQueue], entries: Iterable[tuple[Any, dict, Any]], limit: int,
                    on_done: Callable[[ov.InferRequest, Any, float], None]) -> None:
     """Start each ``(key, inputs, userdata)`` on ``queues[key]`` with at most ``limit`` requests in flight
@@ -298,12 +309,9 @@ class OpenVINOServer(_Server):
         self.precision = compiled_precision(first)
         self.threads = _int_property(first, props.inference_num_threads())
         self.streams = _int_property(first, props.num_streams())
-        if mode == "one-at-a-time":
-            self.clients = 1
-            self.requests = {k: c.create_infer_request() for k, c in self.compiled.items()}
-        else:
-            self.clients = int(clients or first.get_property(props.optimal_number_of_infer_requests()))
-            self.queues = {k: ov.AsyncInferQueue(c, self.clients) for k, c in self.compiled.items()}
+        self.clients, handles = open_requests(self.compiled, mode, clients)
+        self.requests = handles if mode == "one-at-a-time" else {}
+        self.queues = handles if mode == "concurrent" else {}
         self.hint = hint
         self.warm_up(every_shape=policy.name == "dynamic")
 
