@@ -1,4 +1,4 @@
-"""Where serving time goes, one request at a time, for each model of a run. Four studies:
+"""Where serving time goes, one request at a time, for each model of a run. Six studies:
 
 ``lengths`` (default): for each length L every model serves the same N inputs of exactly L tokens
 (real test sentences, truncated, or repeated to reach L), in interleaved rounds (models take turns
@@ -30,10 +30,16 @@ length (static), each model compiled with the plugin's defaults and with the ``-
 all in the same interleaved rounds: what a plugin property is worth, and whether it changes what
 natural lengths gain over padding.
 
+``deployed``: each OpenVINO model with a ``deployment.json`` record, served in each mode under the
+recorded policy and precision twice in the same interleaved rounds: as the report measures it (inputs
+padded before the clock starts) and through ``ovrecipes.deploy`` (each request padded when it arrives,
+its outputs copied out): what a service built on the directory gets of the report's figure.
+
     python scripts/serving_profile.py RUN_DIR [RUN_DIR/peers/ort-int8 ...] --lengths 8,16,32,64
     python scripts/serving_profile.py RUN_DIR --study config --config TBB_PARTITIONER=STATIC --samples 500
     python scripts/serving_profile.py RUN_DIR OTHER_RUN --study switching nodes --node-length 8
     python scripts/serving_profile.py RUN_DIR --study residency --node-length 16 --copies 8
+    python scripts/serving_profile.py RUN_DIR --study deployed --samples 500
 
 RUN_DIR is a ``bert ptq``/``jpqd``/``demo`` output: its INT8 IR, ``fp32/`` (pinned to f32 and, on
 bf16 CPUs, at the plugin default) and ``peers/`` when present are profiled; other directories are
@@ -56,9 +62,12 @@ import openvino as ov
 
 from ovrecipes.core.cpu import host_cpu
 from ovrecipes.core.openvino import compile_config, compile_model, precision_config, read_model, reshape
+from ovrecipes.measure.deployment import Deployment, read_deployment
 from ovrecipes.measure.workload import (
     DYNAMIC,
+    MODES,
     OpenVINOServer,
+    Pass,
     RunnerServer,
     ShapePolicy,
     interleave,
@@ -67,10 +76,10 @@ from ovrecipes.measure.workload import (
 )
 from ovrecipes.pipelines.bert import BertPipeline
 from ovrecipes.pipelines.model_dirs import is_onnx_dir, is_openvino_dir
-from ovrecipes.pipelines.types import Workload
+from ovrecipes.pipelines.types import ItemRunner, Workload
 from ovrecipes.report.model import Table
 
-STUDIES = ("lengths", "switching", "nodes", "residency", "config")
+STUDIES = ("lengths", "switching", "nodes", "residency", "config", "deployed")
 
 
 def fixed_length_workload(pipeline: BertPipeline, length: int, count: int) -> Workload:
@@ -354,6 +363,69 @@ def config_study(chosen, pipeline: BertPipeline, samples: int, rounds: int, prop
     return data
 
 
+class DeployedServer(RunnerServer):
+    """A :class:`~ovrecipes.measure.deployment.Deployment` replayed like the measuring servers: one request
+    at a time through its call, or a slice at once through ``infer_many`` (the concurrent pass times the
+    slice; it keeps no per-request latencies)."""
+
+    def __init__(self, deployed: Deployment, workload: Workload) -> None:
+        runner = ItemRunner(serve=deployed, engine="ovrecipes.deploy", threads=None,
+                            precision=deployed.inference_precision)
+        super().__init__(runner, workload, deployed.mode, clients=deployed.clients)
+        self.deployed, self.policy = deployed, deployed.policy
+        firsts: dict = {}  # warm, untimed, as the measuring server is: each bucket model (each shape if dynamic)
+        for item, size in zip(workload.items, workload.sizes):
+            firsts.setdefault(deployed.policy.length_for(size) or size, item)
+        deployed.infer_many(list(firsts.values()))
+
+    def _concurrent(self, items: list) -> Pass:
+        started = time.perf_counter()
+        self.deployed.infer_many(items)
+        return Pass(len(items), time.perf_counter() - started, [])
+
+
+def recorded_label(path: Path, precision: str | None) -> str | None:
+    """The variant of ``path``'s deployment record that ran at ``precision`` (None: the plugin default)."""
+    wanted = precision or "default"
+    return next((label for label, entry in read_deployment(path).items() if entry.get("precision") == wanted), None)
+
+
+def deployed_study(chosen, pipeline: BertPipeline, samples: int, rounds: int) -> dict:
+    """Each recorded OpenVINO model in each mode: the measuring server (inputs padded before the clock) and
+    ``ovrecipes.deploy`` (padded per request) in the same interleaved rounds; ratios are medians of
+    per-round ratios."""
+    workload = pipeline.workload("test", samples)
+    rows, data = [], {}
+    for mode in MODES:
+        servers, labels = [], []
+        for label, path, precision in openvino_models(chosen, "deployed"):
+            recorded = recorded_label(path, precision)
+            if recorded is None:
+                print(f"{label}: {path} records no variant at {precision or 'the default precision'}; skipped")
+                continue
+            deployed = Deployment(path, mode=mode, label=recorded, pad_values=workload.pad_values)
+            servers += [OpenVINOServer(path / "openvino_model.xml", workload, deployed.policy, mode,
+                                       precision=deployed.precision, clients=deployed.clients),
+                        DeployedServer(deployed, workload)]
+            labels.append((label, str(deployed.policy)))
+        if not servers:
+            raise SystemExit("the deployed study needs a model directory with a deployment.json record")
+        fps = [[p.items_per_s for p in passes] for passes in interleave(servers, rounds, 50)]
+        for i, (label, policy) in enumerate(labels):
+            measured, deployed_fps = fps[2 * i], fps[2 * i + 1]
+            entry = {"policy": policy, "measured": statistics.median(measured),
+                     "deployed": statistics.median(deployed_fps),
+                     "deployed_over_measured": per_round_ratio(deployed_fps, measured)}
+            data.setdefault(label, {})[mode] = entry
+            rows.append([label, mode, policy, f"{entry['measured']:.1f}", f"{entry['deployed']:.1f}",
+                         f"{entry['deployed_over_measured']:.2f}x"])
+    print(f"\n{samples} test sentences, sentences/s, median of {rounds} interleaved rounds; measured: inputs padded "
+          "before the clock (the report's figure); deployed: ovrecipes.deploy, padded per request")
+    print(Table(header=["model", "mode", "recorded policy", "measured", "deployed", "deployed / measured"],
+                rows=rows).format())
+    return data
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dirs", nargs="+", type=Path)
@@ -410,6 +482,8 @@ def main() -> None:
                                             evict_mb)
     if "config" in args.study:
         data["config"] = config_study(chosen, pipeline, args.samples, args.rounds, properties)
+    if "deployed" in args.study:
+        data["deployed"] = deployed_study(chosen, pipeline, args.samples, args.rounds)
     if args.json:
         args.json.write_text(json.dumps(data, indent=2))
 

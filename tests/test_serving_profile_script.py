@@ -106,3 +106,21 @@ def test_config_study_compares_defaults_with_the_properties_on_both_policies(pro
     assert any(p.startswith("buckets") for p in policies) and any(p.startswith("static") for p in policies)
     assert all(v > 0 for name in ("default", "with") for v in entry[name].values())
     assert set(entry["buckets_over_static"]) == {"default", "with"}
+
+
+def test_deployed_study_serves_each_recorded_model_both_ways_in_each_mode(profile, tiny_pipeline, tiny_fp32_ir,
+                                                                          tmp_path, capsys):
+    import shutil
+
+    from ovrecipes.measure.deployment import write_deployment
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_fp32_ir, run)
+    write_deployment(run, {"OV FP32": {"precision": "f32", "shape_policy": {"one-at-a-time": "buckets:8,16",
+                                                                            "concurrent": "dynamic"}}})
+    chosen = [("OV FP32 (f32)", run, "f32"), ("OV BF16", run, None)]  # no record at the default precision
+    data = profile.deployed_study(chosen, tiny_pipeline, 12, 1)
+    assert list(data) == ["OV FP32 (f32)"] and set(data["OV FP32 (f32)"]) == {"one-at-a-time", "concurrent"}
+    assert [data["OV FP32 (f32)"][m]["policy"] for m in ("one-at-a-time", "concurrent")] == ["buckets:8,16", "dynamic"]
+    assert all(e["measured"] > 0 and e["deployed"] > 0 for e in data["OV FP32 (f32)"].values())
+    assert "OV BF16: " in capsys.readouterr().out  # skipped, and said so
