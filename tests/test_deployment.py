@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -84,6 +85,23 @@ def test_concurrent_serving_answers_every_request_in_order(counting_ir):
     for mine, theirs in zip(answers, alone):
         assert mine.keys() == theirs.keys() and all(np.array_equal(mine[k], theirs[k]) for k in mine)
     assert together(_request(2, 2))["doubled"].tolist() == [[4, 4]]
+
+
+@pytest.mark.parametrize("mode", ["one-at-a-time", "concurrent"])
+def test_callers_in_several_threads_each_get_their_own_answer(counting_ir, mode):
+    """A threaded service calls the model from its workers: each call gets the answer to its own request
+    (its own length, its own bucket), however the calls overlap."""
+    write_deployment(counting_ir, {"OV INT8": _record(concurrent="buckets:4,8")})
+    model = ovrecipes.deploy(counting_ir, mode=mode, clients=2)
+    lengths = [1 + (i * 5) % 8 for i in range(96)]
+
+    def ask(n: int) -> tuple[float, int, float]:
+        out = model(_request(*range(1, n + 1)))
+        return out["masked"].item(), out["doubled"].shape[1], out["seen"].item()
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(ask, lengths))
+    assert answers == [(n * (n + 1) / 2, n, 4 if n <= 4 else 8) for n in lengths]
 
 
 def test_overrides_and_a_directory_without_a_record(counting_ir):

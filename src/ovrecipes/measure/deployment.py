@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -25,8 +27,8 @@ from ovrecipes.core.openvino import compile_config, compiled_precision, precisio
 from ovrecipes.measure.workload import (
     MODES,
     ShapePolicy,
+    client_count,
     compile_lengths,
-    open_requests,
     pad_item,
     parse_policy,
     submit_bounded,
@@ -92,7 +94,8 @@ def _measured_class(entry: dict) -> str | None:
 
 class Deployment:
     """An OpenVINO model directory compiled for one serving mode as its run recorded: shape policy,
-    precision, padding. Call it with one request's inputs; :meth:`infer_many` serves several concurrently.
+    precision, padding. Call it with one request's inputs (from any number of threads); :meth:`infer_many`
+    serves several concurrently.
 
     Attributes: ``label``, ``mode``, ``policy``, ``precision`` (requested: "f32", "bf16" or "default"),
     ``inference_precision`` (what the compiled model runs), ``pad_values``, ``max_length``, ``clients``,
@@ -130,9 +133,15 @@ class Deployment:
         self.compiled = compile_lengths(model, self.policy.lengths or [None], self.pad_values, properties, core)
         first = next(iter(self.compiled.values()))
         self.inference_precision = compiled_precision(first)["inference_precision"]
-        self.clients, handles = open_requests(self.compiled, mode, clients)
-        self._requests = handles if mode == "one-at-a-time" else {}
-        self._queues = handles if mode == "concurrent" else {}
+        self.clients = client_count(self.compiled, mode, clients)
+        #: per compiled model, its idle infer requests: callers in several threads each take one
+        self._idle: dict[int | None, queue.SimpleQueue] = {}
+        for key, compiled in self.compiled.items():
+            self._idle[key] = queue.SimpleQueue()
+            for _ in range(self.clients):
+                self._idle[key].put(compiled.create_infer_request())
+        self._queues: dict[int | None, ov.AsyncInferQueue] | None = None  # infer_many's, made when first used
+        self._many = threading.Lock()
         log.info(self.describe())
 
     def _check(self, model: ov.Model, entry: dict) -> None:
@@ -196,30 +205,36 @@ class Deployment:
         return out
 
     def __call__(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        """One request: ``{input name: array}`` (batch 1 for a padded policy) -> ``{output name: array}``."""
-        if self.mode != "one-at-a-time":
-            return self.infer_many([inputs])[0]
-        key, ready, size = self._prepare(inputs)
-        request = self._requests[key]
-        request.infer(ready)
-        return self._outputs(request, key, size)
+        """One request: ``{input name: array}`` (batch 1 for a padded policy) -> ``{output name: array}``.
+        Safe to call from several threads: each takes an idle request of its bucket's model (one per model
+        one at a time, ``clients`` per model concurrently) and waits while all are busy."""
+        return self._run(*self._prepare(inputs))
+
+    def _run(self, key: int | None, ready: dict[str, np.ndarray], size: int | None) -> dict[str, np.ndarray]:
+        idle = self._idle[key]
+        request = idle.get()
+        try:
+            request.infer(ready)
+            return self._outputs(request, key, size)
+        finally:
+            idle.put(request)
 
     def infer_many(self, requests: Iterable[Mapping[str, Any]]) -> list[dict[str, np.ndarray]]:
-        """Several requests, each its own inference (as separate clients would send them), at most
-        ``clients`` in flight; outputs in the order given. One at a time, they run one after another."""
+        """Several requests, each its own inference (as separate clients would send them), outputs in the
+        order given: concurrently through an async queue per compiled model, at most ``clients`` in flight
+        (one call at a time; several threads may still call the model itself); one at a time, in turn."""
         prepared = [self._prepare(inputs) for inputs in requests]
         if self.mode == "one-at-a-time":
-            results = []
-            for key, ready, size in prepared:
-                self._requests[key].infer(ready)
-                results.append(self._outputs(self._requests[key], key, size))
-            return results
+            return [self._run(*entry) for entry in prepared]
         results: list[dict[str, np.ndarray] | None] = [None] * len(prepared)
 
         def done(request: ov.InferRequest, index: int, _submitted: float) -> None:
             key, _, size = prepared[index]
             results[index] = self._outputs(request, key, size)
 
-        submit_bounded(self._queues, ((key, ready, i) for i, (key, ready, _) in enumerate(prepared)), self.clients,
-                       done)
+        with self._many:
+            if self._queues is None:
+                self._queues = {k: ov.AsyncInferQueue(c, self.clients) for k, c in self.compiled.items()}
+            submit_bounded(self._queues, ((key, ready, i) for i, (key, ready, _) in enumerate(prepared)),
+                           self.clients, done)
         return results  # type: ignore[return-value]

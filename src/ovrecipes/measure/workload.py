@@ -219,15 +219,13 @@ def compile_lengths(model: ov.Model, lengths: Iterable[int | None], padded: Iter
     return compiled
 
 
-def open_requests(compiled: dict[Any, ov.CompiledModel], mode: str, clients: int | None = None) -> tuple[int, dict]:
-    """Per compiled model, what serves it in ``mode``, and how many clients: one infer request (one at a
-    time, 1 client), or an AsyncInferQueue of ``clients`` requests (default: the plugin's optimal number
-    of requests for the first model)."""
+def client_count(compiled: dict[Any, ov.CompiledModel], mode: str, clients: int | None = None) -> int:
+    """How many clients serve in ``mode``: one at a time 1; concurrently ``clients``, by default the
+    plugin's optimal number of requests for the first compiled model."""
     if mode == "one-at-a-time":
-        return 1, {key: c.create_infer_request() for key, c in compiled.items()}
+        return 1
     first = next(iter(compiled.values()))
-    count = int(clients or first.get_property(props.optimal_number_of_infer_requests()))
-    return count, {key: ov.AsyncInferQueue(c, count) for key, c in compiled.items()}
+    return int(clients or first.get_property(props.optimal_number_of_infer_requests()))
 
 
 def submit_bounded(queues: dict[Any, ov.AsyncInferQueue], entries: Iterable[tuple[Any, dict, Any]], limit: int,
@@ -309,9 +307,10 @@ class OpenVINOServer(_Server):
         self.precision = compiled_precision(first)
         self.threads = _int_property(first, props.inference_num_threads())
         self.streams = _int_property(first, props.num_streams())
-        self.clients, handles = open_requests(self.compiled, mode, clients)
-        self.requests = handles if mode == "one-at-a-time" else {}
-        self.queues = handles if mode == "concurrent" else {}
+        self.clients = client_count(self.compiled, mode, clients)
+        one = mode == "one-at-a-time"
+        self.requests = {k: c.create_infer_request() for k, c in self.compiled.items()} if one else {}
+        self.queues = {k: ov.AsyncInferQueue(c, self.clients) for k, c in self.compiled.items()} if not one else {}
         self.hint = hint
         self.warm_up(every_shape=policy.name == "dynamic")
 
