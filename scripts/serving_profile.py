@@ -62,7 +62,7 @@ import openvino as ov
 
 from ovrecipes.core.cpu import host_cpu
 from ovrecipes.core.openvino import compile_config, compile_model, precision_config, read_model, reshape
-from ovrecipes.measure.deployment import Deployment, read_deployment
+from ovrecipes.measure.deployment import Deployment, label_at_precision
 from ovrecipes.measure.workload import (
     DYNAMIC,
     MODES,
@@ -384,12 +384,6 @@ class DeployedServer(RunnerServer):
         return Pass(len(items), time.perf_counter() - started, [])
 
 
-def recorded_label(path: Path, precision: str | None) -> str | None:
-    """The variant of ``path``'s deployment record that ran at ``precision`` (None: the plugin default)."""
-    wanted = precision or "default"
-    return next((label for label, entry in read_deployment(path).items() if entry.get("precision") == wanted), None)
-
-
 def deployed_study(chosen, pipeline: BertPipeline, samples: int, rounds: int) -> dict:
     """Each recorded OpenVINO model in each mode: the measuring server (inputs padded before the clock) and
     ``ovrecipes.deploy`` (padded per request) in the same interleaved rounds; ratios are medians of
@@ -399,7 +393,7 @@ def deployed_study(chosen, pipeline: BertPipeline, samples: int, rounds: int) ->
     for mode in MODES:
         servers, labels = [], []
         for label, path, precision in openvino_models(chosen, "deployed"):
-            recorded = recorded_label(path, precision)
+            recorded = label_at_precision(path, precision)
             if recorded is None:
                 print(f"{label}: {path} records no variant at {precision or 'the default precision'}; skipped")
                 continue

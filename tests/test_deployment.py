@@ -175,3 +175,44 @@ def test_a_run_records_what_deploying_its_model_needs(tiny_pipeline, tiny_fp32_i
     assert sorted(served.compiled) == [8, 12, 16] and as_exported.policy == DYNAMIC
     for item in workload.items:
         np.testing.assert_allclose(served(item)["logits"], as_exported(item)["logits"], atol=1e-4)
+
+
+def test_bench_record_writes_this_cpus_choice_and_deploy_serves_with_it(tiny_fp32_ir, tmp_path, capsys):
+    """``bench DIR --inputs bert --record``: the choice measured here goes into the directory's record (an
+    existing one of the variant only with --overwrite, refused before measuring), other variants kept."""
+    import json
+
+    from ovrecipes.cli.main import main
+    from ovrecipes.core.cpu import host_cpu
+
+    sentences = tmp_path / "sentences.csv"  # 2 to 9 words: lengths vary, so a shape policy is a choice
+    sentences.write_text("text,label\n" + "".join(f"{' '.join(['good film'] * (1 + i % 5))},{i % 2}\n"
+                                                   for i in range(40)))
+    model_dir = tmp_path / "bert"
+    shutil.copytree(tiny_fp32_ir, model_dir)
+    write_deployment(model_dir, {"OV BF16": {"precision": "bf16", "shape_policy": {"one-at-a-time": "dynamic"}}})
+    base = ["bench", str(model_dir), "--inputs", "bert", "--dataset", str(sentences), "--max-length", "16",
+            "--workload-samples", "8", "--rounds", "1", "--shape-policy", "buckets:8"]
+    args = [*base, "--inference-precision", "f32", "--record"]
+    assert main(args) == 0
+    assert "Recorded for 'bert' in" in capsys.readouterr().out
+    variants = json.loads((model_dir / "deployment.json").read_text())["variants"]
+    assert list(variants) == ["OV BF16", "bert"]  # the other variant kept; no record at f32, so the directory's name
+    entry = variants["bert"]
+    assert entry["shape_policy"] == {"one-at-a-time": "buckets:8,16", "concurrent": "buckets:8,16"}
+    assert entry["precision"] == "f32" and entry["inference_precision"] == "f32"
+    assert entry["cpu_class"] == host_cpu().cpu_class and entry["inputs"]["max_length"] == 16
+    assert set(entry["inputs"]["pad_values"]) == {"input_ids", "attention_mask", "token_type_ids"}
+    served = ovrecipes.deploy(model_dir, label="bert")
+    assert sorted(served.compiled) == [8, 16] and served.inference_precision == "f32"
+
+    assert main(args) == 2  # the record exists: refused, before anything is measured
+    err = capsys.readouterr()
+    assert "already records 'bert'" in err.err and "add --overwrite to replace it" in err.err
+    assert "sentences of the bert family" not in err.out
+    assert main([*args, "--overwrite"]) == 0
+    assert "Recorded for 'bert'" in capsys.readouterr().out
+    assert main([*base, "--inference-precision", "bf16", "--record"]) == 2  # bf16 is recorded as "OV BF16"
+    assert "already records 'OV BF16'" in capsys.readouterr().err
+    assert main(["bench", str(model_dir), "--record"]) == 2
+    assert "--record has no effect without --inputs" in capsys.readouterr().err

@@ -27,11 +27,12 @@ def add_output_args(parser: argparse.ArgumentParser, *, required: bool = True, d
     g.add_argument("--overwrite", action="store_true", help="replace an existing output directory", **unset)
 
 
-def add_json_output_arg(parser: argparse.ArgumentParser, help: str) -> None:
+def add_json_output_arg(parser: argparse.ArgumentParser, help: str,
+                        overwrite_help: str = "replace an existing --json file") -> None:
     """``--json FILE`` and the ``--overwrite`` that lets it replace an existing file (``check_json_output``)."""
     g = parser.add_argument_group("output")
     g.add_argument("--json", type=Path, default=None, help=help)
-    g.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+    g.add_argument("--overwrite", action="store_true", help=overwrite_help)
 
 
 def check_json_output(args: argparse.Namespace) -> None:

@@ -17,8 +17,9 @@ from ovrecipes.cli.options import (
     check_json_output,
 )
 from ovrecipes.core import openvino as ov_io
-from ovrecipes.core.cpu import TARGET_CPUS, sparse_kernel_support
+from ovrecipes.core.cpu import TARGET_CPUS, host_cpu, sparse_kernel_support
 from ovrecipes.measure import engine
+from ovrecipes.measure.deployment import check_record, deployment_entry, label_at_precision, record_variant
 from ovrecipes.measure.serving import WorkloadOptions, serve_side_by_side
 from ovrecipes.measure.variants import Variant
 from ovrecipes.pipelines import bert_embedded, cgd, whisper_embedded
@@ -61,7 +62,10 @@ def sparse_rate_note(config: dict) -> str | None:
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
-    check_json_output(args)
+    if args.record and not args.inputs:
+        raise ValueError("--record has no effect without --inputs: only serving the real inputs chooses a shape policy")
+    if args.json is not None or not args.record:  # with --record alone, --overwrite is the record's
+        check_json_output(args)
     if args.inputs:
         bench_inputs(args)
         return
@@ -101,7 +105,11 @@ def bench_inputs(args: argparse.Namespace) -> None:
     variant = Variant(Path(args.model).name, Path(args.model),
                       None if args.inference_precision == "default" else args.inference_precision)
     result = VariantResult(label=variant.label, path=str(variant.path), engine=pipeline.engine_of(variant.path),
-                           weights="-", size_mb=0.0)
+                           weights="-", size_mb=0.0, requested_precision=variant.precision)
+    model_dir = variant.path if variant.path.is_dir() else variant.path.parent
+    label = label_at_precision(model_dir, variant.precision) or variant.label
+    if args.record:
+        check_record(model_dir, label, args.overwrite)  # before measuring, not after
     summary = serve_side_by_side(pipeline, [variant], [result], WorkloadOptions(
         samples=args.workload_samples, policy=args.shape_policy, clients=args.clients), rounds=args.rounds,
         threads=args.threads, streams=args.streams)
@@ -115,6 +123,12 @@ def bench_inputs(args: argparse.Namespace) -> None:
                         "clients", "precision", "chosen"], rows=rows).format())
     for mode, why in result.policy_reason.items():
         print(f"{mode}: {why}")
+    if args.record:
+        cpu = host_cpu()
+        path = record_variant(model_dir, label, deployment_entry(result, summary, cpu.brand, cpu.cpu_class),
+                              args.overwrite)
+        print(f"Recorded for {label!r} in {path} ({cpu.cpu_class}): "
+              + ", ".join(f"{mode} {policy}" for mode, policy in result.chosen_policy.items()))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"workload": summary.model_dump(), "runs": [
@@ -142,7 +156,8 @@ def register(sub) -> None:
     add_bench_args(bench, time_default=15.0, hint_default=None,
                    hint_help="PERFORMANCE_HINT; 'none' sets no hint (default: the --config-file's PERFORMANCE_HINT, "
                              "else throughput)")
-    add_json_output_arg(bench, "also write the result as JSON here (must not exist unless --overwrite)")
+    add_json_output_arg(bench, "also write the result as JSON here (must not exist unless --overwrite)",
+                        "replace an existing --json file, and with --record the variant's existing record")
     real = bench.add_argument_group("real inputs instead of one padded random input")
     real.add_argument("--inputs", choices=[n for n, f in FAMILIES.items() if f.serves_workload], default=None,
                       metavar="FAMILY",
@@ -152,6 +167,10 @@ def register(sub) -> None:
     real.add_argument("--max-length", type=positive_int, default=None, help="the family's --max-length (bert)")
     real.add_argument("--rounds", type=positive_int, default=3, help="interleaved rounds (default 3)")
     add_workload_args(real, switch=False)
+    real.add_argument("--record", action="store_true",
+                      help="write the shape policy chosen per mode on this CPU into the directory's deployment.json "
+                           "(ovrecipes.deploy serves with it); an existing record of the variant is replaced only "
+                           "with --overwrite")
     bench.set_defaults(handler=cmd_bench)
 
     cpu = sub.add_parser("cpu", help="ISA flags, VNNI/AMX/BF16, default precision, the overflow_fix used and why")

@@ -33,6 +33,7 @@ from ovrecipes.measure.workload import (
     parse_policy,
     submit_bounded,
 )
+from ovrecipes.report.model import VariantResult, WorkloadSummary
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,43 @@ def write_deployment(model_dir: Path, entries: dict[str, dict]) -> Path:
     policy chosen for each serving mode (with the reason and the CPU) and how its inputs pad, so a
     deployment can reuse them."""
     path = Path(model_dir) / DEPLOYMENT_FILE
-    path.write_text(json.dumps({"variants": entries}, indent=2))
+    partial = path.with_name(f".{DEPLOYMENT_FILE}.partial")  # replaced whole: a reader never sees half of it
+    partial.write_text(json.dumps({"variants": entries}, indent=2))
+    partial.replace(path)
     return path
+
+
+def deployment_entry(result: VariantResult, workload: WorkloadSummary | None, cpu_brand: str, cpu_class: str) -> dict:
+    """What a run records of one served variant: the precision it ran at, the shape policy chosen per mode
+    with the reason, how its inputs pad, and the CPU it was measured on."""
+    inputs = {"pad_values": workload.pad_values, "max_length": workload.max_size} if workload else {}
+    ran = result.inference_precision or next((w.inference_precision for w in result.workload if w.inference_precision),
+                                             None)
+    return {"precision": result.requested_precision or "default", "inference_precision": ran,
+            "shape_policy": result.chosen_policy, "reason": result.policy_reason, "inputs": inputs,
+            "measured_on": f"{cpu_brand} ({cpu_class})", "cpu_class": cpu_class}
+
+
+def label_at_precision(model_dir: Path, precision: str | None) -> str | None:
+    """The variant of the directory's record that ran at ``precision`` (None: the plugin's default)."""
+    wanted = precision or "default"
+    return next((label for label, entry in read_deployment(model_dir).items() if entry.get("precision") == wanted),
+                None)
+
+
+def check_record(model_dir: Path, label: str, overwrite: bool) -> None:
+    """Before measuring: a record of ``label`` is replaced only with ``overwrite``."""
+    recorded = read_deployment(model_dir).get(label)
+    if recorded is not None and not overwrite:
+        raise ValueError(f"{Path(model_dir) / DEPLOYMENT_FILE} already records {label!r} (measured on "
+                         f"{recorded.get('measured_on', 'an unnamed CPU')}): add --overwrite to replace it")
+
+
+def record_variant(model_dir: Path, label: str, entry: dict, overwrite: bool) -> Path:
+    """``entry`` written as ``label``'s record in the directory's ``deployment.json``, the other variants
+    kept."""
+    check_record(model_dir, label, overwrite)
+    return write_deployment(model_dir, {**read_deployment(model_dir), label: entry})
 
 
 def read_deployment(model_dir: Path) -> dict[str, dict]:
@@ -164,7 +200,7 @@ class Deployment:
         if measured and measured != here:
             log.warning(f"the shape policy of {self.model_dir} was chosen on a {measured} CPU; this one is "
                         f"{here}: measure it here before relying on it (ovrecipes bench {self.model_dir} --inputs "
-                        f"<family>)")
+                        f"<family> --record --overwrite records this CPU's choice)")
 
     def describe(self) -> str:
         """One line: what serves, how, and why."""

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from ovrecipes.core.cpu import host_cpu
 from ovrecipes.core.memory import peak_rss_mb
-from ovrecipes.measure.deployment import write_deployment
+from ovrecipes.measure.deployment import deployment_entry, write_deployment
 from ovrecipes.measure.recommend import DEFAULT_ACCURACY_BUDGET, recommend, run_warnings
 from ovrecipes.measure.serving import WorkloadOptions, serve_side_by_side
 from ovrecipes.measure.variants import (
@@ -125,16 +125,11 @@ def record_shape_policies(report: Report, stage: Path) -> None:
     serving mode for each variant measured from it (FP32 and BF16 rows share fp32/), and how its inputs pad,
     so :class:`~ovrecipes.measure.deployment.Deployment` serves the directory the same way."""
     by_dir: dict[Path, dict[str, dict]] = {}
-    served = report.workload
-    inputs = {"pad_values": served.pad_values, "max_length": served.max_size} if served else {}
     for v in report.variants:
         path = Path(v.path)
         if v.chosen_policy and is_openvino_dir(path) and path.resolve().is_relative_to(stage.resolve()):
-            by_dir.setdefault(path, {})[v.label] = {
-                "precision": v.requested_precision or "default", "inference_precision": v.inference_precision,
-                "shape_policy": v.chosen_policy, "reason": v.policy_reason, "inputs": inputs,
-                "measured_on": f"{report.machine.cpu['brand']} ({report.machine.cpu_class})",
-                "cpu_class": report.machine.cpu_class}
+            by_dir.setdefault(path, {})[v.label] = deployment_entry(v, report.workload, report.machine.cpu["brand"],
+                                                                    report.machine.cpu_class)
     for path, entries in by_dir.items():
         write_deployment(path, entries)
 
