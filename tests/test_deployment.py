@@ -216,3 +216,19 @@ def test_bench_record_writes_this_cpus_choice_and_deploy_serves_with_it(tiny_fp3
     assert "already records 'OV BF16'" in capsys.readouterr().err
     assert main(["bench", str(model_dir), "--record"]) == 2
     assert "--record has no effect without --inputs" in capsys.readouterr().err
+
+
+def test_a_run_on_an_earlier_runs_model_keeps_none_of_its_records(tiny_fp32_ir, tiny_csv, tmp_path):
+    """Exporting from an OpenVINO directory copies its files; a record among them describes the earlier run's
+    measurement, and deploy would serve with it: the new run keeps none (here it measures nothing)."""
+    from ovrecipes.cli.main import main
+
+    source = tmp_path / "earlier"
+    shutil.copytree(tiny_fp32_ir, source)
+    write_deployment(source, {"OV INT8": _record()})
+    out = tmp_path / "int8"
+    assert main(["bert", "ptq", "--model", str(source), "--dataset", str(tiny_csv), "--max-length", "16",
+                 "--out", str(out), "--subset-size", "16", "--no-eval", "--no-bench"]) == 0
+    assert (out / "openvino_model.xml").exists() and (out / "fp32" / "openvino_model.xml").exists()
+    assert not list(out.rglob("deployment.json"))
+    assert (source / "deployment.json").exists()  # the source is left as it was

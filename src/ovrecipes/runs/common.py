@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from ovrecipes.core.cpu import host_cpu
 from ovrecipes.core.memory import peak_rss_mb
-from ovrecipes.measure.deployment import deployment_entry, write_deployment
+from ovrecipes.measure.deployment import DEPLOYMENT_FILE, deployment_entry, write_deployment
 from ovrecipes.measure.recommend import DEFAULT_ACCURACY_BUDGET, recommend, run_warnings
 from ovrecipes.measure.serving import WorkloadOptions, serve_side_by_side
 from ovrecipes.measure.variants import (
@@ -150,6 +150,8 @@ def recipe_run(pipeline: FamilyPipeline, out: Path, *, overwrite: bool, kind: st
     timer = Timer()
     with staged_output(out, overwrite) as stage:
         outcome = produce(stage, timer)
+        for copied in stage.rglob(DEPLOYMENT_FILE):  # from a source model that is an earlier run's output:
+            copied.unlink()  # its record describes that run's measurement, not this one's
         report = side_by_side(pipeline, outcome.variants, options, kind=kind, title=title, timer=timer,
                               recipe=outcome.recipe, sections=outcome.sections, highlights=outcome.highlights)
         record_shape_policies(report, stage)
