@@ -80,6 +80,25 @@ def test_ptq_serves_the_real_inputs_and_records_the_shape_policy_in_each_model(p
     assert int8["OV INT8"]["inputs"] == {"pad_values": pads, "max_length": 16}
     assert int8["OV INT8"]["cpu_class"] == host_cpu().cpu_class
 
+def test_the_run_names_the_call_that_serves_each_recommended_variant_as_measured(ptq_run):
+    from ovrecipes.report.writer import read_report
+    from ovrecipes.runs.common import deploy_hints
+
+    report = read_report(ptq_run)
+    served = [h for h in report.highlights if h.startswith("Serve the")]
+    assert served == deploy_hints(report, {"OV INT8", "OV FP32", "OV BF16"})  # what the run itself wrote
+    rec = report.workload.recommendation
+    rec["one-at-a-time"].choice, rec["concurrent"].choice = "OV INT8", "OV FP32"
+    fp32 = "" if len([v for v in report.variants if v.path.endswith("fp32")]) == 1 else ', label="OV FP32"'
+    assert deploy_hints(report, {"OV INT8", "OV FP32"}) == [
+        f'Serve the one at a time choice as measured: ovrecipes.deploy("{ptq_run}", mode="one-at-a-time")',
+        f'Serve the concurrent choice as measured: ovrecipes.deploy("{ptq_run / "fp32"}", mode="concurrent"{fp32})']
+    rec["concurrent"].choice = "PyTorch FP32"  # nothing recorded to deploy
+    assert deploy_hints(report, {"OV INT8", "OV FP32"}) == [
+        f'Serve the one at a time choice as measured: ovrecipes.deploy("{ptq_run}", mode="one-at-a-time")']
+    assert deploy_hints(report, set()) == []
+
+
 def test_ignored_pattern_from_cli_reaches_the_model(ptq_run):
     fp32 = ov.Core().read_model(ptq_run / "fp32" / "openvino_model.xml")
     int8 = ov.Core().read_model(ptq_run / "openvino_model.xml")

@@ -24,7 +24,7 @@ from ovrecipes.measure.variants import (
 from ovrecipes.pipelines.base import FamilyPipeline
 from ovrecipes.pipelines.model_dirs import is_openvino_dir
 from ovrecipes.report.machine import machine
-from ovrecipes.report.model import Report, Section, Table, VariantResult
+from ovrecipes.report.model import MODE_TITLES, Report, Section, Table, VariantResult
 from ovrecipes.report.writer import (
     PLOT_NAME,
     Timer,
@@ -120,7 +120,7 @@ class RecipeOutcome:
     contents: str = ""  # what the output directory holds, for the closing line
 
 
-def record_shape_policies(report: Report, stage: Path) -> None:
+def record_shape_policies(report: Report, stage: Path) -> set[str]:
     """Each OpenVINO directory the run wrote and served gets ``deployment.json``: the shape policy chosen per
     serving mode for each variant measured from it (FP32 and BF16 rows share fp32/), and how its inputs pad,
     so :class:`~ovrecipes.measure.deployment.Deployment` serves the directory the same way."""
@@ -132,6 +132,21 @@ def record_shape_policies(report: Report, stage: Path) -> None:
                                                                     report.machine.cpu_class)
     for path, entries in by_dir.items():
         write_deployment(path, entries)
+    return {label for entries in by_dir.values() for label in entries}
+
+
+def deploy_hints(report: Report, recorded: set[str]) -> list[str]:
+    """Per serving mode whose recommended variant the run recorded: the call that serves it as measured."""
+    hints = []
+    for mode, rec in (report.workload.recommendation.items() if report.workload else []):
+        chosen = next((v for v in report.variants if v.label == rec.choice and v.label in recorded), None)
+        if chosen is None:
+            continue
+        shared = sum(v.path == chosen.path for v in report.variants) > 1  # fp32/ holds OV FP32 and OV BF16
+        label = f', label="{chosen.label}"' if shared else ""
+        hints.append(f"Serve the {MODE_TITLES.get(mode, mode)} choice as measured: "
+                     f'ovrecipes.deploy("{chosen.path}", mode="{mode}"{label})')
+    return hints
 
 
 def _relocate(report: Report, stage: Path, out: Path) -> None:
@@ -154,8 +169,9 @@ def recipe_run(pipeline: FamilyPipeline, out: Path, *, overwrite: bool, kind: st
             copied.unlink()  # its record describes that run's measurement, not this one's
         report = side_by_side(pipeline, outcome.variants, options, kind=kind, title=title, timer=timer,
                               recipe=outcome.recipe, sections=outcome.sections, highlights=outcome.highlights)
-        record_shape_policies(report, stage)
+        recorded = record_shape_policies(report, stage)
         _relocate(report, stage, out)
+        report.highlights += deploy_hints(report, recorded)
         write_report(stage, report, outcome.config)
     log_summary(report)
     plot = [PLOT_NAME] if (out / PLOT_NAME).exists() else []  # none with --no-eval or --no-bench
