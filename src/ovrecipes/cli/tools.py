@@ -107,7 +107,7 @@ def bench_inputs(args: argparse.Namespace) -> None:
     result = VariantResult(label=variant.label, path=str(variant.path), engine=pipeline.engine_of(variant.path),
                            weights="-", size_mb=0.0, requested_precision=variant.precision)
     model_dir = variant.path if variant.path.is_dir() else variant.path.parent
-    label = label_at_precision(model_dir, variant.precision) or variant.label
+    label = (label_at_precision(model_dir, variant.precision) or variant.label) if args.record else variant.label
     if args.record:
         check_record(model_dir, label, args.overwrite)  # before measuring, not after
     summary = serve_side_by_side(pipeline, [variant], [result], WorkloadOptions(
