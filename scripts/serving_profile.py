@@ -389,21 +389,24 @@ def deployed_study(chosen, pipeline: BertPipeline, samples: int, rounds: int) ->
     ``ovrecipes.deploy`` (padded per request) in the same interleaved rounds; ratios are medians of
     per-round ratios."""
     workload = pipeline.workload("test", samples)
+    found = []
+    for label, path, precision in openvino_models(chosen, "deployed"):
+        recorded = label_at_precision(path, precision)
+        if recorded is None:
+            print(f"{label}: {path} records no variant at {precision or 'the default precision'}; skipped")
+        else:
+            found.append((label, path, recorded))
+    if not found:
+        raise SystemExit("the deployed study needs a model directory with a deployment.json record")
     rows, data = [], {}
     for mode in MODES:
         servers, labels = [], []
-        for label, path, precision in openvino_models(chosen, "deployed"):
-            recorded = label_at_precision(path, precision)
-            if recorded is None:
-                print(f"{label}: {path} records no variant at {precision or 'the default precision'}; skipped")
-                continue
+        for label, path, recorded in found:
             deployed = Deployment(path, mode=mode, label=recorded, pad_values=workload.pad_values)
             servers += [OpenVINOServer(path / "openvino_model.xml", workload, deployed.policy, mode,
                                        precision=deployed.precision, clients=deployed.clients),
                         DeployedServer(deployed, workload)]
             labels.append((label, str(deployed.policy)))
-        if not servers:
-            raise SystemExit("the deployed study needs a model directory with a deployment.json record")
         fps = [[p.items_per_s for p in passes] for passes in interleave(servers, rounds, 50)]
         for i, (label, policy) in enumerate(labels):
             measured, deployed_fps = fps[2 * i], fps[2 * i + 1]

@@ -69,19 +69,20 @@ def label_at_precision(model_dir: Path, precision: str | None) -> str | None:
                 None)
 
 
-def check_record(model_dir: Path, label: str, overwrite: bool) -> None:
-    """Before measuring: a record of ``label`` is replaced only with ``overwrite``."""
-    recorded = read_deployment(model_dir).get(label)
+def check_record(model_dir: Path, label: str, overwrite: bool) -> dict[str, dict]:
+    """Before measuring: a record of ``label`` is replaced only with ``overwrite``. Returns the records read."""
+    variants = read_deployment(model_dir)
+    recorded = variants.get(label)
     if recorded is not None and not overwrite:
         raise ValueError(f"{Path(model_dir) / DEPLOYMENT_FILE} already records {label!r} (measured on "
                          f"{recorded.get('measured_on', 'an unnamed CPU')}): add --overwrite to replace it")
+    return variants
 
 
 def record_variant(model_dir: Path, label: str, entry: dict, overwrite: bool) -> Path:
     """``entry`` written as ``label``'s record in the directory's ``deployment.json``, the other variants
     kept."""
-    check_record(model_dir, label, overwrite)
-    return write_deployment(model_dir, {**read_deployment(model_dir), label: entry})
+    return write_deployment(model_dir, {**check_record(model_dir, label, overwrite), label: entry})
 
 
 def read_deployment(model_dir: Path) -> dict[str, dict]:
@@ -117,6 +118,11 @@ def deployment_policy(model_dir: Path, mode: str = "one-at-a-time", label: str |
     """The shape policy a run recorded for a model directory and serving mode (the first variant's, or
     ``label``'s); ``DYNAMIC`` when the directory holds no record."""
     _, entry = _entry(Path(model_dir), label)
+    return _recorded_policy(entry, mode)
+
+
+def _recorded_policy(entry: dict, mode: str) -> ShapePolicy:
+    """The policy a record chose for ``mode``; dynamic (the IR as exported) when it holds none."""
     return ShapePolicy.from_text(entry.get("shape_policy", {}).get(mode, "dynamic"))
 
 
@@ -154,7 +160,7 @@ class Deployment:
         if policy is not None:
             self.policy = parse_policy(policy, self.max_length)
         else:
-            self.policy = ShapePolicy.from_text(entry.get("shape_policy", {}).get(mode, "dynamic"))
+            self.policy = _recorded_policy(entry, mode)
         self.precision = precision or entry.get("precision", "default")
         self.reason = entry.get("reason", {}).get(mode)
         self.measured_on = entry.get("measured_on")
