@@ -405,3 +405,26 @@ def test_quiet_keeps_the_results_and_drops_the_progress_lines(ptq_run, tiny_bert
     assert progress and not [line for line in quiet if "round 1/2" in line]  # progress lines go
     with pytest.raises(SystemExit):  # one or the other
         main(["-q", "-v", "cpu"])
+
+
+def test_demo_prepares_the_embedded_model_on_a_cold_cache_after_checking_the_output(monkeypatch, tmp_path, capsys,
+                                                                                    tiny_bert_dir):
+    """A fresh machine has no fine-tuned default: the demo builds it (the family commands' order: the output is
+    checked first, so an existing directory fails before minutes of fine-tuning)."""
+    from ovrecipes.cli import demo
+    from ovrecipes.pipelines import bert
+
+    built: list[bool] = []
+    monkeypatch.setattr(bert, "built_embedded_model_dir", lambda: None)
+    monkeypatch.setattr(bert, "embedded_model_dir", lambda progress=True: built.append(True) or tiny_bert_dir)
+    seen: dict = {}
+    monkeypatch.setattr(demo, "run_ptq", lambda pipeline, *a, **k: seen.setdefault("model", pipeline.model_path))
+
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "notes.txt").write_text("mine")
+    assert main(["demo", "--out", str(taken)]) == 2
+    assert "already exists" in capsys.readouterr().err and not built
+
+    assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
+    assert built == [True] and seen["model"] == tiny_bert_dir
