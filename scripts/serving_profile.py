@@ -1,4 +1,4 @@
-"""Where serving time goes, one request at a time, for each model of a run. Six studies:
+"""Where serving time goes, one request at a time, for each model of a run. Seven studies:
 
 ``lengths`` (default): for each length L every model serves the same N inputs of exactly L tokens
 (real test sentences, truncated, or repeated to reach L), in interleaved rounds (models take turns
@@ -25,6 +25,13 @@ one the L2 holds, one the L3 holds, one larger than both). Alternating costing m
 switching cost belongs to each compiled model's memory, not to the change of shape; the buffer sizes
 say which cache level that memory falls out of.
 
+``shapes``: what a change of input shape between requests costs, at [1, L] and [1, L + 8]
+(``--node-length``): two static models (one per length, as the bucket policy compiles them) and the one
+dynamic IR, each served one length again and again and the two lengths in turn; and the plugin's own
+time inside the nodes of the dynamic IR both ways. The dynamic IR costing more in turn while its node
+time stays says the change is paid around the nodes (shape inference, new kernel parameters, memory),
+once per change, not per request.
+
 ``config``: the real test sentences, one at a time, on the bucket policy and padded to the longest
 length (static), each model compiled with the plugin's defaults and with the ``--config`` properties,
 all in the same interleaved rounds: what a plugin property is worth, and whether it changes what
@@ -39,6 +46,7 @@ its outputs copied out): what a service built on the directory gets of the repor
     python scripts/serving_profile.py RUN_DIR --study config --config TBB_PARTITIONER=STATIC --samples 500
     python scripts/serving_profile.py RUN_DIR OTHER_RUN --study switching nodes --node-length 8
     python scripts/serving_profile.py RUN_DIR --study residency --node-length 16 --copies 8
+    python scripts/serving_profile.py RUN_DIR --study shapes --node-length 16
     python scripts/serving_profile.py RUN_DIR --study deployed --samples 500
 
 RUN_DIR is a ``bert ptq``/``jpqd``/``demo`` output: its INT8 IR, ``fp32/`` (pinned to f32 and, on
@@ -79,7 +87,7 @@ from ovrecipes.pipelines.model_dirs import is_onnx_dir, is_openvino_dir
 from ovrecipes.pipelines.types import ItemRunner, Workload
 from ovrecipes.report.model import Table
 
-STUDIES = ("lengths", "switching", "nodes", "residency", "config", "deployed")
+STUDIES = ("lengths", "switching", "nodes", "residency", "shapes", "config", "deployed")
 
 
 def fixed_length_workload(pipeline: BertPipeline, length: int, count: int) -> Workload:
@@ -254,18 +262,30 @@ def node_study(chosen, length: int, top: int = 6) -> dict:
 EVICTION_MB = (2, 16, 128)  # the L2 of one core, half the 32 MB L3 seen on these VMs, four times that L3
 
 
-def request_ms(requests: Sequence, feed: dict, count: int, before: Callable[[], object] | None = None) -> float:
-    """Median milliseconds of ``count`` requests sent to ``requests`` in turn (one request object: the
-    same compiled model every time); ``before`` runs ahead of each request, outside the timing."""
-    times = []
+def request_ms(pairs: Sequence[tuple], count: int, before: Callable[[], object] | None = None) -> float:
+    """Milliseconds per request of ``count`` requests, taking ``pairs`` ((infer request, inputs)) in turn:
+    the median of each distinct input's requests, averaged over the inputs (one input: the plain median),
+    so two lengths served in turn weigh alike. ``before`` runs ahead of each request, outside the timing."""
+    times: dict[int, list[float]] = collections.defaultdict(list)
     for i in range(count):
         if before is not None:
             before()
-        request = requests[i % len(requests)]
+        request, feed = pairs[i % len(pairs)]
         started = time.perf_counter()
         request.infer(feed, share_inputs=True, share_outputs=True)
-        times.append(time.perf_counter() - started)
-    return 1e3 * statistics.median(times)
+        times[id(feed)].append(time.perf_counter() - started)
+    return 1e3 * statistics.fmean(statistics.median(t) for t in times.values())
+
+
+def node_us(pairs: Sequence[tuple], count: int) -> float:
+    """Microseconds per request the plugin's performance counters put inside the nodes, over ``count``
+    requests taking ``pairs`` in turn (their compiled models need PERF_COUNT)."""
+    total = 0.0
+    for i in range(count):
+        request, feed = pairs[i % len(pairs)]
+        request.infer(feed, share_inputs=True, share_outputs=True)
+        total += sum(n.real_time.total_seconds() for n in request.profiling_info if n.status == n.Status.EXECUTED)
+    return 1e6 * total / count
 
 
 def evictor(size_bytes: int) -> Callable[[], None]:
@@ -293,11 +313,11 @@ def residency_study(chosen, pipeline: BertPipeline, length: int, rounds: int, co
                                   precision=precision) for _ in range(copies)]
         requests[label] = [server.requests[length] for server in servers]
         feeds[label] = servers[0].items[0][1]  # the inputs this IR takes
-    ways: dict[str, Callable] = {"hot": lambda rs, feed: request_ms(rs[:1], feed, count),
-                                 "alternating": lambda rs, feed: request_ms(rs, feed, count)}
+    ways: dict[str, Callable] = {"hot": lambda rs, feed: request_ms([(rs[0], feed)], count),
+                                 "alternating": lambda rs, feed: request_ms([(r, feed) for r in rs], count)}
     for mb in evict_mb:
         evict = evictor(mb * 2**20)
-        ways[f"touched {mb} MB"] = lambda rs, feed, evict=evict: request_ms(rs[:1], feed, count, before=evict)
+        ways[f"touched {mb} MB"] = lambda rs, feed, evict=evict: request_ms([(rs[0], feed)], count, before=evict)
     runs: dict[str, dict[str, list[float]]] = {label: {way: [] for way in ways} for label in requests}
     for _ in range(rounds):
         for label, rs in requests.items():
@@ -312,6 +332,56 @@ def residency_study(chosen, pipeline: BertPipeline, length: int, rounds: int, co
           f"rounds taking turns: hot, and what each other way adds (alternating over {copies} identical compiled "
           "models; a buffer touched before each request, untimed)")
     print(Table(header=["model", "hot", *(f"+ {way}" for way in list(ways)[1:])], rows=rows).format())
+    return data
+
+
+def shape_change_study(chosen, pipeline: BertPipeline, length: int, rounds: int, step: int = 8,
+                       count: int = 40) -> dict:
+    """Per OpenVINO model, what changing the input shape between requests costs, with the lengths
+    ``length`` and ``length + step``: two static models (one per length, as buckets compile them) and the
+    one dynamic IR, each served one length again and again and the two lengths in turn. ms per request
+    (each length's median, averaged over the two; the median over rounds taking turns); the change cost
+    is in turn minus again and again. The plugin's node time of the dynamic IR (a PERF_COUNT copy) both
+    ways says whether that cost is inside the nodes or around them (shapes, parameters, memory)."""
+    lengths = (length, length + step)
+    items = [fixed_length_workload(pipeline, n, 1).items[0] for n in lengths]
+    workload = Workload(unit="sentences", items=items, prepare_s=[0.0, 0.0], sizes=list(lengths),
+                        pad_values={k: 0 for k in items[0]}, max_size=lengths[-1])
+    setups = {}
+    for label, path, precision in openvino_models(chosen, "shapes"):
+        xml = path / "openvino_model.xml"
+        static = OpenVINOServer(xml, workload, ShapePolicy("buckets", lengths), "one-at-a-time", precision=precision)
+        dynamic = OpenVINOServer(xml, workload, DYNAMIC, "one-at-a-time", precision=precision)
+        counted = OpenVINOServer(xml, workload, DYNAMIC, "one-at-a-time", precision=precision,
+                                 config={"PERF_COUNT": True})
+        setups[label] = {name: [(server.requests[key], feed) for key, feed in server.items]
+                         for name, server in (("static", static), ("dynamic", dynamic), ("nodes", counted))}
+    ways: dict[str, Callable[[list], float]] = {
+        "again": lambda pairs: statistics.fmean(request_ms([pair], count) for pair in pairs),
+        "in turn": lambda pairs: request_ms(pairs, 2 * count),
+    }
+    runs: dict[str, dict[str, list[float]]] = {label: collections.defaultdict(list) for label in setups}
+    for _ in range(rounds):
+        for label, setup in setups.items():
+            for name in ("static", "dynamic"):
+                for way, measure in ways.items():
+                    runs[label][f"{name} {way}"].append(measure(setup[name]))
+            runs[label]["dynamic nodes again"].append(
+                1e-3 * statistics.fmean(node_us([pair], count) for pair in setup["nodes"]))
+            runs[label]["dynamic nodes in turn"].append(1e-3 * node_us(setup["nodes"], 2 * count))
+    rows, data = [], {}
+    for label, per_way in runs.items():
+        ms = {way: statistics.median(values) for way, values in per_way.items()}
+        changes = {name: ms[f"{name} in turn"] - ms[f"{name} again"] for name in ("static", "dynamic", "dynamic nodes")}
+        data[label] = {**ms, "change_ms": changes, "rounds": dict(per_way)}
+        rows.append([label, f"{ms['static again']:.3f}", f"{changes['static']:+.3f}", f"{ms['dynamic again']:.3f}",
+                     f"{changes['dynamic']:+.3f}", f"{ms['dynamic nodes again']:.3f}",
+                     f"{changes['dynamic nodes']:+.3f}"])
+    print(f"\nms per request at [1, {lengths[0]}] and [1, {lengths[1]}], one at a time, each length's median of "
+          f"{count} requests averaged, median of {rounds} rounds taking turns: one length again and again, and what "
+          "serving the two in turn adds (static: a compiled model per length; dynamic: one IR)")
+    print(Table(header=["model", "static again", "+ in turn", "dynamic again", "+ in turn",
+                        "dynamic in nodes again", "+ in turn"], rows=rows).format())
     return data
 
 
@@ -429,7 +499,7 @@ def main() -> None:
     parser.add_argument("--study", nargs="+", choices=STUDIES, default=["lengths"])
     parser.add_argument("--lengths", default="8,16,24,32,48,64")
     parser.add_argument("--node-length", type=int, default=8,
-                        help="input length of the nodes and residency studies (default 8)")
+                        help="input length of the nodes, residency and shapes studies (default 8)")
     parser.add_argument("--copies", type=int, default=4,
                         help="identical compiled models the residency study alternates over (default 4)")
     parser.add_argument("--evict-mb", default=",".join(map(str, EVICTION_MB)),
@@ -477,6 +547,8 @@ def main() -> None:
     if "residency" in args.study:
         data["residency"] = residency_study(chosen, pipeline, args.node_length, 5 * args.rounds, args.copies,
                                             evict_mb)
+    if "shapes" in args.study:
+        data["shapes"] = shape_change_study(chosen, pipeline, args.node_length, 5 * args.rounds)
     if "config" in args.study:
         data["config"] = config_study(chosen, pipeline, args.samples, args.rounds, properties)
     if "deployed" in args.study:

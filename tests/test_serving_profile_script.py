@@ -57,10 +57,33 @@ def test_request_timing_takes_the_copies_in_turn_and_leaves_the_eviction_out(pro
     log: list = []
     copies = [_FakeRequest(0.002, log) for _ in range(3)]
     evictions = []
-    ms = profile.request_ms(copies, {}, 7, before=lambda: (evictions.append(len(log)), time.sleep(0.03)))
+    feed: dict = {}
+    ms = profile.request_ms([(c, feed) for c in copies], 7,
+                            before=lambda: (evictions.append(len(log)), time.sleep(0.03)))
     assert log == [copies[i % 3] for i in range(7)]
     assert evictions == list(range(7))  # one eviction ahead of every request
     assert 2.0 <= ms < 25.0  # the request's own 2 ms, not the 30 ms eviction before it
+
+
+def test_request_timing_weighs_each_input_alike_when_inputs_take_turns(profile):
+    log: list = []
+    short, long = _FakeRequest(0.002, log), _FakeRequest(0.02, log)
+    ms = profile.request_ms([(short, {"n": 1}), (long, {"n": 2})], 6)
+    assert log == [short, long] * 3
+    # the mean of the two medians (about 11 ms), not the median of all six (the slow one's half decides it)
+    assert 10.0 <= ms < 20.0
+
+
+def test_shapes_study_times_static_and_dynamic_again_and_in_turn(profile, tiny_pipeline, tiny_fp32_ir):
+    chosen = [("tiny", tiny_fp32_ir, "f32")]
+    data = profile.shape_change_study(chosen, tiny_pipeline, 8, rounds=2, count=3)
+    ways = {f"{name} {way}" for name in ("static", "dynamic", "dynamic nodes") for way in ("again", "in turn")}
+    assert set(data) == {"tiny"} and set(data["tiny"]["rounds"]) == ways
+    assert all(len(data["tiny"]["rounds"][way]) == 2 and data["tiny"][way] > 0 for way in ways)
+    for name, change in data["tiny"]["change_ms"].items():
+        assert change == pytest.approx(data["tiny"][f"{name} in turn"] - data["tiny"][f"{name} again"])
+    # the node time is part of the request's time
+    assert data["tiny"]["dynamic nodes again"] < data["tiny"]["dynamic again"] + 0.5
 
 
 def test_residency_study_times_each_model_every_way(profile, tiny_pipeline, tiny_fp32_ir):
