@@ -70,16 +70,25 @@ def fine_tune(
         TrainingArguments,
         set_seed,
     )
+    from transformers.utils import logging as transformers_logging
 
     set_seed(seed)
     splits = load_splits(data)
     tokenizer = AutoTokenizer.from_pretrained(base)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        base,
-        num_labels=len(LABELS),
-        id2label=dict(enumerate(LABELS)),
-        label2id={name: i for i, name in enumerate(LABELS)},
-    )
+    # The base is a sentence encoder: the classification head is new by design (this function trains it),
+    # so transformers' load report listing it as missing is held back; it is logged in one line instead.
+    verbosity = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity_error()
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            base,
+            num_labels=len(LABELS),
+            id2label=dict(enumerate(LABELS)),
+            label2id={name: i for i, name in enumerate(LABELS)},
+        )
+    finally:
+        transformers_logging.set_verbosity(verbosity)
+    log.info("Fine-tuning a new %d-label classification head and the encoder of %s", len(LABELS), base)
     train = datasets.Dataset.from_dict(
         {"text": [e.text for e in splits["train"]], "label": [e.label for e in splits["train"]]}
     ).map(lambda b: tokenizer(b["text"], truncation=True, max_length=max_length), batched=True,

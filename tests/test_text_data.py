@@ -123,3 +123,32 @@ def test_a_missing_path_is_named_and_never_asked_of_the_hub(source, message, mon
     monkeypatch.setattr(datasets, "load_dataset", no_hub)
     with pytest.raises(ValueError, match=f"^{message}$"):
         load_splits(TextDataSpec(source=source))
+
+
+def test_fine_tuning_a_headless_encoder_logs_one_line_instead_of_the_load_report(tmp_path, tiny_csv, caplog):
+    """The embedded build trains a new classification head on purpose: transformers' report listing that
+    head as missing would only alarm a user, so the build says what it does in one line instead."""
+    import logging
+
+    from transformers import AutoTokenizer, BertConfig, BertModel
+    from transformers.utils import logging as transformers_logging
+
+    from ovrecipes.pipelines.bert_embedded import embedded_base_dir, fine_tune
+    from ovrecipes.pipelines.text_data import TextDataSpec
+
+    base = tmp_path / "encoder"
+    tokenizer = AutoTokenizer.from_pretrained(embedded_base_dir())
+    BertModel(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=32, max_position_embeddings=64)).save_pretrained(base)
+    tokenizer.save_pretrained(base)
+    before = transformers_logging.get_verbosity()
+    transformers_logging.enable_propagation()  # so that caplog sees what transformers would print
+    try:
+        with caplog.at_level(logging.INFO):
+            fine_tune(base, TextDataSpec(source=str(tiny_csv)), tmp_path / "out", epochs=0.05, learning_rate=1e-4,
+                      batch_size=16, max_length=16, seed=0, progress=False)
+    finally:
+        transformers_logging.disable_propagation()
+    assert "Fine-tuning a new 2-label classification head" in caplog.text
+    assert "LOAD REPORT" not in caplog.text
+    assert transformers_logging.get_verbosity() == before  # the caller's verbosity is given back
