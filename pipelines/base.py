@@ -66,6 +66,9 @@ class FamilySpec:
     make_pipeline: Callable[[Any], "FamilyPipeline"]
     supports_jpqd: bool = False  # trainer_data, training_outputs, transformer_blocks ... are implemented
     serves_workload: bool = False  # workload() replays its real inputs (bench --inputs)
+    #: every model directory carries what the data needs (BERT: its tokenizer), so ``compare`` without
+    #: ``--model`` reads the data through the first compared directory instead of building the default
+    compare_reads_model_dirs: bool = False
 
     def defaults(self) -> dict[str, Any]:
         """Every option's default, by name."""

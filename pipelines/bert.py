@@ -104,6 +104,12 @@ class BertPipeline(FamilyPipeline):
         config = model_dir / "tokenizer_config.json"
         tokenizer_limit = json.loads(config.read_text()).get("model_max_length") if config.is_file() else None
         self._check_fits(model_dir, str(model_dir), tokenizer_limit)
+        if config.is_file():  # token ids from another vocabulary score as a wrong answer, silently
+            from transformers import AutoTokenizer
+
+            if AutoTokenizer.from_pretrained(model_dir).get_vocab() != self.tokenizer.get_vocab():
+                raise ValueError(f"model {model_dir} has another tokenizer than the one reading the data (model "
+                                 f"{self.source}): compare models that share a tokenizer, or pass --model {model_dir}")
 
     def _check_fits(self, model: str | Path, name: str, tokenizer_limit: int | None) -> None:
         """Past the model's position embeddings the export succeeds but every inference fails inside the
@@ -380,4 +386,4 @@ def from_options(args) -> BertPipeline:
 
 SPEC = FamilySpec(name="bert", help="text classification (BERT, MiniLM, DistilBERT, RoBERTa ...)",
                   options=OPTIONS, make_pipeline=from_options, supports_jpqd=True,
-                  serves_workload=True)
+                  serves_workload=True, compare_reads_model_dirs=True)

@@ -428,3 +428,34 @@ def test_demo_prepares_the_embedded_model_on_a_cold_cache_after_checking_the_out
 
     assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
     assert built == [True] and seen["model"] == tiny_bert_dir
+
+
+def test_compare_without_model_reads_the_data_through_the_first_directory_and_refuses_another_tokenizer(
+        ptq_run, tiny_csv, tmp_path, capsys, monkeypatch):
+    """No --model: the compared models' own tokenizer reads the data and nothing is built (a fresh machine
+    fine-tuned the embedded default just to compare two directories, and a user's models were tokenized
+    with MiniLM's vocabulary); a directory whose tokenizer differs is refused before anything is measured."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    from ovrecipes.pipelines import bert
+
+    monkeypatch.setattr(bert, "built_embedded_model_dir", lambda: None)  # a cold cache
+    monkeypatch.setattr(bert, "embedded_model_dir", lambda progress=True: pytest.fail("compare built the default"))
+    out = tmp_path / "cmp"
+    common = ["--dataset", str(tiny_csv), "--max-length", "16", "--eval-samples", "16", "--time", "0.3", "--no-workload"]
+    assert main(["compare", "bert", str(ptq_run / "fp32"), str(ptq_run), *common, "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert str(ptq_run / "fp32") in json.dumps(report["pipeline"])  # the source the report names
+
+    other = tmp_path / "other-vocab"
+    shutil.copytree(ptq_run, other)
+    tokenizer = AutoTokenizer.from_pretrained(other)
+    tokenizer.add_tokens(["zzqx"])
+    tokenizer.save_pretrained(other)
+    capsys.readouterr()
+    assert main(["compare", "bert", str(ptq_run), str(other), *common]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"ovrecipes: error: model {other} has another tokenizer than the one reading the data (model {ptq_run}): "
+        f"compare models that share a tokenizer, or pass --model {other}")

@@ -82,8 +82,6 @@ def test_shapes_study_times_static_and_dynamic_again_and_in_turn(profile, tiny_p
     assert all(len(data["tiny"]["rounds"][way]) == 2 and data["tiny"][way] > 0 for way in ways)
     for name, change in data["tiny"]["change_ms"].items():
         assert change == pytest.approx(data["tiny"][f"{name} in turn"] - data["tiny"][f"{name} again"])
-    # the node time is part of the request's time
-    assert data["tiny"]["dynamic nodes again"] < data["tiny"]["dynamic again"] + 0.5
 
 
 def test_residency_study_times_each_model_every_way(profile, tiny_pipeline, tiny_fp32_ir):

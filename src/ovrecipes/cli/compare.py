@@ -49,7 +49,11 @@ def cmd_compare(args: argparse.Namespace) -> None:
     if not args.family:
         raise ValueError("name a family and model directories (ovrecipes compare bert DIR...), or pass --from-reports")
     labels = variant_labels(args.models, args.labels)
-    pipeline = FAMILIES[args.family].make_pipeline(args).resolve()
+    spec = FAMILIES[args.family]
+    if spec.compare_reads_model_dirs and not args.compare_peers and args.model == spec.defaults()["model"]:
+        # the compared models' own tokenizer, and nothing to build (the peers need the PyTorch model: --model)
+        args.model = str(args.models[0])
+    pipeline = spec.make_pipeline(args).resolve()
     variants = [Variant(label, path) for label, path in zip(labels, args.models)]
     run_compare(pipeline, variants, args.out, overwrite=args.overwrite, options=measure_options(args),
                 compare_peers=args.compare_peers)
@@ -65,7 +69,9 @@ def register(sub) -> None:
     families = cmp.add_subparsers(dest="family", required=False, metavar="FAMILY")
     for spec in FAMILIES.values():
         fam = families.add_parser(spec.name, help=f"compare {spec.name} models on the {spec.name} pipeline's data")
-        fam.add_argument("models", nargs="+", type=Path, help="PyTorch or OpenVINO model directories")
+        reads = (" (without --model and --compare-peers the data is read through the first one, e.g. with its "
+                 "tokenizer)") if spec.compare_reads_model_dirs else ""
+        fam.add_argument("models", nargs="+", type=Path, help=f"PyTorch or OpenVINO model directories{reads}")
         fam.add_argument("--labels", nargs="+", help="names for the table (default: directory names)")
         fam.add_argument("--compare-peers", action="store_true",
                          help="also measure the family's peer runtimes on the same data (BERT: ONNX Runtime FP32 and "
