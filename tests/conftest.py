@@ -10,6 +10,23 @@ from types import ModuleType
 
 import pytest
 
+
+@pytest.fixture(autouse=True)
+def _embedded_bert_is_never_built_in_the_default_suite(request, monkeypatch):
+    """The default suite runs on tiny models. A test that reaches the embedded BERT default would fine-tune it
+    for minutes on a fresh machine and pass unnoticed on one that has it cached, so it fails here, the same on
+    every machine; slow tests (the demo, the notebooks) build and use it."""
+    if request.node.get_closest_marker("slow"):
+        return
+    from ovrecipes.pipelines import bert
+
+    def refuse(progress: bool = True):
+        pytest.fail("a default-suite test reached the embedded BERT default (give it a tiny model, or mark it slow)")
+
+    monkeypatch.setattr(bert, "built_embedded_model_dir", lambda: None)
+    monkeypatch.setattr(bert, "embedded_model_dir", refuse)
+
+
 POSITIVE = ["wonderful", "moving", "brilliant", "funny", "gorgeous", "smart", "tender", "gripping"]
 NEGATIVE = ["dull", "tedious", "clumsy", "boring", "shallow", "messy", "lifeless", "predictable"]
 NOUNS = ["film", "story", "cast", "script", "movie", "performance", "direction", "ending"]

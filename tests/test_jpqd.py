@@ -372,9 +372,13 @@ def test_explicit_checkpoint_must_be_in_this_runs_work_directory(tmp_path, monke
     assert _resumes_after_stage1(relative, work) and _checkpoint(relative, work / "sparsity") is None
 
 
-def test_teacher_directory_without_a_model_is_one_line(tmp_path, capsys):
+def test_teacher_directory_without_a_model_is_one_line(tmp_path, capsys, monkeypatch):
     from ovrecipes.cli.main import main
+    from ovrecipes.pipelines import bert
 
+    # refused before the student is prepared: on a fresh machine that fine-tunes the embedded default for minutes
+    monkeypatch.setattr(bert, "built_embedded_model_dir", lambda: None)
+    monkeypatch.setattr(bert, "embedded_model_dir", lambda progress=True: pytest.fail("the student was prepared first"))
     assert main(["bert", "jpqd", "--out", str(tmp_path / "o"), "--teacher", str(tmp_path)]) == 2
     assert capsys.readouterr().err.strip() == (f"ovrecipes: error: teacher {tmp_path} has no config.json "
                                                "(a PyTorch/HF model directory is needed)")

@@ -195,10 +195,12 @@ def jpqd(pipeline: FamilyPipeline, out: str | Path, *, config: JPQDConfig | None
     Raises:
         ValueError: a family that cannot train, a bad config, an OpenVINO student or teacher.
     """
-    from ovrecipes.runs.jpqd import run_jpqd  # imports torch
+    from ovrecipes.runs.jpqd import check_teacher, run_jpqd  # imports torch
 
+    teacher = Path(teacher) if teacher else None
+    check_teacher(teacher)  # before preparing the student, which can fine-tune for minutes
     return run_jpqd(pipeline.resolve(), config or jpqd_config(pipeline.family), Path(out),
-                    teacher=Path(teacher) if teacher else None, overwrite=overwrite, options=measure,
+                    teacher=teacher, overwrite=overwrite, options=measure,
                     title=title or f"{pipeline.family} jpqd")
 
 

@@ -154,7 +154,7 @@ def checked_config(args: argparse.Namespace):
 
 
 def cmd_jpqd(args: argparse.Namespace) -> None:
-    from ovrecipes.runs.jpqd import run_jpqd  # torch and transformers: only this command pays for them
+    from ovrecipes.runs.jpqd import check_teacher, run_jpqd  # torch and transformers: only this command pays for them
 
     spec: FamilySpec = args.spec
     config, notes = checked_config(args)
@@ -162,7 +162,9 @@ def cmd_jpqd(args: argparse.Namespace) -> None:
     for note in notes:
         print(f"legacy config: {note}")
     check_output(args.out.resolve(), args.overwrite, input_paths(args))
-    run_jpqd(spec.make_pipeline(args).resolve(), config, args.out, teacher=Path(args.teacher) if args.teacher else None,
+    teacher = Path(args.teacher) if args.teacher else None
+    check_teacher(teacher)  # before preparing the student, which can fine-tune for minutes
+    run_jpqd(spec.make_pipeline(args).resolve(), config, args.out, teacher=teacher,
              overwrite=args.overwrite, measure_teacher=not args.no_teacher_eval,
              options=options,
              title=f"{spec.name} jpqd: {args.model}", legacy_notes=notes)

@@ -121,15 +121,11 @@ def resumable(work: Path) -> Iterator[Path]:
         raise
 
 
-def torch_models(pipeline: FamilyPipeline, teacher: Path | None) -> tuple[str | Path, Path]:
-    """The student and teacher JPQD trains with, both PyTorch/HF models (the teacher defaults to the student);
-    an OpenVINO directory, or a teacher directory without a config.json, is one clear error before any stage."""
-    student = pipeline.model_path
-    if is_openvino_dir(student):
-        raise ValueError(f"--model {student} is an OpenVINO directory: JPQD fine-tunes a PyTorch model, so pass "
-                         "the PyTorch/HF model it was exported from")
+def check_teacher(teacher: Path | None) -> None:
+    """A teacher directory JPQD cannot train with is one clear error; callers check it before preparing the
+    student (on a fresh machine that fine-tunes the embedded default for minutes)."""
     if teacher is None:
-        return student, Path(student)
+        return
     teacher = Path(teacher)
     if not teacher.is_dir():
         raise ValueError(f"teacher {teacher} is not a directory (a PyTorch/HF model directory is needed)")
@@ -138,7 +134,17 @@ def torch_models(pipeline: FamilyPipeline, teacher: Path | None) -> tuple[str | 
                          "its own OpenVINO export), so pass the PyTorch/HF model it was exported from")
     if not (teacher / "config.json").is_file():
         raise ValueError(f"teacher {teacher} has no config.json (a PyTorch/HF model directory is needed)")
-    return student, teacher
+
+
+def torch_models(pipeline: FamilyPipeline, teacher: Path | None) -> tuple[str | Path, Path]:
+    """The student and teacher JPQD trains with, both PyTorch/HF models (the teacher defaults to the student);
+    an OpenVINO directory, or a teacher directory without a config.json, is one clear error before any stage."""
+    student = pipeline.model_path
+    if is_openvino_dir(student):
+        raise ValueError(f"--model {student} is an OpenVINO directory: JPQD fine-tunes a PyTorch model, so pass "
+                         "the PyTorch/HF model it was exported from")
+    check_teacher(teacher)
+    return (student, Path(student)) if teacher is None else (student, Path(teacher))
 
 
 def run_jpqd(pipeline: FamilyPipeline, config: JPQDConfig, out: Path, *, teacher: Path | None = None,
