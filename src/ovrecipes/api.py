@@ -79,7 +79,10 @@ def family(name: str, model: str | Path = "embedded", **options: Any) -> FamilyP
             ``max_length`` and ``text_column`` for BERT; ``dataset``, ``language`` for Whisper.
 
     Returns:
-        The family's :class:`FamilyPipeline`; nothing is loaded or trained until a run needs it.
+        The family's :class:`FamilyPipeline`; nothing is loaded or trained until a run needs it. The runs
+        (:func:`ptq`, :func:`jpqd`, :func:`compare`) prepare it themselves; call its ``prepare()`` before
+        reading it directly (``describe()``, ``tokenizer``): for the embedded default that builds the model
+        once (minutes), then it is cached.
 
     Raises:
         ValueError: an unknown family, or an option the family does not take (the message lists them).
