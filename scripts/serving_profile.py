@@ -1,4 +1,4 @@
-"""Where serving time goes, one request at a time, for each model of a run. Seven studies:
+"""Where serving time goes, one request at a time, for each model of a run. Eight studies:
 
 ``lengths`` (default): for each length L every model serves the same N inputs of exactly L tokens
 (real test sentences, truncated, or repeated to reach L), in interleaved rounds (models take turns
@@ -6,9 +6,15 @@ every 50 inputs), on an IR reshaped to [1, L] (static) and on the dynamic IR fed
 directories run as they are. A straight line through the medians splits each model's cost into a
 fixed part per request and a part per token: that decides how much a model gains from natural lengths.
 
-``switching``: the real test sentences under the bucket policy (one static IR per length), served in
-input order and grouped by bucket (the same inputs and padding; the model changes only when the
-bucket does). The difference per request is what changing between the bucket models costs. A third
+``bucketing``: the real test sentences under the bucket policy, one at a time and concurrently, served
+by one compiled model holding every bucket length (what ``buckets`` compiles) and by a static IR compiled
+per length, with the sentences padded to the longest length beside them, in interleaved rounds: what
+holding the buckets in one model is worth, and what each way gains over padding.
+
+``switching``: the real test sentences under the bucket policy, served in input order and grouped by
+bucket (the same inputs and padding; the bucket changes only when the group does). The difference per
+request is what changing between buckets costs (``--separate-buckets``: between the static IRs of a
+compiled model per length). A third
 column feeds the same bucket-padded inputs, in input order, to the one dynamic IR: no model to
 change, only a few shapes, so it shows what the dynamic path costs beside the switching it avoids.
 
@@ -18,7 +24,7 @@ connected layers).
 
 ``residency``: what a request costs when the model's memory is not warm in the CPU caches. At [1, L]
 (``--node-length``) each OpenVINO model is compiled ``--copies`` times (identical static models, as
-the bucket policy compiles one per length) and a request is timed: the same compiled model again
+a static IR is compiled per bucket length with ``--separate-buckets``) and a request is timed: the same compiled model again
 (hot), the next of the identical copies in turn (alternating: nothing but the compiled model changes,
 not the shape), and after touching a buffer of each of the ``--evict-mb`` sizes (untimed; by default
 one the L2 holds, one the L3 holds, one larger than both). Alternating costing more than hot says the
@@ -26,14 +32,15 @@ switching cost belongs to each compiled model's memory, not to the change of sha
 say which cache level that memory falls out of.
 
 ``shapes``: what a change of input shape between requests costs, at [1, L] and [1, L + 8]
-(``--node-length``): two static models (one per length, as the bucket policy compiles them) and the one
+(``--node-length``): two static models (one compiled per length, as ``--separate-buckets`` does) and the one
 dynamic IR, each served one length again and again and the two lengths in turn; and the plugin's own
 time inside the nodes of the dynamic IR both ways. The dynamic IR costing more in turn while its node
 time stays says the change is paid around the nodes (shape inference, new kernel parameters, memory),
 once per change, not per request.
 
-``config``: the real test sentences, one at a time, on the bucket policy and padded to the longest
-length (static), each model compiled with the plugin's defaults and with the ``--config`` properties,
+``config``: the real test sentences, one at a time, on the bucket policy (``--separate-buckets``: a static
+IR per length) and padded to the longest length (static), each model compiled with the plugin's defaults
+and with the ``--config`` properties,
 all in the same interleaved rounds: what a plugin property is worth, and whether it changes what
 natural lengths gain over padding.
 
@@ -44,6 +51,7 @@ its outputs copied out): what a service built on the directory gets of the repor
 
     python scripts/serving_profile.py RUN_DIR [RUN_DIR/peers/ort-int8 ...] --lengths 8,16,32,64
     python scripts/serving_profile.py RUN_DIR --study config --config TBB_PARTITIONER=STATIC --samples 500
+    python scripts/serving_profile.py RUN_DIR --study bucketing --samples 500
     python scripts/serving_profile.py RUN_DIR OTHER_RUN --study switching nodes --node-length 8
     python scripts/serving_profile.py RUN_DIR --study residency --node-length 16 --copies 8
     python scripts/serving_profile.py RUN_DIR --study shapes --node-length 16
@@ -87,7 +95,7 @@ from ovrecipes.pipelines.model_dirs import is_onnx_dir, is_openvino_dir
 from ovrecipes.pipelines.types import ItemRunner, Workload
 from ovrecipes.report.model import Table
 
-STUDIES = ("lengths", "switching", "nodes", "residency", "shapes", "config", "deployed")
+STUDIES = ("lengths", "bucketing", "switching", "nodes", "residency", "shapes", "config", "deployed")
 
 
 def fixed_length_workload(pipeline: BertPipeline, length: int, count: int) -> Workload:
@@ -208,18 +216,54 @@ def length_study(chosen, pipeline: BertPipeline, lengths: list[int], samples: in
     return data
 
 
-def switching_study(chosen, pipeline: BertPipeline, samples: int, rounds: int, threads: int | None = None) -> dict:
-    """Each OpenVINO model on the real sentences under the default buckets, in input order and grouped by
-    bucket, and the one dynamic IR fed the same bucket-padded inputs; every server serves its whole pass
-    per turn, so grouped stays grouped."""
+def bucketing_study(chosen, pipeline: BertPipeline, samples: int, rounds: int) -> dict:
+    """Each OpenVINO model on the real sentences in each mode: the default buckets in one compiled model and as
+    a static IR per length, and padded to the longest length (static), all in the same interleaved rounds;
+    ratios are medians of per-round ratios."""
+    workload = pipeline.workload("test", samples)
+    buckets, static = parse_policy("buckets", workload.max_size), parse_policy("static", workload.max_size)
+    ways = {"one model": (buckets, True), "per length": (buckets, False), "padded": (static, True)}
+    servers, keys = [], []
+    for label, path, precision in openvino_models(chosen, "bucketing"):
+        for mode in MODES:
+            for way, (policy, one_model) in ways.items():
+                servers.append(OpenVINOServer(path / "openvino_model.xml", workload, policy, mode, precision=precision,
+                                              one_model=one_model))
+                keys.append((label, mode, way))
+    fps = {key: [p.items_per_s for p in passes] for key, passes in zip(keys, interleave(servers, rounds, samples))}
+    rows, data = [], {}
+    for label, mode in dict.fromkeys((label, mode) for label, mode, _ in keys):
+        runs = {way: fps[(label, mode, way)] for way in ways}
+        entry = {f"{way} sent/s": statistics.median(values) for way, values in runs.items()}
+        entry["one model / per length"] = per_round_ratio(runs["one model"], runs["per length"])
+        entry["one model / padded"] = per_round_ratio(runs["one model"], runs["padded"])
+        entry["per length / padded"] = per_round_ratio(runs["per length"], runs["padded"])
+        entry["rounds"] = runs
+        data[f"{label}, {mode}"] = entry
+        rows.append([label, mode, *(f"{entry[f'{way} sent/s']:.1f}" for way in ways),
+                     *(f"{entry[ratio]:.2f}x" for ratio in ("one model / per length", "one model / padded",
+                                                            "per length / padded"))])
+    print(f"\n{samples} test sentences on {buckets}, sentences/s, median of {rounds} interleaved rounds: the buckets in "
+          f"one compiled model, as a static IR per length, and padded to {workload.max_size} (static)")
+    print(Table(header=["model", "mode", "one model", "per length", "padded", "one model / per length",
+                        "one model / padded", "per length / padded"], rows=rows).format())
+    return data
+
+
+def switching_study(chosen, pipeline: BertPipeline, samples: int, rounds: int, threads: int | None = None,
+                    one_model: bool = True) -> dict:
+    """Each OpenVINO model on the real sentences under the default buckets (one compiled model, or with
+    ``one_model=False`` a static IR per length), in input order and grouped by bucket, and the one dynamic IR
+    fed the same bucket-padded inputs; every server serves its whole pass per turn, so grouped stays grouped."""
     workload = pipeline.workload("test", samples)
     policy = parse_policy("buckets", workload.max_size)
     servers, labels = [], []
     for label, path, precision in openvino_models(chosen, "switching"):
         xml = path / "openvino_model.xml"
-        servers += [OpenVINOServer(xml, workload, policy, "one-at-a-time", precision=precision, threads=threads),
+        servers += [OpenVINOServer(xml, workload, policy, "one-at-a-time", precision=precision, threads=threads,
+                                   one_model=one_model),
                     grouped_by_bucket(OpenVINOServer(xml, workload, policy, "one-at-a-time", precision=precision,
-                                                     threads=threads)),
+                                                     threads=threads, one_model=one_model)),
                     bucket_padded(OpenVINOServer(xml, workload, DYNAMIC, "one-at-a-time", precision=precision,
                                                  threads=threads), policy, workload)]
         labels.append(label)
@@ -235,8 +279,9 @@ def switching_study(chosen, pipeline: BertPipeline, samples: int, rounds: int, t
         data[label] = {"in_order": a, "grouped": b, "grouped_over_in_order": ratio, "switching_ms": cost,
                        "dynamic_bucket_padded": c}
         rows.append([label, f"{a:.1f}", f"{b:.1f}", f"{ratio:.2f}x", f"{cost:.2f}", f"{c:.1f}"])
-    print(f"\n{samples} test sentences on {policy}, one at a time, {servers[0].threads} threads, median of {rounds} "
-          "interleaved rounds")
+    how = "one compiled model" if one_model else "a static IR per length"
+    print(f"\n{samples} test sentences on {policy} ({how}), one at a time, {servers[0].threads} threads, median of "
+          f"{rounds} interleaved rounds")
     print(Table(header=["model", "in order sent/s", "grouped by bucket sent/s", "grouped / in order",
                         "switching ms per request", "dynamic IR, bucket-padded sent/s"], rows=rows).format())
     return data
@@ -338,7 +383,7 @@ def residency_study(chosen, pipeline: BertPipeline, length: int, rounds: int, co
 def shape_change_study(chosen, pipeline: BertPipeline, length: int, rounds: int, step: int = 8,
                        count: int = 40) -> dict:
     """Per OpenVINO model, what changing the input shape between requests costs, with the lengths
-    ``length`` and ``length + step``: two static models (one per length, as buckets compile them) and the
+    ``length`` and ``length + step``: two static models (one compiled per length) and the
     one dynamic IR, each served one length again and again and the two lengths in turn. ms per request
     (each length's median, averaged over the two; the median over rounds taking turns); the change cost
     is in turn minus again and again. The plugin's node time of the dynamic IR (a PERF_COUNT copy) both
@@ -350,7 +395,8 @@ def shape_change_study(chosen, pipeline: BertPipeline, length: int, rounds: int,
     setups = {}
     for label, path, precision in openvino_models(chosen, "shapes"):
         xml = path / "openvino_model.xml"
-        static = OpenVINOServer(xml, workload, ShapePolicy("buckets", lengths), "one-at-a-time", precision=precision)
+        static = OpenVINOServer(xml, workload, ShapePolicy("buckets", lengths), "one-at-a-time", precision=precision,
+                                one_model=False)
         dynamic = OpenVINOServer(xml, workload, DYNAMIC, "one-at-a-time", precision=precision)
         counted = OpenVINOServer(xml, workload, DYNAMIC, "one-at-a-time", precision=precision,
                                  config={"PERF_COUNT": True})
@@ -396,7 +442,8 @@ def parse_properties(items: Sequence[str]) -> dict[str, str]:
     return properties
 
 
-def config_study(chosen, pipeline: BertPipeline, samples: int, rounds: int, properties: dict[str, str]) -> dict:
+def config_study(chosen, pipeline: BertPipeline, samples: int, rounds: int, properties: dict[str, str],
+                 one_model: bool = True) -> dict:
     """Each OpenVINO model on the real sentences, one at a time, on buckets and on static padding, compiled
     with the plugin defaults and with ``properties``; ratios are medians of per-round ratios."""
     workload = pipeline.workload("test", samples)
@@ -407,7 +454,7 @@ def config_study(chosen, pipeline: BertPipeline, samples: int, rounds: int, prop
         for name, config in settings.items():
             for policy in policies:
                 servers.append(OpenVINOServer(path / "openvino_model.xml", workload, policy, "one-at-a-time",
-                                              precision=precision, config=config))
+                                              precision=precision, config=config, one_model=one_model))
                 keys.append((label, name, str(policy)))
     fps = {key: [p.items_per_s for p in passes] for key, passes in zip(keys, interleave(servers, rounds, 50))}
     rows, data = [], {}
@@ -508,6 +555,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None,
                         help="INFERENCE_NUM_THREADS of the switching study (default: the plugin's)")
+    parser.add_argument("--separate-buckets", action="store_true",
+                        help="the switching and config studies compile a static IR per bucket length instead of "
+                             "one model holding every length")
     parser.add_argument("--config", nargs="+", default=[], metavar="KEY=VALUE",
                         help="OpenVINO properties the config study compares with the plugin defaults")
     parser.add_argument("--only", default=None, help="profile only models whose label matches this regular "
@@ -540,8 +590,11 @@ def main() -> None:
     data = {"cpu": f"{cpu.brand} ({cpu.cpu_class})"}
     if "lengths" in args.study:
         data["ms"] = length_study(chosen, pipeline, lengths, args.samples, args.rounds)
+    if "bucketing" in args.study:
+        data["bucketing"] = bucketing_study(chosen, pipeline, args.samples, args.rounds)
     if "switching" in args.study:
-        data["switching"] = switching_study(chosen, pipeline, args.samples, args.rounds, args.threads)
+        data["switching"] = switching_study(chosen, pipeline, args.samples, args.rounds, args.threads,
+                                            not args.separate_buckets)
     if "nodes" in args.study:
         data["nodes"] = node_study(chosen, args.node_length)
     if "residency" in args.study:
@@ -550,7 +603,7 @@ def main() -> None:
     if "shapes" in args.study:
         data["shapes"] = shape_change_study(chosen, pipeline, args.node_length, 5 * args.rounds)
     if "config" in args.study:
-        data["config"] = config_study(chosen, pipeline, args.samples, args.rounds, properties)
+        data["config"] = config_study(chosen, pipeline, args.samples, args.rounds, properties, not args.separate_buckets)
     if "deployed" in args.study:
         data["deployed"] = deployed_study(chosen, pipeline, args.samples, args.rounds)
     if args.json:

@@ -110,6 +110,32 @@ def test_bucket_padded_feeds_the_dynamic_ir_the_bucket_lengths_in_input_order(pr
     assert padded.replay().items == 24
 
 
+def test_bucketing_study_serves_one_model_per_length_and_padded_in_each_mode(profile, tiny_pipeline, tiny_fp32_ir,
+                                                                             monkeypatch):
+    import statistics
+
+    built = []
+    original = profile.OpenVINOServer
+
+    def recording(*args, **kwargs):
+        server = original(*args, **kwargs)
+        built.append((str(server.policy), server.mode, len({id(c) for c in server.compiled.values()})))
+        return server
+
+    monkeypatch.setattr(profile, "OpenVINOServer", recording)
+    data = profile.bucketing_study([("tiny", tiny_fp32_ir, "f32")], tiny_pipeline, 12, 2)
+    assert set(data) == {"tiny, one-at-a-time", "tiny, concurrent"}
+    # per mode, the buckets once in one compiled model and once as a static IR per length
+    bucket_models = sorted(models for policy, _, models in built if policy.startswith("buckets"))
+    assert len(bucket_models) == 4 and bucket_models[:2] == [1, 1] and all(m > 1 for m in bucket_models[2:])
+    for entry in data.values():
+        runs = entry["rounds"]
+        assert set(runs) == {"one model", "per length", "padded"} and all(len(r) == 2 for r in runs.values())
+        assert entry["one model / padded"] == pytest.approx(
+            statistics.median(a / b for a, b in zip(runs["one model"], runs["padded"])))
+        assert entry["one model sent/s"] == pytest.approx(statistics.median(runs["one model"]))
+
+
 def test_properties_are_key_value_pairs(profile):
     assert profile.parse_properties(["TBB_PARTITIONER=STATIC", " PERF_COUNT = YES"]) == {
         "TBB_PARTITIONER": "STATIC", "PERF_COUNT": "YES"}

@@ -2,10 +2,11 @@
 
 A run serves each OpenVINO variant's real inputs under every shape policy on this CPU and writes, into
 the model's directory, the policy that won for each serving mode, the precision the variant ran at, and
-how its inputs pad. :class:`Deployment` reads that record and serves with it: one static model per
-bucket length (or the dynamic IR), each request padded to its bucket before it runs, outputs that grow
-with the input cut back to the request's own length. So the figure in the report is the one a service
-built on the directory gets, without writing the padding and the bucket models again.
+how its inputs pad. :class:`Deployment` reads that record and serves with it: the bucket lengths (one
+compiled model running each at its static shape) or the dynamic IR, each request padded to its bucket
+before it runs, outputs that grow with the input cut back to the request's own length. So the figure in
+the report is the one a service built on the directory gets, without writing the padding and the bucket
+model again.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from ovrecipes.measure.workload import (
     compile_lengths,
     pad_item,
     parse_policy,
+    per_compiled_model,
     submit_bounded,
 )
 from ovrecipes.report.model import VariantResult, WorkloadSummary
@@ -176,15 +178,18 @@ class Deployment:
         first = next(iter(self.compiled.values()))
         self.inference_precision = compiled_precision(first)["inference_precision"]
         self.clients = client_count(self.compiled, mode, clients)
-        #: per compiled model, its idle infer requests: callers in several threads each take one
-        self._idle: dict[int | None, queue.SimpleQueue] = {}
-        for key, compiled in self.compiled.items():
-            self._idle[key] = queue.SimpleQueue()
-            for _ in range(self.clients):
-                self._idle[key].put(compiled.create_infer_request())
+        #: per compiled model (the bucket lengths share one), its idle infer requests: callers in several
+        #: threads each take one
+        self._idle: dict[int | None, queue.SimpleQueue] = per_compiled_model(self.compiled, self._requests)
         self._queues: dict[int | None, ov.AsyncInferQueue] | None = None  # infer_many's, made when first used
         self._many = threading.Lock()
         log.info(self.describe())
+
+    def _requests(self, compiled: ov.CompiledModel) -> queue.SimpleQueue:
+        idle: queue.SimpleQueue = queue.SimpleQueue()
+        for _ in range(self.clients):
+            idle.put(compiled.create_infer_request())
+        return idle
 
     def _check(self, model: ov.Model, entry: dict) -> None:
         """Clear errors for a padded policy that cannot pad; a warning when the record is from another CPU."""
@@ -248,8 +253,8 @@ class Deployment:
 
     def __call__(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """One request: ``{input name: array}`` (batch 1 for a padded policy) -> ``{output name: array}``.
-        Safe to call from several threads: each takes an idle request of its bucket's model (one per model
-        one at a time, ``clients`` per model concurrently) and waits while all are busy."""
+        Safe to call from several threads: each takes an idle request of the compiled model (one one at a
+        time, ``clients`` concurrently; the bucket lengths share them) and waits while all are busy."""
         return self._run(*self._prepare(inputs))
 
     def _run(self, key: int | None, ready: dict[str, np.ndarray], size: int | None) -> dict[str, np.ndarray]:
@@ -276,7 +281,7 @@ class Deployment:
 
         with self._many:
             if self._queues is None:
-                self._queues = {k: ov.AsyncInferQueue(c, self.clients) for k, c in self.compiled.items()}
+                self._queues = per_compiled_model(self.compiled, lambda c: ov.AsyncInferQueue(c, self.clients))
             submit_bounded(self._queues, ((key, ready, i) for i, (key, ready, _) in enumerate(prepared)),
                            self.clients, done)
         return results  # type: ignore[return-value]

@@ -13,8 +13,9 @@ test split, in order), in two modes:
 For IRs whose inputs vary in length the **shape policy** is part of the deployment and is measured,
 not assumed: ``dynamic`` runs each item at its own shape on the dynamic IR; ``static`` pads every
 item to the longest allowed length and runs an IR reshaped to that static shape; ``buckets`` pads each
-item to the smallest of a few lengths and runs one static IR per length. Padding happens before the
-clock starts, like tokenization, whose cost the family reports per item.
+item to the smallest of a few lengths and runs it at that static shape, every length in one compiled model
+(``core.bucket_model``). Padding happens before the clock starts, like tokenization, whose cost the family
+reports per item.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import numpy as np
 import openvino as ov
 import openvino.properties as props
 
+from ovrecipes.core.bucket_model import bucketed_model
 from ovrecipes.core.openvino import (
     compile_config,
     compile_model,
@@ -48,14 +50,15 @@ POLICY_NAMES = ("dynamic", "static", "buckets")
 POLICY_HELP = {
     "dynamic": "each input at its own shape on the dynamic IR",
     "static": "every input padded to the longest allowed length, on an IR reshaped to that static shape",
-    "buckets": "each input padded to the smallest bucket length that holds it, one static IR per bucket",
+    "buckets": "each input padded to the smallest bucket length that holds it, run at that static shape (one "
+               "compiled model holds every bucket length)",
 }
 
 
 @dataclass(frozen=True)
 class ShapePolicy:
-    """How variable-length inputs meet an IR: ``dynamic``, or padded to one of ``lengths`` (one static IR
-    each: ``static`` has one length, ``buckets`` several)."""
+    """How variable-length inputs meet an IR: ``dynamic``, or padded to one of ``lengths`` and run at that
+    static shape (``static`` has one length, ``buckets`` several)."""
 
     name: str
     lengths: tuple[int, ...] = ()
@@ -89,8 +92,8 @@ DYNAMIC = ShapePolicy("dynamic")
 
 def default_buckets(max_size: int, count: int = 8) -> tuple[int, ...]:
     """``count`` lengths up to ``max_size``, multiples of 8 where they can be (64 -> 8, 16, ..., 64). Eight
-    static IRs served the embedded test sentences faster than four (16, 32, 48, 64) on the AVX-512 VNNI
-    EPYC: less padding, and more models did not cost more than the padding saved."""
+    buckets served the embedded test sentences one at a time faster than four (16, 32, 48, 64) on the AVX-512
+    VNNI EPYC: less padding, and more lengths did not cost more than the padding saved."""
     step = max(1, max_size // count)
     if step >= 8:
         step -= step % 8
@@ -205,18 +208,44 @@ def interleave(servers: list, rounds: int, chunk: int, on_round=None) -> list[li
 
 
 def compile_lengths(model: ov.Model, lengths: Iterable[int | None], padded: Iterable[str], properties: dict,
-                    core: ov.Core) -> dict[int | None, ov.CompiledModel]:
-    """One compiled model per padded length: the ``padded`` inputs reshaped to ``[1, length]`` (a static IR
-    each), or, for ``None``, the IR as it is (dynamic)."""
+                    core: ov.Core, *, one_model: bool = True) -> dict[int | None, ov.CompiledModel]:
+    """The compiled model for each padded length: the ``padded`` inputs at ``[1, length]``, or, for ``None``,
+    the IR as it is (dynamic). Several lengths (buckets) share one compiled model holding a static copy of
+    the graph per length (``core.bucket_model``): one set of weights in the caches and one executor, which
+    serves the lengths in arrival order faster than a compiled model each; ``one_model=False`` compiles a
+    static IR per length instead (what ``scripts/serving_profile.py --study bucketing`` compares)."""
     names = {p.get_any_name() for p in model.inputs}
+    padded = [n for n in padded if n in names]
+    wanted = list(dict.fromkeys(lengths))
+    fixed = [length for length in wanted if length is not None]
     compiled: dict[int | None, ov.CompiledModel] = {}
-    for length in dict.fromkeys(lengths):
+    if one_model and len(fixed) > 1:
+        try:
+            shared = compile_model(bucketed_model(model, fixed, padded), properties, core=core)
+        except ValueError as err:  # a plugin that cannot run If: the buckets still run, a static IR each
+            log.warning(f"cannot compile buckets {','.join(map(str, fixed))} as one model ({err}); compiling a "
+                        f"static IR per length")
+        else:
+            compiled = {length: shared for length in fixed}
+    for length in wanted:
+        if length in compiled:
+            continue
         target = model
         if length is not None:
             target = model.clone()
-            reshape(target, {n: [1, length] for n in padded if n in names})
+            reshape(target, {n: [1, length] for n in padded})
         compiled[length] = compile_model(target, properties, core=core)
-    return compiled
+    return {length: compiled[length] for length in wanted}
+
+
+def per_compiled_model(compiled: dict[Any, ov.CompiledModel], make: Callable[[ov.CompiledModel], Any]) -> dict:
+    """``{key: make(compiled model)}`` with one ``make`` per distinct compiled model: the bucket lengths of one
+    model share its infer requests (or queue), as one service would."""
+    made: dict[int, Any] = {}
+    for model in compiled.values():
+        if id(model) not in made:
+            made[id(model)] = make(model)
+    return {key: made[id(model)] for key, model in compiled.items()}
 
 
 def client_count(compiled: dict[Any, ov.CompiledModel], mode: str, clients: int | None = None) -> int:
@@ -245,12 +274,13 @@ def submit_bounded(queues: dict[Any, ov.AsyncInferQueue], entries: Iterable[tupl
         finally:
             free.release()
 
-    for queue in queues.values():
+    distinct = list({id(queue): queue for queue in queues.values()}.values())
+    for queue in distinct:
         queue.set_callback(done)
     for key, inputs, userdata in entries:
         free.acquire()
         queues[key].start_async(inputs, (userdata, time.perf_counter()), share_inputs=True)
-    for queue in queues.values():
+    for queue in distinct:
         queue.wait_all()
     if errors:
         raise errors[0]
@@ -285,12 +315,13 @@ class _Server:
 
 
 class OpenVINOServer(_Server):
-    """One IR served under one shape policy in one mode: compiled once (one model per padded length),
-    items prepared once, then replayed as often as asked."""
+    """One IR served under one shape policy in one mode: compiled once (the bucket lengths in one model, or
+    with ``one_model=False`` a static IR each), items prepared once, then replayed as often as asked."""
 
     def __init__(self, xml: Path, workload: Workload, policy: ShapePolicy, mode: str, *,
                  precision: str | None = None, threads: int | None = None, streams: int | None = None,
-                 clients: int | None = None, config: dict | None = None, core: ov.Core | None = None) -> None:
+                 clients: int | None = None, config: dict | None = None, core: ov.Core | None = None,
+                 one_model: bool = True) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}: got {mode!r}")
         core = core or ov.Core()
@@ -300,7 +331,7 @@ class OpenVINOServer(_Server):
         hint = "latency" if mode == "one-at-a-time" else "throughput"
         properties = compile_config(hint, streams, threads, {**(config or {}), **precision_config(precision)})
         keys = [policy.length_for(size) for size in workload.sizes]
-        self.compiled = compile_lengths(model, keys, workload.pad_values, properties, core)
+        self.compiled = compile_lengths(model, keys, workload.pad_values, properties, core, one_model=one_model)
         self.items = [(key, {k: v for k, v in (pad_item(item, key, workload.pad_values) if key else item).items()
                              if k in names}) for key, item in zip(keys, workload.items)]
         first = next(iter(self.compiled.values()))
@@ -309,8 +340,8 @@ class OpenVINOServer(_Server):
         self.streams = _int_property(first, props.num_streams())
         self.clients = client_count(self.compiled, mode, clients)
         one = mode == "one-at-a-time"
-        self.requests = {k: c.create_infer_request() for k, c in self.compiled.items()} if one else {}
-        self.queues = {k: ov.AsyncInferQueue(c, self.clients) for k, c in self.compiled.items()} if not one else {}
+        self.requests = per_compiled_model(self.compiled, lambda c: c.create_infer_request()) if one else {}
+        self.queues = per_compiled_model(self.compiled, lambda c: ov.AsyncInferQueue(c, self.clients)) if not one else {}
         self.hint = hint
         self.warm_up(every_shape=policy.name == "dynamic")
 

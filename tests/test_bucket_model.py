@@ -1,0 +1,98 @@
+"""The buckets shape policy's one compiled model: each length runs as the static IR of that length would,
+the lengths share one compiled model (and one request or queue), and a plugin that cannot compile it
+still serves the buckets, a static IR each. Pinned to f32 so outputs compare exactly on every CPU."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import openvino as ov
+import pytest
+
+from ovrecipes.core.bucket_model import bucketed_model
+from ovrecipes.core.openvino import compile_model, read_model, reshape
+from ovrecipes.measure import workload as workload_module
+from ovrecipes.measure.workload import OpenVINOServer, compile_lengths, parse_policy, per_compiled_model
+from ovrecipes.pipelines.types import Workload
+
+F32 = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+PADDED = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def _inputs(model: ov.Model, length: int, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    names = [p.get_any_name() for p in model.inputs]
+    feed = {"input_ids": rng.integers(5, 90, (1, length)), "attention_mask": np.ones((1, length), np.int64),
+            "token_type_ids": np.zeros((1, length), np.int64)}
+    feed["attention_mask"][0, length // 2:] = 0  # padding the mask hides, as a padded request has
+    return {n: feed[n] for n in names}
+
+
+def test_each_length_runs_as_its_static_ir_would_in_one_model(tiny_fp32_ir):
+    core = ov.Core()
+    model = read_model(tiny_fp32_ir / "openvino_model.xml", core)
+    routed = bucketed_model(model, [16, 4, 8, 12], PADDED)
+    assert [p.get_any_name() for p in routed.inputs] == [p.get_any_name() for p in model.inputs]
+    assert [p.get_names() for p in routed.outputs] == [p.get_names() for p in model.outputs]
+    assert [p.get_partial_shape() for p in routed.inputs] == [p.get_partial_shape() for p in model.inputs]
+    request = compile_model(routed, F32, core=core).create_infer_request()
+    for length in (4, 8, 12, 16):
+        static = model.clone()
+        reshape(static, {n: [1, length] for n in PADDED})
+        expected = compile_model(static, F32, core=core).create_infer_request()
+        for seed in range(2):
+            feed = _inputs(model, length, seed)
+            got = request.infer(feed)[0].copy()
+            np.testing.assert_allclose(got, expected.infer(feed)[0], atol=1e-6, err_msg=f"length {length}")
+    # a length that is not a bucket is refused (callers pad first), not run at another shape
+    with pytest.raises(RuntimeError):
+        request.infer(_inputs(model, 6, 0))
+
+
+def test_bucketed_model_refuses_what_it_cannot_route(tiny_fp32_ir):
+    model = read_model(tiny_fp32_ir / "openvino_model.xml")
+    with pytest.raises(ValueError, match="needs an input to pad: none of \\['pixel_values'\\]"):
+        bucketed_model(model, [8, 16], ["pixel_values"])
+    with pytest.raises(ValueError, match="bucket lengths must be positive integers: got \\[0, 8\\]"):
+        bucketed_model(model, [0, 8], PADDED)
+
+
+def test_bucket_lengths_share_one_compiled_model_and_its_requests(tiny_fp32_ir):
+    core = ov.Core()
+    model = read_model(tiny_fp32_ir / "openvino_model.xml", core)
+    one = compile_lengths(model, [8, 4, 8, 16, None], PADDED, F32, core)
+    assert list(one) == [8, 4, 16, None]
+    assert one[4] is one[8] is one[16] and one[None] is not one[4]
+    separate = compile_lengths(model, [8, 4, 16], PADDED, F32, core, one_model=False)
+    assert len({id(c) for c in separate.values()}) == 3
+    made = per_compiled_model(one, lambda compiled: object())
+    assert made[4] is made[8] is made[16] and made[None] is not made[4]
+
+
+def test_buckets_fall_back_to_a_static_ir_each_when_one_model_cannot_compile(tiny_fp32_ir, monkeypatch, caplog):
+    def refuse(*_args, **_kwargs):
+        raise ValueError("cannot compile buckets for CPU: If is not supported")
+
+    core = ov.Core()
+    model = read_model(tiny_fp32_ir / "openvino_model.xml", core)
+    monkeypatch.setattr(workload_module, "bucketed_model", refuse)
+    with caplog.at_level(logging.WARNING, logger="ovrecipes.measure.workload"):
+        compiled = compile_lengths(model, [4, 8], PADDED, F32, core)
+    assert compiled[4] is not compiled[8]
+    assert "cannot compile buckets 4,8 as one model (cannot compile buckets for CPU: If is not supported); " \
+           "compiling a static IR per length" in caplog.text
+
+
+def test_concurrent_buckets_serve_every_item_through_one_queue(tiny_fp32_ir):
+    sizes = [3, 9, 14, 5, 12, 16, 7, 11, 4, 13, 8, 10]
+    model = read_model(tiny_fp32_ir / "openvino_model.xml")
+    items = [_inputs(model, n, seed) for seed, n in enumerate(sizes)]
+    workload = Workload(unit="sentences", items=items, prepare_s=[0.0] * len(items), sizes=sizes,
+                        pad_values={n: 0 for n in items[0]}, max_size=16)
+    policy = parse_policy("buckets:8,12", 16)
+    server = OpenVINOServer(tiny_fp32_ir / "openvino_model.xml", workload, policy, "concurrent", precision="f32",
+                            clients=2)
+    assert len({id(q) for q in server.queues.values()}) == 1 and sorted(server.queues) == [8, 12, 16]
+    served = server.replay()
+    assert served.items == 12 and len(served.latencies_ms) == 12
