@@ -77,6 +77,7 @@ import numpy as np
 import openvino as ov
 
 from ovrecipes.core.cpu import host_cpu
+from ovrecipes.core.memory import rss_growth
 from ovrecipes.core.openvino import compile_config, compile_model, precision_config, read_model, reshape
 from ovrecipes.measure.deployment import Deployment, label_at_precision
 from ovrecipes.measure.workload import (
@@ -223,13 +224,15 @@ def bucketing_study(chosen, pipeline: BertPipeline, samples: int, rounds: int) -
     workload = pipeline.workload("test", samples)
     buckets, static = parse_policy("buckets", workload.max_size), parse_policy("static", workload.max_size)
     ways = {"one model": (buckets, True), "per length": (buckets, False), "padded": (static, True)}
-    servers, keys = [], []
+    servers, keys, grown = [], [], {}
     for label, path, precision in openvino_models(chosen, "bucketing"):
         for mode in MODES:
             for way, (policy, one_model) in ways.items():
-                servers.append(OpenVINOServer(path / "openvino_model.xml", workload, policy, mode, precision=precision,
-                                              one_model=one_model))
+                with rss_growth() as growth:  # compiled models, requests and the warm-up run
+                    servers.append(OpenVINOServer(path / "openvino_model.xml", workload, policy, mode,
+                                                  precision=precision, one_model=one_model))
                 keys.append((label, mode, way))
+                grown[keys[-1]] = growth.grown_mb
     fps = {key: [p.items_per_s for p in passes] for key, passes in zip(keys, interleave(servers, rounds, samples))}
     rows, data = [], {}
     for label, mode in dict.fromkeys((label, mode) for label, mode, _ in keys):
@@ -238,15 +241,19 @@ def bucketing_study(chosen, pipeline: BertPipeline, samples: int, rounds: int) -
         entry["one model / per length"] = per_round_ratio(runs["one model"], runs["per length"])
         entry["one model / padded"] = per_round_ratio(runs["one model"], runs["padded"])
         entry["per length / padded"] = per_round_ratio(runs["per length"], runs["padded"])
+        entry["rss_mb_added"] = {way: grown[(label, mode, way)] for way in ways}
         entry["rounds"] = runs
         data[f"{label}, {mode}"] = entry
         rows.append([label, mode, *(f"{entry[f'{way} sent/s']:.1f}" for way in ways),
                      *(f"{entry[ratio]:.2f}x" for ratio in ("one model / per length", "one model / padded",
-                                                            "per length / padded"))])
+                                                            "per length / padded")),
+                     *(f"{entry['rss_mb_added'][way]:.0f}" for way in ("one model", "per length"))])
     print(f"\n{samples} test sentences on {buckets}, sentences/s, median of {rounds} interleaved rounds: the buckets in "
-          f"one compiled model, as a static IR per length, and padded to {workload.max_size} (static)")
+          f"one compiled model, as a static IR per length, and padded to {workload.max_size} (static); MB: resident "
+          "memory each server added when it was compiled and warmed up (the process's peak, servers built in turn)")
     print(Table(header=["model", "mode", "one model", "per length", "padded", "one model / per length",
-                        "one model / padded", "per length / padded"], rows=rows).format())
+                        "one model / padded", "per length / padded", "MB one model", "MB per length"],
+                rows=rows).format())
     return data
 
 

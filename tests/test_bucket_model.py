@@ -50,6 +50,13 @@ def test_each_length_runs_as_its_static_ir_would_in_one_model(tiny_fp32_ir):
         request.infer(_inputs(model, 6, 0))
 
 
+def test_bucketed_model_keeps_the_runtime_options_the_ir_carries(tiny_fp32_ir):
+    model = read_model(tiny_fp32_ir / "openvino_model.xml")
+    model.set_rt_info("f16", ["runtime_options", "KV_CACHE_PRECISION"])
+    routed = bucketed_model(model, [4, 8], PADDED)
+    assert routed.get_rt_info()["runtime_options"]["KV_CACHE_PRECISION"].astype(str) == "f16"
+
+
 def test_bucketed_model_refuses_what_it_cannot_route(tiny_fp32_ir):
     model = read_model(tiny_fp32_ir / "openvino_model.xml")
     with pytest.raises(ValueError, match="needs an input to pad: none of \\['pixel_values'\\]"):

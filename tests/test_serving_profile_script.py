@@ -134,6 +134,7 @@ def test_bucketing_study_serves_one_model_per_length_and_padded_in_each_mode(pro
         assert entry["one model / padded"] == pytest.approx(
             statistics.median(a / b for a, b in zip(runs["one model"], runs["padded"])))
         assert entry["one model sent/s"] == pytest.approx(statistics.median(runs["one model"]))
+        assert set(entry["rss_mb_added"]) == set(runs) and all(mb >= 0 for mb in entry["rss_mb_added"].values())
 
 
 def test_properties_are_key_value_pairs(profile):

@@ -36,6 +36,9 @@ def bucketed_model(model: ov.Model, lengths: Sequence[int], padded: Iterable[str
         raise ValueError(f"bucket lengths must be positive integers: got {list(lengths)}")
     routed = _route(model, lengths, padded_names)
     routed.set_friendly_name(f"{model.get_friendly_name()}_buckets_{'_'.join(map(str, lengths))}")
+    if model.has_rt_info(["runtime_options"]):  # properties the plugin reads from the IR itself
+        for name, value in model.get_rt_info()["runtime_options"].items():
+            routed.set_rt_info(value.astype(str), ["runtime_options", name])
     return routed
 
 

@@ -153,7 +153,8 @@ def prepare_summary(workload: Workload) -> dict[str, float]:
 
 
 def _simplicity(run: WorkloadRun) -> tuple[int, int]:
-    """Order of preference in a tie: the kind of policy, then fewer compiled models (less memory)."""
+    """Order of preference in a tie: the kind of policy, then fewer bucket lengths (fewer copies of the graph
+    in the compiled model: less memory)."""
     name, _, lengths = run.policy.partition(":")
     return SIMPLICITY.index(name), len(lengths.split(",")) if lengths else 0
 
