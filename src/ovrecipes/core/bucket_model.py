@@ -2,10 +2,11 @@
 
 Compiling one static IR per bucket length gives each bucket its own compiled model: its own copy of
 the repacked weights and its own executor. Served in arrival order, the buckets take turns and each
-evicts the others from the shared L3 cache; served concurrently, their executors compete. Here the
+evicts the others from the shared L3 cache; served concurrently, eight executors compete. Here the
 buckets live in one graph instead: the input's length picks, through ``If`` nodes (a binary search over
 the lengths), a copy of the graph reshaped to ``[1, length]``, so every copy runs at a static shape and
-all of them belong to one compiled model. Measured on the embedded BERT (``python
+all of them belong to one compiled model: one executor, and the copies of an FP32/BF16 IR share its
+weights (INT8 copies keep their own quantized weights). Measured on the embedded BERT (``python
 scripts/serving_profile.py RUN --study bucketing``, docs/results.md).
 """
 
