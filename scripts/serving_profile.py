@@ -23,10 +23,10 @@ so the part of a request's time that does not depend on its length can be placed
 connected layers).
 
 ``residency``: what a request costs when the model's memory is not warm in the CPU caches. At [1, L]
-(``--node-length``) each OpenVINO model is compiled ``--copies`` times (identical static models, as
-a static IR is compiled per bucket length with ``--separate-buckets``) and a request is timed: the same compiled model again
-(hot), the next of the identical copies in turn (alternating: nothing but the compiled model changes,
-not the shape), and after touching a buffer of each of the ``--evict-mb`` sizes (untimed; by default
+(``--node-length``) each OpenVINO model is compiled ``--copies`` times (identical static models, as a
+static IR is compiled per bucket length with ``--separate-buckets``) and a request is timed: the same
+compiled model again (hot), the next of the identical copies in turn (alternating: nothing but the
+compiled model changes, not the shape), and after touching a buffer of each of the ``--evict-mb`` sizes (untimed; by default
 one the L2 holds, one the L3 holds, one larger than both). Alternating costing more than hot says the
 switching cost belongs to each compiled model's memory, not to the change of shape; the buffer sizes
 say which cache level that memory falls out of.
@@ -248,9 +248,10 @@ def bucketing_study(chosen, pipeline: BertPipeline, samples: int, rounds: int) -
                      *(f"{entry[ratio]:.2f}x" for ratio in ("one model / per length", "one model / padded",
                                                             "per length / padded")),
                      *(f"{entry['rss_mb_added'][way]:.0f}" for way in ("one model", "per length"))])
-    print(f"\n{samples} test sentences on {buckets}, sentences/s, median of {rounds} interleaved rounds: the buckets in "
-          f"one compiled model, as a static IR per length, and padded to {workload.max_size} (static); MB: resident "
-          "memory each server added when it was compiled and warmed up (the process's peak, servers built in turn)")
+    print(f"\n{samples} test sentences on {buckets}, sentences/s, median of {rounds} interleaved rounds: the "
+          f"buckets in one compiled model, as a static IR per length, and padded to {workload.max_size} (static); "
+          "MB: resident memory each server added when it was compiled and warmed up (the process's peak, servers "
+          "built in turn)")
     print(Table(header=["model", "mode", "one model", "per length", "padded", "one model / per length",
                         "one model / padded", "per length / padded", "MB one model", "MB per length"],
                 rows=rows).format())
@@ -610,7 +611,8 @@ def main() -> None:
     if "shapes" in args.study:
         data["shapes"] = shape_change_study(chosen, pipeline, args.node_length, 5 * args.rounds)
     if "config" in args.study:
-        data["config"] = config_study(chosen, pipeline, args.samples, args.rounds, properties, not args.separate_buckets)
+        data["config"] = config_study(chosen, pipeline, args.samples, args.rounds, properties,
+                                      not args.separate_buckets)
     if "deployed" in args.study:
         data["deployed"] = deployed_study(chosen, pipeline, args.samples, args.rounds)
     if args.json:

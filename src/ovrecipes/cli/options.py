@@ -111,8 +111,8 @@ def add_workload_args(parser, *, switch: bool = True) -> None:
     g.add_argument("--shape-policy", default="auto", type=shape_policy_arg, metavar="POLICY",
                    help="how inputs of varying length meet the IR: dynamic (own shape), static (padded to "
                         "--max-length), buckets or buckets:16,32,48,64 (padded to the next bucket, each length "
-                        "static, all in one compiled model); auto measures all three and recommends one; several joined by + are measured against "
-                        "each other, e.g. buckets+buckets:16,32,48,64 (default auto)")
+                        "static, all in one compiled model); auto measures all three and recommends one; several "
+                        "joined by + are measured against each other, e.g. buckets+buckets:16,32,48,64 (default auto)")
     g.add_argument("--clients", type=positive_int, default=None, metavar="N",
                    help="concurrent clients (default: the plugin's optimal number of requests)")
 

@@ -79,7 +79,8 @@ def _route(model: ov.Model, lengths: list[int], padded: list[str]) -> ov.Model:
     key = params[[p.get_any_name() for p in model.inputs].index(padded[0])]
     length = ops.gather(ops.shape_of(key), ops.constant(np.array(1, dtype=np.int64)),
                         ops.constant(np.array(0, dtype=np.int64)))
-    choice = opset8.if_op(ops.less_equal(length, ops.constant(np.array(lengths[middle - 1], dtype=np.int64))).output(0))
+    in_lower = ops.less_equal(length, ops.constant(np.array(lengths[middle - 1], dtype=np.int64)))
+    choice = opset8.if_op(in_lower.output(0))
     choice.set_then_body(lower)
     choice.set_else_body(upper)
     for param, then_param, else_param in zip(params, lower.get_parameters(), upper.get_parameters()):

@@ -341,8 +341,11 @@ class OpenVINOServer(_Server):
         self.streams = _int_property(first, props.num_streams())
         self.clients = client_count(self.compiled, mode, clients)
         one = mode == "one-at-a-time"
-        self.requests = per_compiled_model(self.compiled, lambda c: c.create_infer_request()) if one else {}
-        self.queues = per_compiled_model(self.compiled, lambda c: ov.AsyncInferQueue(c, self.clients)) if not one else {}
+        if one:
+            self.requests, self.queues = per_compiled_model(self.compiled, lambda c: c.create_infer_request()), {}
+        else:
+            self.requests, self.queues = {}, per_compiled_model(self.compiled,
+                                                                lambda c: ov.AsyncInferQueue(c, self.clients))
         self.hint = hint
         self.warm_up(every_shape=policy.name == "dynamic")
 
