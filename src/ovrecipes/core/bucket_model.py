@@ -35,7 +35,7 @@ def bucketed_model(model: ov.Model, lengths: Sequence[int], padded: Iterable[str
     lengths = sorted(set(int(n) for n in lengths))
     if not lengths or lengths[0] <= 0:
         raise ValueError(f"bucket lengths must be positive integers: got {list(lengths)}")
-    routed = _route(model, lengths, padded_names)
+    routed = _route(model, lengths, padded_names, names.index(padded_names[0]))
     routed.set_friendly_name(f"{model.get_friendly_name()}_buckets_{'_'.join(map(str, lengths))}")
     if model.has_rt_info(["runtime_options"]):  # properties the plugin reads from the IR itself
         for name, value in model.get_rt_info()["runtime_options"].items():
@@ -69,15 +69,15 @@ def _static_copy(model: ov.Model, length: int, padded: list[str]) -> ov.Model:
     return ov.Model(copy.get_results(), outer, f"bucket_{length}")
 
 
-def _route(model: ov.Model, lengths: list[int], padded: list[str]) -> ov.Model:
-    """Lengths split in halves: an If on ``length <= the lower half's longest`` picks the half."""
+def _route(model: ov.Model, lengths: list[int], padded: list[str], key: int) -> ov.Model:
+    """Lengths split in halves: an If on ``length <= the lower half's longest`` (axis 1 of input ``key``) picks
+    the half."""
     if len(lengths) == 1:
         return _static_copy(model, lengths[0], padded)
     middle = len(lengths) // 2
-    lower, upper = _route(model, lengths[:middle], padded), _route(model, lengths[middle:], padded)
+    lower, upper = _route(model, lengths[:middle], padded, key), _route(model, lengths[middle:], padded, key)
     params = _outer_parameters(model)
-    key = params[[p.get_any_name() for p in model.inputs].index(padded[0])]
-    length = ops.gather(ops.shape_of(key), ops.constant(np.array(1, dtype=np.int64)),
+    length = ops.gather(ops.shape_of(params[key]), ops.constant(np.array(1, dtype=np.int64)),
                         ops.constant(np.array(0, dtype=np.int64)))
     in_lower = ops.less_equal(length, ops.constant(np.array(lengths[middle - 1], dtype=np.int64)))
     choice = opset8.if_op(in_lower.output(0))

@@ -186,6 +186,7 @@ class Deployment:
         log.info(self.describe())
 
     def _requests(self, compiled: ov.CompiledModel) -> queue.SimpleQueue:
+        """``clients`` idle infer requests of one compiled model."""
         idle: queue.SimpleQueue = queue.SimpleQueue()
         for _ in range(self.clients):
             idle.put(compiled.create_infer_request())
