@@ -8,9 +8,10 @@ import logging
 
 import numpy as np
 import openvino as ov
+import openvino.opset13 as ops
 import pytest
 
-from ovrecipes.core.bucket_model import bucketed_model
+from ovrecipes.core.bucket_model import bucketed_model, shared_tables
 from ovrecipes.core.openvino import compile_model, read_model, reshape
 from ovrecipes.measure import workload as workload_module
 from ovrecipes.measure.workload import OpenVINOServer, compile_lengths, parse_policy, per_compiled_model
@@ -48,6 +49,60 @@ def test_each_length_runs_as_its_static_ir_would_in_one_model(tiny_fp32_ir):
     # a length that is not a bucket is refused (callers pad first), not run at another shape
     with pytest.raises(RuntimeError):
         request.infer(_inputs(model, 6, 0))
+
+
+def _compress_word_embeddings(model: ov.Model) -> np.ndarray:
+    """Store the largest Gather table as NNCF stores a quantized one (int8, Convert, Multiply by a scale per
+    row); returns the f32 table that decompresses to."""
+    gather = max((n for n in model.get_ordered_ops() if n.get_type_name() == "Gather"
+                  and n.input(0).get_source_output().get_node().get_type_name() == "Constant"),
+                 key=lambda n: n.input(0).get_source_output().get_node().get_byte_size())
+    table = gather.input(0).get_source_output().get_node().get_data()
+    scale = np.maximum(np.abs(table).max(axis=1, keepdims=True) / 127, 1e-6).astype(np.float32)  # padding rows: 0
+    values = np.clip(np.round(table / scale), -127, 127).astype(np.int8)
+    decompressed = ops.multiply(ops.convert(ops.constant(values), "f32"), ops.constant(scale))
+    gather.input(0).replace_source_output(decompressed.output(0))
+    return values.astype(np.float32) * scale
+
+
+def _gather_tables(model: ov.Model) -> list[ov.Node]:
+    """The node feeding each Gather's data, in ``model`` and every If body below it."""
+    found = []
+    for node in model.get_ordered_ops():
+        if node.get_type_name() == "Gather":
+            found.append(node.input(0).get_source_output().get_node())
+        elif node.get_type_name() == "If":
+            found += _gather_tables(node.get_then_body()) + _gather_tables(node.get_else_body())
+    return found
+
+
+def _is_table(node: ov.Node, table: np.ndarray) -> bool:
+    return node.get_output_partial_shape(0) == ov.PartialShape(list(table.shape))
+
+
+def test_copies_share_one_decompressed_lookup_table_and_answer_as_before(tiny_fp32_ir):
+    core = ov.Core()
+    model = read_model(tiny_fp32_ir / "openvino_model.xml", core)
+    expected_table = _compress_word_embeddings(model)
+    folded = shared_tables(model.clone())
+    tables = [t for t in _gather_tables(folded) if _is_table(t, expected_table)]
+    assert len(tables) == 1 and tables[0].get_type_name() == "Constant"
+    np.testing.assert_array_equal(tables[0].get_data(), expected_table)
+    # the original keeps its compressed table; matrix weights stay as they were
+    assert not any(_is_table(t, expected_table) for t in _gather_tables(model)
+                   if t.get_type_name() == "Constant")
+    routed = bucketed_model(model, [4, 8, 12], PADDED)
+    copies = [t for t in _gather_tables(routed) if _is_table(t, expected_table)]
+    assert len(copies) == 3 and {t.get_type_name() for t in copies} == {"Constant"}
+    assert len({t.get_data().__array_interface__["data"][0] for t in copies}) == 1  # one table, shared
+    request = compile_model(routed, F32, core=core).create_infer_request()
+    for length in (4, 12):
+        static = model.clone()
+        reshape(static, {n: [1, length] for n in PADDED})
+        feed = _inputs(model, length, 3)
+        np.testing.assert_allclose(request.infer(feed)[0].copy(),
+                                   compile_model(static, F32, core=core).create_infer_request().infer(feed)[0],
+                                   atol=1e-6)
 
 
 def test_bucketed_model_keeps_the_runtime_options_the_ir_carries(tiny_fp32_ir):

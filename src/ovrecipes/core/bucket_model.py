@@ -5,9 +5,11 @@ the repacked weights and its own executor. Served in arrival order, the buckets 
 evicts the others from the shared L3 cache; served concurrently, eight executors compete. Here the
 buckets live in one graph instead: the input's length picks, through ``If`` nodes (a binary search over
 the lengths), a copy of the graph reshaped to ``[1, length]``, so every copy runs at a static shape and
-all of them belong to one compiled model: one executor, and the copies of an FP32/BF16 IR share its
-weights (INT8 copies keep their own quantized weights). Measured on the embedded BERT (``python
-scripts/serving_profile.py RUN --study bucketing``, docs/results.md).
+all of them belong to one compiled model: one executor, and the copies share the IR's weights. A lookup
+table the IR stores compressed (NNCF's INT8 word embeddings: int8 values, Convert, Multiply by a scale) is
+decompressed once, before the copies are made, so they share one table instead of the plugin folding one
+per copy. Measured on the embedded BERT (``python scripts/serving_profile.py RUN --study bucketing``,
+docs/results.md).
 """
 
 from __future__ import annotations
@@ -35,12 +37,55 @@ def bucketed_model(model: ov.Model, lengths: Sequence[int], padded: Iterable[str
     lengths = sorted(set(int(n) for n in lengths))
     if not lengths or lengths[0] <= 0:
         raise ValueError(f"bucket lengths must be positive integers: got {list(lengths)}")
-    routed = _route(model, lengths, padded_names, names.index(padded_names[0]))
+    routed = _route(shared_tables(model.clone()), lengths, padded_names, names.index(padded_names[0]))
     routed.set_friendly_name(f"{model.get_friendly_name()}_buckets_{'_'.join(map(str, lengths))}")
     if model.has_rt_info(["runtime_options"]):  # properties the plugin reads from the IR itself
         for name, value in model.get_rt_info()["runtime_options"].items():
             routed.set_rt_info(value.astype(str), ["runtime_options", name])
     return routed
+
+
+_ELEMENTWISE = {"Subtract": np.subtract, "Multiply": np.multiply}
+
+
+def shared_tables(model: ov.Model) -> ov.Model:
+    """``model`` (changed in place) with each compressed lookup table - a Gather's data computed from a
+    constant by Convert, Subtract and Multiply with constants - replaced by its f32 value. The CPU plugin
+    folds such a table to f32 in every copy of the graph that uses it (47 MB per copy for the embedded
+    BERT's word embeddings); folded here, the copies share one. Weights of matrix multiplications are
+    left compressed: the plugin runs them as INT8."""
+    for node in model.get_ordered_ops():
+        if node.get_type_name() != "Gather":
+            continue
+        source = node.input(0).get_source_output()
+        if source.get_node().get_type_name() == "Constant":
+            continue
+        table = _constant_value(source)
+        if table is None or table.dtype != np.float32:
+            continue
+        folded = ops.constant(table)
+        folded.set_friendly_name(source.get_node().get_friendly_name())
+        node.input(0).replace_source_output(folded.output(0))
+    return model
+
+
+def _constant_value(output: ov.Output) -> np.ndarray | None:
+    """The value of ``output`` if it is a constant, or Convert, Subtract or Multiply (numpy broadcasting)
+    of constants, computed in its element type as the plugin's constant folding would; else None."""
+    node = output.get_node()
+    kind = node.get_type_name()
+    if kind == "Constant":
+        return node.get_data()
+    if kind == "Convert":
+        value = _constant_value(node.input(0).get_source_output())
+        return None if value is None else value.astype(node.get_output_element_type(0).to_dtype())
+    if kind in _ELEMENTWISE and node.get_attributes().get("auto_broadcast") == "numpy":
+        left, right = (_constant_value(port.get_source_output()) for port in node.inputs())
+        if left is None or right is None:
+            return None
+        dtype = node.get_output_element_type(0).to_dtype()
+        return _ELEMENTWISE[kind](left.astype(dtype), right.astype(dtype))
+    return None
 
 
 def _outer_parameters(model: ov.Model) -> list[ov.Node]:
