@@ -5,10 +5,10 @@ the repacked weights and its own executor. Served in arrival order, the buckets 
 evicts the others from the shared L3 cache; served concurrently, eight executors compete. Here the
 buckets live in one graph instead: the input's length picks, through ``If`` nodes (a binary search over
 the lengths), a copy of the graph reshaped to ``[1, length]``, so every copy runs at a static shape and
-all of them belong to one compiled model: one executor, and the copies share the IR's weights. A lookup
-table the IR stores compressed (NNCF's INT8 word embeddings: int8 values, Convert, Multiply by a scale) is
-decompressed once, before the copies are made, so they share one table instead of the plugin folding one
-per copy. Measured on the embedded BERT (``python scripts/serving_profile.py RUN --study bucketing``,
+all of them belong to one compiled model: one executor, and the copies use the IR's constants, not
+copies of them. A lookup table the IR stores compressed (NNCF's INT8 word embeddings: int8 values,
+Convert, Multiply by a scale) is decompressed once, before the copies are made, so they share one table
+instead of the plugin folding one per copy. Measured on the embedded BERT (``python scripts/serving_profile.py RUN --study bucketing``,
 docs/results.md).
 """
 
