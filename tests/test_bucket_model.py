@@ -51,18 +51,36 @@ def test_each_length_runs_as_its_static_ir_would_in_one_model(tiny_fp32_ir):
         request.infer(_inputs(model, 6, 0))
 
 
-def _compress_word_embeddings(model: ov.Model) -> np.ndarray:
-    """Store the largest Gather table as NNCF stores a quantized one (int8, Convert, Multiply by a scale per
-    row); returns the f32 table that decompresses to."""
-    gather = max((n for n in model.get_ordered_ops() if n.get_type_name() == "Gather"
-                  and n.input(0).get_source_output().get_node().get_type_name() == "Constant"),
-                 key=lambda n: n.input(0).get_source_output().get_node().get_byte_size())
-    table = gather.input(0).get_source_output().get_node().get_data()
-    scale = np.maximum(np.abs(table).max(axis=1, keepdims=True) / 127, 1e-6).astype(np.float32)  # padding rows: 0
+def _compress(consumer: ov.Input) -> np.ndarray:
+    """Store the constant feeding ``consumer`` as NNCF stores a quantized one (int8, Convert, Multiply by a
+    scale per row); returns the f32 value that decompresses to."""
+    table = consumer.get_source_output().get_node().get_data()
+    scale = np.maximum(np.abs(table).max(axis=-1, keepdims=True) / 127, 1e-6).astype(np.float32)  # zero rows
     values = np.clip(np.round(table / scale), -127, 127).astype(np.int8)
-    decompressed = ops.multiply(ops.convert(ops.constant(values), "f32"), ops.constant(scale))
-    gather.input(0).replace_source_output(decompressed.output(0))
+    consumer.replace_source_output(ops.multiply(ops.convert(ops.constant(values), "f32"), ops.constant(scale))
+                                   .output(0))
     return values.astype(np.float32) * scale
+
+
+def _compress_word_embeddings(model: ov.Model) -> np.ndarray:
+    """Compress the largest Gather table (the word embeddings) and one matrix multiplication's weights."""
+    def weights(node: ov.Node) -> ov.Input | None:
+        ports = {"Gather": 0, "MatMul": 1}
+        if node.get_type_name() in ports:
+            port = node.input(ports[node.get_type_name()])
+            if port.get_source_output().get_node().get_type_name() == "Constant":
+                return port
+        return None
+    found = [(node.get_type_name(), port) for node in model.get_ordered_ops() if (port := weights(node))]
+    _compress(next(port for kind, port in found if kind == "MatMul"))
+    return _compress(max((port for kind, port in found if kind == "Gather"),
+                         key=lambda port: port.get_source_output().get_node().get_byte_size()))
+
+
+def _compressed_matmuls(model: ov.Model) -> int:
+    return sum(node.get_type_name() == "MatMul"
+               and node.input(1).get_source_output().get_node().get_type_name() == "Multiply"
+               for node in model.get_ordered_ops())
 
 
 def _gather_tables(model: ov.Model) -> list[ov.Node]:
@@ -88,9 +106,11 @@ def test_copies_share_one_decompressed_lookup_table_and_answer_as_before(tiny_fp
     tables = [t for t in _gather_tables(folded) if _is_table(t, expected_table)]
     assert len(tables) == 1 and tables[0].get_type_name() == "Constant"
     np.testing.assert_array_equal(tables[0].get_data(), expected_table)
-    # the original keeps its compressed table; matrix weights stay as they were
+    # the original keeps its compressed table; compressed matrix weights stay compressed (the plugin runs them
+    # as INT8)
     assert not any(_is_table(t, expected_table) for t in _gather_tables(model)
                    if t.get_type_name() == "Constant")
+    assert _compressed_matmuls(model) == _compressed_matmuls(folded) == 1
     routed = bucketed_model(model, [4, 8, 12], PADDED)
     copies = [t for t in _gather_tables(routed) if _is_table(t, expected_table)]
     assert len(copies) == 3 and {t.get_type_name() for t in copies} == {"Constant"}

@@ -8,8 +8,8 @@ the lengths), a copy of the graph reshaped to ``[1, length]``, so every copy run
 all of them belong to one compiled model: one executor, and the copies use the IR's constants, not
 copies of them. A lookup table the IR stores compressed (NNCF's INT8 word embeddings: int8 values,
 Convert, Multiply by a scale) is decompressed once, before the copies are made, so they share one table
-instead of the plugin folding one per copy. Measured on the embedded BERT (``python scripts/serving_profile.py RUN --study bucketing``,
-docs/results.md).
+instead of the plugin folding one per copy. Measured on the embedded BERT (``python
+scripts/serving_profile.py RUN --study bucketing``, docs/results.md).
 """
 
 from __future__ import annotations
