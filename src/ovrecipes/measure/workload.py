@@ -211,9 +211,9 @@ def compile_lengths(model: ov.Model, lengths: Iterable[int | None], padded: Iter
                     core: ov.Core, *, one_model: bool = True) -> dict[int | None, ov.CompiledModel]:
     """The compiled model for each padded length: the ``padded`` inputs at ``[1, length]``, or, for ``None``,
     the IR as it is (dynamic). Several lengths (buckets) share one compiled model holding a static copy of
-    the graph per length (``core.bucket_model``): one executor, built on the IR's constants,
-    which served the embedded BERT's sentences concurrently 1.34-1.51x faster than a compiled model per
-    length, one at a time 1.01-1.09x; ``one_model=False`` compiles a static IR per length instead (what
+    the graph per length (``core.bucket_model``): one executor, built on the IR's constants, which served
+    the embedded BERT's sentences concurrently 1.34-1.51x faster than a compiled model per length, one at
+    a time 1.01-1.09x; ``one_model=False`` compiles a static IR per length instead (what
     ``scripts/serving_profile.py --study bucketing`` compares)."""
     names = {p.get_any_name() for p in model.inputs}
     padded = [n for n in padded if n in names]
