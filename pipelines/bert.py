@@ -275,7 +275,7 @@ class BertPipeline(FamilyPipeline):
             preds = self._predict_onnx(Path(model_dir), texts, desc)
         else:
             preds = self._predict_torch(model_dir, texts, desc)
-        return Metric(self.metric_name, float(100.0 * np.mean(preds == labels)), len(examples))
+        return Metric(self.metric_name, float(100.0 * np.mean(preds == labels)), len(examples), counted=True)
 
     # -- training recipes (JPQD) ---------------------------------------------------------------
     def trainer_data(self, limit: int | None = None) -> TrainerData:

@@ -251,7 +251,7 @@ class CGDPipeline(FamilyPipeline):
         items = self.items(split, limit)
         embeddings = Embedder(Path(model_dir), precision).embed(items)
         recalls = recall_at_k(embeddings, np.array([item.label for item in items]))
-        return Metric(self.metric_name, recalls[1], len(items),
+        return Metric(self.metric_name, recalls[1], len(items), counted=True,
                       extra={f"recall@{k}": round(v, 2) for k, v in recalls.items()})
 
 

@@ -5,7 +5,8 @@ and on every condition the metric carries (held-out voices, noise: a note names 
 out). Speed is
 compared round by round, not by single numbers: a variant beats another only when it was faster in each
 of their shared interleaved rounds and at least ``TIE_MARGIN`` ahead; otherwise they tie, decided by the
-higher metric and then the smaller model, and the reason says so.
+metric, the model size or a lead in every round where the measurement tells them apart, else by the higher
+metric as measured (:func:`break_tie`), and the reason says so.
 Every explanatory note is derived from the CPU facts of the run: a note never names a cause (no
 VNNI, no AMX) that the CPU does not have.
 """
@@ -16,6 +17,7 @@ from typing import Any, Callable
 
 from ovrecipes.core.cpu import CpuInfo
 from ovrecipes.measure.variants import reference
+from ovrecipes.pipelines.types import MIN_SAMPLES_APART
 from ovrecipes.report.model import NOISY_SPREAD, Recommendation, VariantResult
 
 DEFAULT_ACCURACY_BUDGET = 1.0  # metric points a faster variant may lose and still be recommended
@@ -64,18 +66,51 @@ def recommend(results: list[VariantResult], cpu: CpuInfo | None, budget: float =
                   f"{TIE_MARGIN:.0%} or more")
         return Recommendation(choice=fastest.label, reason=reason, budget_points=budget, notes=notes)
     group = [fastest, *tie]
-    choice = min(group, key=lambda r: ((-_signed(r)) if r.metric else 0.0, r.size_mb))
-    others = [r for r in group if r is not choice]
-    if choice.metric and any(r.metric and _signed(r) < _signed(choice) for r in others):
-        why = f"the higher {choice.metric.name} ({choice.metric.value:.2f})"
-    else:
-        why = f"the smaller model ({choice.size_mb:.1f} MB)"
+    choice, why = break_tie(group, speed, unit)
     names = ", ".join(r.label for r in group)
     reason = (f"{names} tie on throughput{within} (over {len(t.rounds)} interleaved rounds the faster was not "
-              f"ahead in every round, or was less than {TIE_MARGIN:.0%} ahead); "
-              f"{choice.label} is chosen for {why}")
+              f"ahead in every round, or was less than {TIE_MARGIN:.0%} ahead); {choice.label} is chosen for {why}")
     return Recommendation(choice=choice.label, reason=reason, budget_points=budget,
-                          tie=[r.label for r in others], notes=notes)
+                          tie=[r.label for r in group if r is not choice], notes=notes)
+
+
+#: a model this much larger than the smallest of a tie is not as good a choice; closer sizes do not decide
+SIZE_MARGIN = 0.10
+
+
+def break_tie(group: list[VariantResult], speed: Callable[[VariantResult], Any], unit: str) -> tuple[VariantResult, str]:
+    """The variant to deploy among variants whose speeds tie, and why. Evidence first: the better metric where
+    the split tells the metrics apart (:meth:`Metric.tells_apart`: a counted metric needs several samples
+    between them), the smaller model where it is ``SIZE_MARGIN`` smaller, the faster one where it led in every
+    round (if under ``TIE_MARGIN``). Where nothing tells them apart, the higher metric as measured and then the
+    smaller model: a model's metric on a split is the same in every run, so repeated runs choose alike."""
+    scored = [r for r in group if r.metric is not None]
+    if scored:
+        top = max(scored, key=_signed)
+        group = [r for r in group if r.metric is None or not top.metric.tells_apart(r.metric) or _signed(r) >= _signed(top)]
+        if len(group) == 1:
+            return top, f"the higher {top.metric.name} ({top.metric.value:.2f})"
+    smallest = min(group, key=lambda r: r.size_mb)
+    group = [r for r in group if r.size_mb <= smallest.size_mb * (1 + SIZE_MARGIN)]
+    if len(group) == 1:
+        return smallest, f"the smaller model ({smallest.size_mb:.1f} MB)"
+    fastest = max(group, key=lambda r: speed(r).median_fps)
+    if all(speed(fastest).tells_apart(speed(r)) for r in group if r is not fastest):
+        return fastest, (f"leading in every round ({speed(fastest).median_fps:.1f} {unit} median), if by less than "
+                         f"{TIE_MARGIN:.0%}{_untold(group)}")
+    choice = min(group, key=lambda r: ((-_signed(r)) if r.metric else 0.0, r.size_mb))
+    if choice.metric and any(r.metric and _signed(r) < _signed(choice) for r in group):
+        return choice, f"the higher {choice.metric.name} ({choice.metric.value:.2f}){_untold(group)}"
+    return choice, f"the smaller model ({choice.size_mb:.1f} MB)"
+
+
+def _untold(group: list[VariantResult]) -> str:
+    """A clause saying why different metrics in ``group`` did not decide, or nothing."""
+    metrics = [r.metric for r in group if r.metric is not None]
+    if len({m.value for m in metrics}) < 2 or not all(m.counted for m in metrics):
+        return ""
+    return (f"; their {metrics[0].name} differs by fewer than {MIN_SAMPLES_APART} of {min(m.samples for m in metrics)} "
+            "samples, which no paired test tells apart")
 
 
 def condition_notes(scored: list[VariantResult], best: VariantResult, worst: dict[str, tuple[float, str | None]],

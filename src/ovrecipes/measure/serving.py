@@ -194,7 +194,7 @@ def set_serving_ratios(results: list[VariantResult]) -> None:
 def recommend_serving(results: list[VariantResult], mode: str, cpu: CpuInfo | None, budget: float,
                       unit: str) -> Recommendation:
     """The variant to deploy for this way of serving (with its shape policy), by the same rule as the
-    benchmark recommendation: fastest within the accuracy budget, ties by metric then size."""
+    benchmark recommendation: fastest within the accuracy budget, ties broken as :func:`break_tie` says."""
     rec = recommend(results, None, budget, speed=lambda r: r.served(mode), unit=f"{unit}/s")
     if rec.choice:
         chosen = next(r for r in results if r.label == rec.choice)
