@@ -81,9 +81,10 @@ SIZE_MARGIN = 0.10
 def break_tie(group: list[VariantResult], speed: Callable[[VariantResult], Any], unit: str) -> tuple[VariantResult, str]:
     """The variant to deploy among variants whose speeds tie, and why. Evidence first: the better metric where
     the split tells the metrics apart (:meth:`Metric.tells_apart`: a counted metric needs several samples
-    between them), the smaller model where it is ``SIZE_MARGIN`` smaller, the faster one where it led in every
-    round (if under ``TIE_MARGIN``). Where nothing tells them apart, the higher metric as measured and then the
-    smaller model: a model's metric on a split is the same in every run, so repeated runs choose alike."""
+    between them), the smaller model where it is ``SIZE_MARGIN`` smaller, the one that led in every round (by
+    less than ``TIE_MARGIN``, or it would not be a tie). Where nothing tells them apart, the higher metric as
+    measured and then the smaller model: a model's metric on a split is the same in every run, so repeated runs
+    choose alike, and a one-sample difference never overrules a lead in every round."""
     scored = [r for r in group if r.metric is not None]
     if scored:
         top = max(scored, key=_signed)
