@@ -130,7 +130,7 @@ def test_a_condition_drop_over_budget_rules_a_variant_out_and_says_why():
     assert recommend([fp32, int8, wo], VNNI_BF16).choice == "OV INT8"
 
 
-def test_overlapping_ranges_are_a_tie_decided_by_metric_then_size_then_median():
+def test_overlapping_ranges_are_a_tie_decided_by_metric_then_size_then_a_lead_in_every_round():
     a = _result("INT8 a", 84.60, [324.0, 325.0, 330.0], weights="int8", size=16.0, precision=None)
     b = _result("INT8 b", 84.95, [320.0, 325.2, 327.0], weights="int8", size=16.0, precision=None)  # 7 of 2000
     rec = recommend([a, b], VNNI_BF16)
