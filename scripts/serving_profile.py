@@ -27,9 +27,9 @@ connected layers).
 static IR is compiled per bucket length with ``--separate-buckets``) and a request is timed: the same
 compiled model again (hot), the next of the identical copies in turn (alternating: nothing but the
 compiled model changes, not the shape), and after touching a buffer of each of the ``--evict-mb``
-sizes (untimed; by default one the L2 holds, one the L3 holds, one larger than both). Alternating costing more than hot says the
-switching cost belongs to each compiled model's memory, not to the change of shape; the buffer sizes
-say which cache level that memory falls out of.
+sizes (untimed; by default one the L2 holds, one the L3 holds, one larger than both). Alternating
+costing more than hot says the switching cost belongs to each compiled model's memory, not to the
+change of shape; the buffer sizes say which cache level that memory falls out of.
 
 ``shapes``: what a change of input shape between requests costs, at [1, L] and [1, L + 8]
 (``--node-length``): two static models (one compiled per length, as ``--separate-buckets`` does) and the one

@@ -62,7 +62,7 @@ def _compress(consumer: ov.Input) -> np.ndarray:
     return values.astype(np.float32) * scale
 
 
-def _compress_word_embeddings(model: ov.Model) -> np.ndarray:
+def _compress_embeddings_and_one_matmul(model: ov.Model) -> np.ndarray:
     """Compress the largest Gather table (the word embeddings) and one matrix multiplication's weights."""
     def weights(node: ov.Node) -> ov.Input | None:
         ports = {"Gather": 0, "MatMul": 1}
@@ -101,7 +101,7 @@ def _is_table(node: ov.Node, table: np.ndarray) -> bool:
 def test_copies_share_one_decompressed_lookup_table_and_answer_as_before(tiny_fp32_ir):
     core = ov.Core()
     model = read_model(tiny_fp32_ir / "openvino_model.xml", core)
-    expected_table = _compress_word_embeddings(model)
+    expected_table = _compress_embeddings_and_one_matmul(model)
     folded = shared_tables(model.clone())
     tables = [t for t in _gather_tables(folded) if _is_table(t, expected_table)]
     assert len(tables) == 1 and tables[0].get_type_name() == "Constant"

@@ -88,7 +88,7 @@ def break_tie(group: list[VariantResult], speed: Callable[[VariantResult], Any],
     scored = [r for r in group if r.metric is not None]
     if scored:
         top = max(scored, key=_signed)
-        group = [r for r in group if r.metric is None or not top.metric.tells_apart(r.metric) or _signed(r) >= _signed(top)]
+        group = [r for r in group if r.metric is None or not top.metric.tells_apart(r.metric)]  # top stays
         if len(group) == 1:
             return top, f"the higher {top.metric.name} ({top.metric.value:.2f})"
     smallest = min(group, key=lambda r: r.size_mb)
