@@ -23,13 +23,13 @@ CLASSES = {"AVX2": AVX2, "AVX-512 VNNI+BF16": VNNI_BF16, "AMX": AMX}
 
 
 def _result(label: str, accuracy: float, fps: list[float], *, weights: str = "fp32", size: float = 10.0,
-            precision: str | None = "f32") -> VariantResult:
+            precision: str | None = "f32", peer: bool = False) -> VariantResult:
     rounds = [Round(throughput_fps=f, latency_ms={"median": 1000 / f, "average": 1000 / f, "min": 1.0, "max": 99.0},
                     count=int(f), duration_s=1.0) for f in fps]
     return VariantResult(label=label, path=f"/models/{label}", engine="openvino", weights=weights,
                          requested_precision=precision, inference_precision=precision or "bf16", metric=Metric(
                              "accuracy", accuracy, 2000, counted=True), throughput=Throughput(rounds=rounds, hint="throughput"),
-                         size_mb=size)
+                         size_mb=size, peer=peer)
 
 
 def test_cpu_classes_are_what_the_target_names_say():
@@ -168,6 +168,29 @@ def test_a_lead_under_five_percent_is_a_tie_that_recommends_what_a_clear_lead_wo
     accurate = _result("OV INT8", 84.80, [400.0, 390.0, 395.0], weights="int8", precision=None)
     assert recommend([fast, accurate], VNNI_BF16).choice == "OV INT8"
     assert recommend([clear, accurate], VNNI_BF16).choice == "optimum INT8"  # a clear lead still wins
+
+
+def test_a_tie_keeps_the_users_model_unless_something_measured_favours_the_peer():
+    # the same NNCF quantization twice: the peer is one sentence more accurate and led every round by under 5%
+    ours = _result("OV INT8", 84.50, [400.0, 390.0, 395.0], weights="int8", size=22.4, precision=None)
+    peer = _result("optimum-intel INT8", 84.55, [410.0, 400.0, 405.0], weights="int8", size=22.4, precision=None,
+                   peer=True)
+    rec = recommend([ours, peer], VNNI_BF16)
+    assert rec.choice == "OV INT8" and rec.tie == ["optimum-intel INT8"]
+    assert "not being a peer: nothing measured favours optimum-intel INT8" in rec.reason
+    assert "fewer than 6 of 2000 samples" in rec.reason
+    # what is measured still decides: six sentences, a model 10% smaller, a clear lead
+    accurate = peer.model_copy(update={"metric": Metric("accuracy", 84.80, 2000, counted=True)})
+    assert recommend([ours, accurate], VNNI_BF16).choice == "optimum-intel INT8"
+    smaller = peer.model_copy(update={"size_mb": 20.0})
+    assert recommend([ours, smaller], VNNI_BF16).choice == "optimum-intel INT8"
+    clear = _result("optimum-intel INT8", 84.55, [440.0, 430.0, 436.0], weights="int8", size=22.4, precision=None,
+                    peer=True)
+    assert recommend([ours, clear], VNNI_BF16).choice == "optimum-intel INT8"
+    # two models of the user's tie with a peer: the peer drops out, the user's decide as before (a lead in every round)
+    jpqd = _result("JPQD INT8", 84.50, [402.0, 392.0, 396.0], weights="int8", size=22.0, precision=None)
+    rec = recommend([ours, peer, jpqd], VNNI_BF16)
+    assert rec.choice == "JPQD INT8" and "leading in every round" in rec.reason
 
 
 @pytest.mark.parametrize("apart, told", [(0, False), (1, False), (5, False), (6, True), (40, True)])

@@ -186,10 +186,10 @@ def test_policies_joined_by_plus_are_measured_against_each_other(capsys):
 
 
 def _variant(label: str, accuracy: float, runs: list[WorkloadRun], engine: str = "openvino",
-             weights: str = "int8") -> VariantResult:
+             weights: str = "int8", peer: bool = False) -> VariantResult:
     v = VariantResult(label=label, path=f"/m/{label}", engine=engine, weights=weights, requested_precision="f32"
                       if weights == "fp32" else None, metric=Metric("accuracy", accuracy, 100), size_mb=10.0,
-                      workload=runs)
+                      workload=runs, peer=peer)
     for mode in ("one-at-a-time", "concurrent"):
         mine = [r for r in runs if r.mode == mode]
         if mine:
@@ -206,8 +206,10 @@ def test_recommendation_per_mode_can_differ_and_peers_are_compared():
     bf16 = _variant("OV BF16", 85.0, [_run("dynamic", [200, 201, 199]), _run("dynamic", [300, 310, 305], "concurrent")],
                     weights="fp32")
     ort = _variant("ORT INT8", 83.0, [_run("dynamic", [250, 260, 255]), _run("dynamic", [330, 331, 329], "concurrent")],
-                   engine="onnxruntime")
-    results = [fp32, int8, bf16, ort]
+                   engine="onnxruntime", peer=True)
+    optimum = _variant("optimum-intel INT8", 82.0, [_run("dynamic", [200, 201, 199]),
+                                                    _run("dynamic", [100, 101, 99], "concurrent")], peer=True)
+    results = [fp32, int8, bf16, ort, optimum]
     serving.set_serving_ratios(results)
     assert int8.served("one-at-a-time").policy == "buckets:8,64"
     assert int8.served("one-at-a-time").ratio == pytest.approx(4.0)
@@ -218,7 +220,15 @@ def test_recommendation_per_mode_can_differ_and_peers_are_compared():
     notes = serving.peer_notes(results, {"one-at-a-time": one, "concurrent": many}, "sentences")
     first = "one-at-a-time: OV INT8 (buckets:8,64) serves 1.56x"
     assert any(n.startswith(first) and "ORT INT8" in n for n in notes), notes
-    assert not any("OV FP32" in n.split("of ", 1)[1] for n in notes)  # only other runtimes' rows
+    assert any(n.startswith("one-at-a-time: OV INT8 (buckets:8,64) serves 2.00x") and "of optimum-intel INT8" in n
+               for n in notes), notes  # a peer on OpenVINO too
+    assert not any("OV FP32" in n.split("of ", 1)[1] for n in notes)  # only the peers' rows
+    assert len(notes) == 4
+    # a peer recommended is compared with the other peers, never with itself
+    notes = serving.peer_notes(results, {"concurrent": serving.recommend_serving(results[3:], "concurrent", None,
+                                                                                 2.0, "sentences")}, "sentences")
+    assert len(notes) == 1 and notes[0].startswith("concurrent: ORT INT8 (dynamic) serves 3.30x") and \
+        "of optimum-intel INT8" in notes[0]
 
 
 def _study(policy: str, fps: list[float]) -> WorkloadRun:
@@ -302,6 +312,7 @@ def test_compare_with_peers_and_workload_prints_every_row(tiny_pipeline, tiny_fp
     assert report["schema_version"] == 3 and report["workload"]["items"] == 10
     assert report["workload"]["policies"] == ["dynamic", "static:16", "buckets:2,4,6,8,10,12,14,16"]
     rows = {v["label"]: v for v in report["variants"]}
+    assert [label for label, v in rows.items() if v["peer"]] == ["ORT FP32", "ORT INT8 (dynamic)", "optimum-intel INT8"]
     assert {r["policy"] for r in rows["OV FP32"]["workload"]} == set(report["workload"]["policies"])
     assert [r["mode"] for r in rows["ORT INT8 (dynamic)"]["workload"]] == ["one-at-a-time", "concurrent"]
     assert all(len(r["rounds"]) == 1 and r["rounds"][0]["items"] == 10 for v in rows.values() for r in v["workload"])

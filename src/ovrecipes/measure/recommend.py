@@ -5,8 +5,8 @@ and on every condition the metric carries (held-out voices, noise: a note names 
 out). Speed is
 compared round by round, not by single numbers: a variant beats another only when it was faster in each
 of their shared interleaved rounds and at least ``TIE_MARGIN`` ahead; otherwise they tie, decided by the
-metric, the model size or a lead in every round where the measurement tells them apart, else by the higher
-metric as measured (:func:`break_tie`), and the reason says so.
+metric or the model size where the measurement tells them apart, then for the user's model over a peer, then
+by a lead in every round, else by the higher metric as measured (:func:`break_tie`), and the reason says so.
 Every explanatory note is derived from the CPU facts of the run: a note never names a cause (no
 VNNI, no AMX) that the CPU does not have.
 """
@@ -81,10 +81,13 @@ SIZE_MARGIN = 0.10
 def break_tie(group: list[VariantResult], speed: Callable[[VariantResult], Any], unit: str) -> tuple[VariantResult, str]:
     """The variant to deploy among variants whose speeds tie, and why. Evidence first: the better metric where
     the split tells the metrics apart (:meth:`Metric.tells_apart`: a counted metric needs several samples
-    between them), the smaller model where it is ``SIZE_MARGIN`` smaller, the one that led in every round (by
-    less than ``TIE_MARGIN``, or it would not be a tie). Where nothing tells them apart, the higher metric as
-    measured and then the smaller model: a model's metric on a split is the same in every run, so repeated runs
-    choose alike, and a one-sample difference never overrules a lead in every round."""
+    between them), the smaller model where it is ``SIZE_MARGIN`` smaller. Then the models that are not peers
+    (a peer is another runtime's or library's model, built only to compare with): a peer is recommended only
+    where something measured favours it, so runs of the same models do not swap the user's model for an equal
+    peer by the chance of the rounds. Then the one that led in every round (by less than ``TIE_MARGIN``, or it would not be a
+    tie). Where nothing tells them apart, the higher metric as measured and then the smaller model: a model's
+    metric on a split is the same in every run, so repeated runs choose alike, and a one-sample difference
+    never overrules a lead in every round."""
     scored = [r for r in group if r.metric is not None]
     if scored:
         top = max(scored, key=_signed)
@@ -95,6 +98,11 @@ def break_tie(group: list[VariantResult], speed: Callable[[VariantResult], Any],
     group = [r for r in group if r.size_mb <= smallest.size_mb * (1 + SIZE_MARGIN)]
     if len(group) == 1:
         return smallest, f"the smaller model ({smallest.size_mb:.1f} MB)"
+    own = [r for r in group if not r.peer]
+    if len(own) == 1 and len(group) > 1:
+        peers = ", ".join(r.label for r in group if r.peer)
+        return own[0], f"not being a peer: nothing measured favours {peers}{_untold(group)}"
+    group = own or group
     fastest = max(group, key=lambda r: speed(r).median_fps)
     if all(speed(fastest).tells_apart(speed(r)) for r in group if r is not fastest):
         return fastest, (f"leading in every round ({speed(fastest).median_fps:.1f} {unit} median), if by less than "

@@ -203,7 +203,8 @@ def recommend_serving(results: list[VariantResult], mode: str, cpu: CpuInfo | No
 
 
 def peer_notes(results: list[VariantResult], recommendations: dict[str, Recommendation], unit: str) -> list[str]:
-    """How the recommended variant compares with every other runtime's row, per mode (median per-round ratios)."""
+    """How the recommended variant compares with every peer's row, per mode (median per-round ratios). Reports
+    written before rows were marked as peers: every row of another runtime."""
     notes = []
     for mode, rec in recommendations.items():
         chosen = next((r for r in results if r.label == rec.choice), None)
@@ -212,7 +213,8 @@ def peer_notes(results: list[VariantResult], recommendations: dict[str, Recommen
             continue
         for r in results:
             other = r.served(mode)
-            if r.engine in ("openvino", "pytorch") or other is None or len(other.rounds) != len(run.rounds):
+            is_peer = r.peer or r.engine not in ("openvino", "pytorch")
+            if r is chosen or not is_peer or other is None or len(other.rounds) != len(run.rounds):
                 continue
             ratio = run.ratio_to(other)
             notes.append(f"{mode}: {chosen.label} ({run.policy}) serves {ratio:.2f}x the {unit}/s of {r.label} "

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ovrecipes.core.cpu import CpuInfo, host_cpu
@@ -37,12 +37,14 @@ PRECISION_CHOICES = ("auto", "f32", "bf16", "f16", "default")
 @dataclass(frozen=True)
 class Variant:
     """A model directory to measure, under a label, at an inference precision (None: plugin default),
-    run the family's default way or by a named ``runner`` (e.g. Whisper's genai or optimum engine)."""
+    run the family's default way or by a named ``runner`` (e.g. Whisper's genai or optimum engine).
+    ``peer``: another runtime's or library's model built for comparison, not one the user brought or the run made."""
 
     label: str
     path: Path
     precision: str | None = None
     runner: str | None = None
+    peer: bool = False
 
     @property
     def engine(self) -> str:
@@ -90,17 +92,17 @@ def with_precisions(variants: list[Variant], policy: str = "auto", cpu: CpuInfo 
         raise ValueError(f"inference precision must be one of {', '.join(PRECISION_CHOICES)}: got {policy!r}")
     cpu = cpu or host_cpu()
     if policy != "auto":
-        pinned = [Variant(v.label, v.path, None if policy == "default" else policy, v.runner)
-                  if v.engine == "openvino" else v for v in variants]
+        pinned = [replace(v, precision=None if policy == "default" else policy) if v.engine == "openvino" else v
+                  for v in variants]
         return pinned, f"Every OpenVINO variant runs at inference precision {policy} (--inference-precision)."
     out: list[Variant] = []
     for v in variants:
         if v.engine != "openvino" or v.precision is not None:
             out.append(v)
         elif weights_format(v.path) == "fp32":
-            out.append(Variant(v.label, v.path, "f32", v.runner))
+            out.append(replace(v, precision="f32"))
             if cpu.default_precision == "bf16":
-                out.append(Variant(bf16_label(v.label), v.path, "default", v.runner))
+                out.append(replace(v, label=bf16_label(v.label), precision="default"))
         else:
             out.append(v)
     if cpu.default_precision == "bf16":
@@ -152,7 +154,7 @@ def measure(
             log.info(f"  {v.label}: {metric.name} {metric.value:.2f}{metric.unit} on {metric.samples} {split} samples")
         results.append(VariantResult(label=v.label, path=str(v.path), engine=pipeline.engine_of(v.path),
                                      runner=v.runner, weights=weights[v.path], requested_precision=v.precision,
-                                     metric=metric,
+                                     metric=metric, peer=v.peer,
                                      size_mb=round(model_size_mb(v.path), 2), seconds=seconds))
     loads: list[float] = []
     if bench:

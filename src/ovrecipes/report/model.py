@@ -157,6 +157,7 @@ class VariantResult(_Model):
     path: str
     engine: str  # openvino | pytorch | another runtime (ctranslate2 ...)
     runner: str | None = None  # how the family ran it, when it has several ways (Whisper: genai, optimum)
+    peer: bool = False  # another runtime's or library's model, built only to compare with (ORT, optimum-intel ...)
     weights: str  # what the model stores: fp32, int8, int8-weights ...
     requested_precision: str | None = None  # INFERENCE_PRECISION_HINT asked for (None: the plugin default)
     inference_precision: str | None = None  # what the compiled model reported back

@@ -104,7 +104,7 @@ def peer_variants(pipeline: FamilyPipeline, work_dir: Path) -> tuple[list[Varian
     if problem:
         return [], [f"No peer rows: {problem}"]
     peers = pipeline.peers(work_dir)
-    return ([Variant(p.label, p.path, p.precision, p.runner) for p in peers],
+    return ([Variant(p.label, p.path, p.precision, p.runner, peer=True) for p in peers],
             list(dict.fromkeys(f"{p.label}: {p.note}" for p in peers if p.note)))
 
 
