@@ -7,6 +7,7 @@ import csv
 import json
 import random
 import threading
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +19,12 @@ from ovrecipes.measure import serving
 from ovrecipes.measure.workload import (
     DYNAMIC,
     OpenVINOServer,
+    Pass,
     RunnerServer,
     ShapePolicy,
+    balanced_orders,
     default_buckets,
+    interleave,
     pad_item,
     parse_policy,
     percentiles,
@@ -93,6 +97,40 @@ def test_one_at_a_time_serves_every_item_once_in_input_order_and_concurrent_serv
     assert many.clients == 3 and one.clients == 1
     with pytest.raises(ValueError, match="one item at a time"):
         RunnerServer(ItemRunner(serve, "pytorch", 1, "f32", concurrent=False), workload, "concurrent")
+
+
+@pytest.mark.parametrize("n", range(1, 9))
+def test_balanced_orders_put_each_server_after_every_other_and_in_every_place_equally_often(n):
+    orders = balanced_orders(n)
+    assert all(sorted(order) == list(range(n)) for order in orders)
+    follows = Counter((a, b) for order in orders for a, b in zip(order, order[1:]))
+    assert set(follows) == {(a, b) for a in range(n) for b in range(n) if a != b}
+    assert len(set(follows.values())) <= 1  # every pair the same number of times
+    assert len(set(Counter((s, place) for order in orders for place, s in enumerate(order)).values())) == 1
+
+
+class _Recorder:
+    """A server that records which slices it replayed, in the order asked."""
+
+    def __init__(self, name: str, log: list, items: int) -> None:
+        self.name, self.log, self.items = name, log, list(range(items))
+
+    def replay(self, start: int, stop: int) -> Pass:
+        self.log.append((self.name, start))
+        return Pass(stop - start, 0.001 * (stop - start), [1.0] * (stop - start))
+
+
+def test_interleave_serves_every_slice_once_per_round_and_varies_who_goes_first():
+    log: list = []
+    servers = [_Recorder(name, log, 25) for name in "abc"]
+    passes = interleave(servers, rounds=4, chunk=10, on_round=None)
+    assert [[p.items for p in mine] for mine in passes] == [[25] * 4] * 3
+    slices = [log[i:i + 3] for i in range(0, len(log), 3)]
+    assert len(slices) == 12 and all({start for _, start in s} == {s[0][1]} for s in slices)
+    assert [s[0][1] for s in slices] == [0, 10, 20] * 4
+    # over the six orders of three servers each one follows each other one twice
+    follows = Counter((a[0], b[0]) for s in slices[:6] for a, b in zip(s, s[1:]))
+    assert set(follows.values()) == {2} and len(follows) == 6
 
 
 def test_shape_policies_parse_with_clear_errors():

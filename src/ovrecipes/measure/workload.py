@@ -187,24 +187,44 @@ class Pass:
 
 def interleave(servers: list, rounds: int, chunk: int, on_round=None) -> list[list[Pass]]:
     """``rounds`` passes of every server over every item, interleaved slice by slice: items 0..chunk on
-    server A, then B, ..., then the next slice on A, B ... So a burst of load from elsewhere hits every
-    server within the same second, and per-round ratios between servers stay steady on a shared machine.
+    every server in turn, then the next slice. So a burst of load from elsewhere hits every server within
+    the same second, and per-round ratios between servers stay steady on a shared machine. The order of
+    the servers changes from slice to slice (:func:`balanced_orders`): a slice starts in the caches the
+    previous server left, and on these machines what ran just before moved a model by 10-20%, so each
+    server follows every other equally often instead of always the same one.
     Returns, per server, one merged :class:`Pass` per round; ``on_round(round_no, passes)`` after each."""
     counts = {len(s.items) for s in servers}
     if len(counts) != 1:
         raise ValueError(f"servers replay different numbers of items: {sorted(counts)}")
     total = counts.pop()
+    orders = balanced_orders(len(servers))
     results: list[list[Pass]] = [[] for _ in servers]
+    turn = 0
     for round_no in range(1, rounds + 1):
         parts: list[list[Pass]] = [[] for _ in servers]
         for start in range(0, total, chunk):
-            for server, done in zip(servers, parts):
-                done.append(server.replay(start, min(total, start + chunk)))
+            for i in orders[turn % len(orders)]:
+                parts[i].append(servers[i].replay(start, min(total, start + chunk)))
+            turn += 1
         for mine, done in zip(results, parts):
             mine.append(Pass.merge(done))
         if on_round:
             on_round(round_no, [r[-1] for r in results])
     return results
+
+
+def balanced_orders(n: int) -> list[list[int]]:
+    """Orders of ``n`` servers in which each server comes right after every other one equally often, and
+    takes every place equally often (a Williams design: n orders for even n, 2n for odd n)."""
+    first, low, high = [0], 1, n - 1
+    while len(first) < n:
+        first.append(low)
+        low += 1
+        if len(first) < n:
+            first.append(high)
+            high -= 1
+    orders = [[(place + shift) % n for place in first] for shift in range(n)]
+    return orders + [order[::-1] for order in orders] if n % 2 and n > 1 else orders
 
 
 def compile_lengths(model: ov.Model, lengths: Iterable[int | None], padded: Iterable[str], properties: dict,
