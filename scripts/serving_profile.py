@@ -80,6 +80,7 @@ from ovrecipes.core.cpu import host_cpu
 from ovrecipes.core.memory import rss_growth
 from ovrecipes.core.openvino import compile_config, compile_model, precision_config, read_model, reshape
 from ovrecipes.measure.deployment import Deployment, label_at_precision
+from ovrecipes.measure.serving import SLICE, WARM
 from ovrecipes.measure.workload import (
     DYNAMIC,
     MODES,
@@ -204,7 +205,7 @@ def length_study(chosen, pipeline: BertPipeline, lengths: list[int], samples: in
                 servers.append(OpenVINOServer(path / "openvino_model.xml", workload, policy, "one-at-a-time",
                                               precision=precision))
                 labels.append(f"{label} {name}")
-        passes = interleave(servers, rounds, 50)
+        passes = interleave(servers, rounds, SLICE, warm=WARM)
         for label, done in zip(labels, passes):
             data.setdefault(label, {})[length] = statistics.median(1e3 * p.duration_s / p.items for p in done)
         print(f"L={length}: " + "; ".join(f"{k} {v[length]:.2f} ms" for k, v in data.items()), flush=True)
@@ -464,7 +465,7 @@ def config_study(chosen, pipeline: BertPipeline, samples: int, rounds: int, prop
                 servers.append(OpenVINOServer(path / "openvino_model.xml", workload, policy, "one-at-a-time",
                                               precision=precision, config=config, one_model=one_model))
                 keys.append((label, name, str(policy)))
-    fps = {key: [p.items_per_s for p in passes] for key, passes in zip(keys, interleave(servers, rounds, 50))}
+    fps = {key: [p.items_per_s for p in passes] for key, passes in zip(keys, interleave(servers, rounds, SLICE, warm=WARM))}
     rows, data = [], {}
     bucket, static = (str(p) for p in policies)
     for label in dict.fromkeys(label for label, _, _ in keys):
@@ -532,7 +533,7 @@ def deployed_study(chosen, pipeline: BertPipeline, samples: int, rounds: int) ->
                                        precision=deployed.precision, clients=deployed.clients),
                         DeployedServer(deployed, workload)]
             labels.append((label, str(deployed.policy)))
-        fps = [[p.items_per_s for p in passes] for passes in interleave(servers, rounds, 50)]
+        fps = [[p.items_per_s for p in passes] for passes in interleave(servers, rounds, SLICE, warm=WARM)]
         for i, (label, policy) in enumerate(labels):
             measured, deployed_fps = fps[2 * i], fps[2 * i + 1]
             entry = {"policy": policy, "measured": statistics.median(measured),

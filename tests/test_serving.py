@@ -116,7 +116,7 @@ class _Recorder:
         self.name, self.log, self.items = name, log, list(range(items))
 
     def replay(self, start: int, stop: int) -> Pass:
-        self.log.append((self.name, start))
+        self.log.append((self.name, start, stop))
         return Pass(stop - start, 0.001 * (stop - start), [1.0] * (stop - start))
 
 
@@ -126,11 +126,18 @@ def test_interleave_serves_every_slice_once_per_round_and_varies_who_goes_first(
     passes = interleave(servers, rounds=4, chunk=10, on_round=None)
     assert [[p.items for p in mine] for mine in passes] == [[25] * 4] * 3
     slices = [log[i:i + 3] for i in range(0, len(log), 3)]
-    assert len(slices) == 12 and all({start for _, start in s} == {s[0][1]} for s in slices)
+    assert len(slices) == 12 and all({start for _, start, _ in s} == {s[0][1]} for s in slices)
     assert [s[0][1] for s in slices] == [0, 10, 20] * 4
     # over the six orders of three servers each one follows each other one twice
     follows = Counter((a[0], b[0]) for s in slices[:6] for a, b in zip(s, s[1:]))
     assert set(follows.values()) == {2} and len(follows) == 6
+    # warm-up: each turn starts with the slice's first items, untimed, on the same server
+    log.clear()
+    passes = interleave(servers, rounds=1, chunk=10, on_round=None, warm=3)
+    assert [[p.items for p in mine] for mine in passes] == [[25]] * 3  # the warm-up items are not counted
+    turns = [log[i:i + 2] for i in range(0, len(log), 2)]
+    assert len(turns) == 9 and all(w[0] == t[0] and w[1:] == (t[1], t[1] + 3) and t[2] - t[1] in (10, 5)
+                                   for w, t in turns)
 
 
 def test_shape_policies_parse_with_clear_errors():

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 DEFAULT_SAMPLES = 500
 #: items served by one server before the next takes the same items (see ``workload.interleave``)
 SLICE = 50
+#: of those, served untimed first, so a slice starts in the server's own caches, not the previous server's
+WARM = 10
 #: the order in which a tie between shape policies is settled: fewer compiled models and less padding logic first
 SIMPLICITY = ("dynamic", "static", "buckets")
 
@@ -103,7 +105,8 @@ def serve_side_by_side(pipeline: FamilyPipeline, variants: list[Variant], result
                 r.policy_reason[mode] = f"{policies[0]} is the only policy measured"
                 continue
             servers = [openvino(v, policy, mode) for policy in policies]
-            passes = interleave(servers, rounds, SLICE, progress(f"{mode}, {v.label}: {', '.join(map(str, policies))}"))
+            passes = interleave(servers, rounds, SLICE, progress(f"{mode}, {v.label}: {', '.join(map(str, policies))}"),
+                                WARM)
             study = [_run(server, done, study=True) for server, done in zip(servers, passes)]
             r.workload.extend(study)
             best, r.policy_reason[mode] = choose_policy(study, workload.unit)
@@ -126,7 +129,7 @@ def serve_side_by_side(pipeline: FamilyPipeline, variants: list[Variant], result
             owners.append(r)
         if not servers:  # nothing serves this mode (a speech pipeline object serves one clip at a time)
             continue
-        passes = interleave(servers, rounds, SLICE, progress(f"{mode}, every variant"))
+        passes = interleave(servers, rounds, SLICE, progress(f"{mode}, every variant"), WARM)
         for r, server, done in zip(owners, servers, passes):
             r.workload.append(_run(server, done))
             r.chosen_policy[mode] = str(server.policy)
