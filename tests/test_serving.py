@@ -313,7 +313,10 @@ def test_served_line_says_when_every_item_has_one_size():
                     rounds=3, machine=machine(host_cpu()), workload=summary)
     first = serving_lines(report)[0]
     assert "all of one size (64), so each IR runs as exported" in first and "natural sizes" not in first
-    assert "shape policies are first compared" not in first and ". The models take turns every 50 images" in first
+    assert "shape policies are first compared" not in first and ". The models take turns every 50 images, 3" in first
+    summary.warm = 10  # how serving measures now; reports written before say nothing of a warm-up
+    assert "take turns every 50 images in orders where each follows every other equally often, each first " \
+           "serving 10 of them untimed" in serving_lines(report)[0]
     summary.sizes = {"mean": 26.4, "median": 26.0, "p90": 41.0, "max": 60.0}
     summary.policies = ["dynamic", "static:60", "buckets:8,16,24,32,40,48,56,60"]
     first = serving_lines(report)[0]
@@ -355,6 +358,7 @@ def test_compare_with_peers_and_workload_prints_every_row(tiny_pipeline, tiny_fp
         assert label in printed.split("Serving real inputs")[1]
     report = json.loads((out / "report.json").read_text())
     assert report["schema_version"] == 3 and report["workload"]["items"] == 10
+    assert (report["workload"]["slice"], report["workload"]["warm"]) == (50, 10)
     assert report["workload"]["policies"] == ["dynamic", "static:16", "buckets:2,4,6,8,10,12,14,16"]
     rows = {v["label"]: v for v in report["variants"]}
     assert [label for label, v in rows.items() if v["peer"]] == ["ORT FP32", "ORT INT8 (dynamic)", "optimum-intel INT8"]

@@ -140,7 +140,7 @@ def serve_side_by_side(pipeline: FamilyPipeline, variants: list[Variant], result
     return WorkloadSummary(unit=workload.unit, split=options.split, items=len(workload.items),
                            sizes=size_summary(workload), prepare_ms=prepare_summary(workload),
                            policies=[str(p) for p in policies], modes=list(recommendations),
-                           pad_values=workload.pad_values, max_size=workload.max_size,
+                           pad_values=workload.pad_values, max_size=workload.max_size, slice=SLICE, warm=WARM,
                            recommendation=recommendations, notes=peer_notes(results, recommendations, workload.unit))
 
 

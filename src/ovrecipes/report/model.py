@@ -212,6 +212,10 @@ class WorkloadSummary(_Model):
     #: deployment of a padded policy needs (empty/None in reports written before they were recorded)
     pad_values: dict[str, int] = Field(default_factory=dict)
     max_size: int | None = None
+    #: how the models took turns: items per slice, of which the first ``warm`` ran untimed (0 in reports
+    #: written before the warm-up)
+    slice: int = 50
+    warm: int = 0
     recommendation: dict[str, Recommendation] = Field(default_factory=dict)  # per mode
     notes: list[str] = Field(default_factory=list)
 

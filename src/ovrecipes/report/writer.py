@@ -55,8 +55,9 @@ def serving_lines(report: Report) -> list[str]:
         return []
     prep = w.prepare_ms
     clients = sorted({r.clients for v in report.variants for r in v.workload if r.mode == "concurrent"})
-    turns = (f"take turns every 50 {w.unit}, each after every other equally often, {report.rounds} rounds, "
-             "medians with min-max ranges; "
+    warm = (f" in orders where each follows every other equally often, each first serving {w.warm} of them "
+            "untimed (its own caches, not the last model's)") if w.warm else ""
+    turns = (f"take turns every {w.slice} {w.unit}{warm}, {report.rounds} rounds, medians with min-max ranges; "
              f"'vs {report.reference}' is the median of per-round ratios.")
     how = (f"The models {turns}" if len(w.policies) == 1 else
            "Per mode, each OpenVINO variant's shape policies are first compared among themselves, then every "
