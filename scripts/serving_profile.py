@@ -465,7 +465,8 @@ def config_study(chosen, pipeline: BertPipeline, samples: int, rounds: int, prop
                 servers.append(OpenVINOServer(path / "openvino_model.xml", workload, policy, "one-at-a-time",
                                               precision=precision, config=config, one_model=one_model))
                 keys.append((label, name, str(policy)))
-    fps = {key: [p.items_per_s for p in passes] for key, passes in zip(keys, interleave(servers, rounds, SLICE, warm=WARM))}
+    passes_per_server = interleave(servers, rounds, SLICE, warm=WARM)
+    fps = {key: [p.items_per_s for p in passes] for key, passes in zip(keys, passes_per_server)}
     rows, data = [], {}
     bucket, static = (str(p) for p in policies)
     for label in dict.fromkeys(label for label, _, _ in keys):

@@ -5,8 +5,8 @@ and on every condition the metric carries (held-out voices, noise: a note names 
 out). Speed is
 compared round by round, not by single numbers: a variant beats another only when it was at least
 ``TIE_MARGIN`` ahead in each of their shared interleaved rounds; otherwise they tie, decided by the
-metric or the model size where the measurement tells them apart, then for the user's model over a peer, then
-by a lead in every round, else by the higher metric as measured (:func:`break_tie`), and the reason says so.
+metric or the model size where the measurement tells them apart, then for the user's model over a peer,
+then by a lead in every round, else by the higher metric as measured (:func:`break_tie`), and the reason says so.
 Every explanatory note is derived from the CPU facts of the run: a note never names a cause (no
 VNNI, no AMX) that the CPU does not have.
 """
@@ -86,11 +86,11 @@ def break_tie(group: list[VariantResult], speed: Callable[[VariantResult], Any],
     the split tells the metrics apart (:meth:`Metric.tells_apart`: a counted metric needs several samples
     between them), the smaller model where it is ``SIZE_MARGIN`` smaller. Then the models that are not peers
     (a peer is another runtime's or library's model, built only to compare with): a peer is recommended only
-    where something measured favours it, so runs of the same models do not swap the user's model for an equal
-    peer by the chance of the rounds. Then the one that led in every round (not by ``TIE_MARGIN`` in each, or it would not
-    be a tie). Where nothing tells them apart, the higher metric as measured and then the smaller model: a model's
-    metric on a split is the same in every run, so repeated runs choose alike, and a one-sample difference
-    never overrules a lead in every round."""
+    where something measured favours it, so runs of the same models do not swap the user's model for an
+    equal peer by the chance of the rounds. Then the one that led in every round (not by ``TIE_MARGIN`` in
+    each, or it would not be a tie). Where nothing tells them apart, the higher metric as measured and then
+    the smaller model: a model's metric on a split is the same in every run, so repeated runs choose alike,
+    and a one-sample difference never overrules a lead in every round."""
     scored = [r for r in group if r.metric is not None]
     if scored:
         top = max(scored, key=_signed)
