@@ -80,10 +80,11 @@ from ovrecipes.core.cpu import host_cpu
 from ovrecipes.core.memory import rss_growth
 from ovrecipes.core.openvino import compile_config, compile_model, precision_config, read_model, reshape
 from ovrecipes.measure.deployment import Deployment, label_at_precision
-from ovrecipes.measure.serving import SLICE, WARM
 from ovrecipes.measure.workload import (
     DYNAMIC,
     MODES,
+    SLICE,
+    WARM,
     OpenVINOServer,
     Pass,
     RunnerServer,

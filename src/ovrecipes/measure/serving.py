@@ -20,6 +20,8 @@ from ovrecipes.measure.recommend import recommend
 from ovrecipes.measure.variants import Variant, reference
 from ovrecipes.measure.workload import (
     MODES,
+    SLICE,
+    WARM,
     OpenVINOServer,
     Pass,
     RunnerServer,
@@ -35,10 +37,6 @@ from ovrecipes.report.model import Recommendation, VariantResult, WorkloadRound,
 log = logging.getLogger(__name__)
 
 DEFAULT_SAMPLES = 500
-#: items served by one server before the next takes the same items (see ``workload.interleave``)
-SLICE = 50
-#: of those, served untimed first, so a slice starts in the server's own caches, not the previous server's
-WARM = 10
 #: the order in which a tie between shape policies is settled: fewer compiled models and less padding logic first
 SIMPLICITY = ("dynamic", "static", "buckets")
 

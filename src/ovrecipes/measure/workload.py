@@ -185,6 +185,12 @@ class Pass:
                     [ms for p in parts for ms in p.latencies_ms])
 
 
+#: items served by one server before the next takes the same items (:func:`interleave`)
+SLICE = 50
+#: of those, served untimed first, so a slice starts in the server's own caches, not the previous server's
+WARM = 10
+
+
 def interleave(servers: list, rounds: int, chunk: int, on_round=None, warm: int = 0) -> list[list[Pass]]:
     """``rounds`` passes of every server over every item, interleaved slice by slice: items 0..chunk on
     every server in turn, then the next slice. So a burst of load from elsewhere hits every server within
